@@ -1,0 +1,191 @@
+//! From bytes to checked UTF-8 text: byte-order mark, declared encoding,
+//! decoding, and XML's character rules.
+
+use crate::{XmlError, XmlErrorKind};
+use std::fmt;
+
+/// The character encodings Overgang reads. The declared encoding in the XML
+/// declaration decides; without one, UTF-8.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Encoding {
+    Utf8,
+    /// ISO-8859-1 (Latin-1): each byte is the code point of the same value.
+    Latin1,
+    /// US-ASCII: bytes above 0x7F are refused.
+    Ascii,
+}
+
+impl fmt::Display for Encoding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Encoding::Utf8 => "UTF-8",
+            Encoding::Latin1 => "ISO-8859-1",
+            Encoding::Ascii => "US-ASCII",
+        })
+    }
+}
+
+/// Decodes `input` to a `String` after checking that every character is one
+/// XML allows. Positions in errors are computed on the decoded text, so lines
+/// match the original file.
+pub(crate) fn decode(input: &[u8]) -> Result<(String, Encoding), XmlError> {
+    let (body, bom) = match input {
+        [0xEF, 0xBB, 0xBF, rest @ ..] => (rest, true),
+        [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] => {
+            return Err(at_start(XmlErrorKind::UnsupportedEncoding("UTF-16".into())))
+        }
+        _ => (input, false),
+    };
+    let encoding = match declared_encoding(body)? {
+        None => Encoding::Utf8,
+        Some(name) => {
+            let e = encoding_from_label(&name)
+                .ok_or_else(|| at_start(XmlErrorKind::UnsupportedEncoding(name.clone())))?;
+            if bom && e != Encoding::Utf8 {
+                return Err(at_start(XmlErrorKind::UnsupportedEncoding(format!(
+                    "{name} with a UTF-8 byte-order mark"
+                ))));
+            }
+            e
+        }
+    };
+    let text = match encoding {
+        Encoding::Utf8 => match std::str::from_utf8(body) {
+            Ok(s) => s.to_owned(),
+            Err(e) => {
+                let valid = &body[..e.valid_up_to()];
+                // The valid prefix is UTF-8 by construction.
+                let prefix = String::from_utf8_lossy(valid);
+                let (line, column) = line_col_at_end(&prefix);
+                return Err(XmlError {
+                    kind: XmlErrorKind::InvalidEncoding(Encoding::Utf8),
+                    line,
+                    column,
+                });
+            }
+        },
+        Encoding::Ascii => {
+            if let Some(i) = body.iter().position(|&b| b >= 0x80) {
+                let prefix = String::from_utf8_lossy(&body[..i]);
+                let (line, column) = line_col_at_end(&prefix);
+                return Err(XmlError {
+                    kind: XmlErrorKind::InvalidEncoding(Encoding::Ascii),
+                    line,
+                    column,
+                });
+            }
+            // All bytes are ASCII, hence UTF-8.
+            String::from_utf8_lossy(body).into_owned()
+        }
+        Encoding::Latin1 => body.iter().map(|&b| b as char).collect(),
+    };
+    check_chars(&text)?;
+    Ok((text, encoding))
+}
+
+fn at_start(kind: XmlErrorKind) -> XmlError {
+    XmlError {
+        kind,
+        line: 1,
+        column: 1,
+    }
+}
+
+fn line_col_at_end(prefix: &str) -> (u32, u32) {
+    let line = prefix.bytes().filter(|&b| b == b'\n').count() as u32 + 1;
+    let last = prefix.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = prefix[last..].chars().count() as u32 + 1;
+    (line, column)
+}
+
+/// Reads `encoding="…"` from an XML declaration at the very start, if any.
+fn declared_encoding(body: &[u8]) -> Result<Option<String>, XmlError> {
+    if !body.starts_with(b"<?xml") {
+        return Ok(None);
+    }
+    let end = match body.windows(2).take(512).position(|w| w == b"?>") {
+        Some(e) => e,
+        None => {
+            return Err(at_start(XmlErrorKind::Syntax(
+                "the XML declaration is not closed",
+            )))
+        }
+    };
+    let decl = &body[5..end];
+    let Some(i) = find(decl, b"encoding") else {
+        return Ok(None);
+    };
+    let rest = &decl[i + 8..];
+    let rest = trim_start(rest);
+    let Some(rest) = rest.strip_prefix(b"=") else {
+        return Err(at_start(XmlErrorKind::Syntax(
+            "the XML declaration's encoding has no value",
+        )));
+    };
+    let rest = trim_start(rest);
+    let quote = match rest.first() {
+        Some(&q @ (b'"' | b'\'')) => q,
+        _ => {
+            return Err(at_start(XmlErrorKind::Syntax(
+                "the XML declaration's encoding is not quoted",
+            )))
+        }
+    };
+    let rest = &rest[1..];
+    let Some(close) = rest.iter().position(|&b| b == quote) else {
+        return Err(at_start(XmlErrorKind::Syntax(
+            "the XML declaration's encoding is not closed",
+        )));
+    };
+    Ok(Some(String::from_utf8_lossy(&rest[..close]).into_owned()))
+}
+
+fn trim_start(s: &[u8]) -> &[u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    &s[n..]
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// Maps an encoding label (case-insensitive) to an [`Encoding`].
+pub fn encoding_from_label(label: &str) -> Option<Encoding> {
+    match label.trim().to_ascii_lowercase().as_str() {
+        "utf-8" | "utf8" => Some(Encoding::Utf8),
+        "iso-8859-1" | "iso8859-1" | "iso_8859-1" | "latin1" | "latin-1" | "l1" | "cp819"
+        | "iso-ir-100" | "ibm819" => Some(Encoding::Latin1),
+        "us-ascii" | "ascii" => Some(Encoding::Ascii),
+        _ => None,
+    }
+}
+
+/// Refuses characters outside XML 1.0's `Char` production: C0 controls other
+/// than tab, line feed and carriage return, and U+FFFE/U+FFFF. (Surrogates
+/// cannot occur in a Rust string.)
+fn check_chars(text: &str) -> Result<(), XmlError> {
+    let bytes = text.as_bytes();
+    let bad = bytes.iter().enumerate().find_map(|(i, &b)| {
+        if b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r' {
+            Some((i, b as u32))
+        } else if b == 0xEF
+            && bytes.get(i + 1) == Some(&0xBF)
+            && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
+        {
+            Some((i, if bytes[i + 2] == 0xBE { 0xFFFE } else { 0xFFFF }))
+        } else {
+            None
+        }
+    });
+    match bad {
+        None => Ok(()),
+        Some((i, code)) => {
+            let (line, column) = line_col_at_end(&text[..i]);
+            Err(XmlError {
+                kind: XmlErrorKind::IllegalChar(code),
+                line,
+                column,
+            })
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Hardened XML reading for Overgang.
+//!
+//! [`parse`] turns the bytes an EHR system sent into a compact, read-only tree
+//! ([`Document`]) with namespace-resolved names and source positions. It is the
+//! only place in Overgang that touches raw XML syntax, and it is where hostile
+//! input stops:
+//!
+//! - any document type declaration (DTD) is refused, so no entity can be defined
+//!   and nothing can expand;
+//! - input over [`Limits::max_bytes`] is refused before it is read;
+//! - nesting deeper than [`Limits::max_depth`] is refused while reading, so the
+//!   tree never grows past the limit;
+//! - bytes that are not legal in the declared encoding, characters XML forbids,
+//!   an empty body and non-XML are refused with a line and column.
+//!
+//! The crate is pure: no IO, no clock, no global state. Errors carry element
+//! names and positions, never text content, so they can be logged.
+
+mod decode;
+mod tree;
+
+pub use decode::Encoding;
+pub use tree::{Attribute, Children, Document, Node, NodeId};
+
+use quick_xml::events::Event;
+use quick_xml::name::ResolveResult;
+use quick_xml::NsReader;
+
+/// Index of the empty namespace (no namespace) in [`Document::namespace`].
+pub const NO_NAMESPACE: u32 = 0;
+
+/// The XML Schema instance namespace (`xsi:`).
+pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// The namespace bound to the `xml` prefix.
+pub const XML_NS: &str = "http://www.w3.org/XML/1998/namespace";
+
+/// Bounds on what [`parse`] accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest input, in bytes, before decoding.
+    pub max_bytes: usize,
+    /// Deepest element nesting; the root element is depth 1.
+    pub max_depth: usize,
+    /// Most attributes on one element (namespace declarations included).
+    pub max_attributes: usize,
+}
+
+impl Limits {
+    /// The default size limit: 35 MB, the largest message the national message
+    /// infrastructure carries.
+    pub const DEFAULT_MAX_BYTES: usize = 35 * 1024 * 1024;
+    /// The default depth limit. PLO messages nest about 15 deep.
+    pub const DEFAULT_MAX_DEPTH: usize = 100;
+    /// The default attribute limit per element.
+    pub const DEFAULT_MAX_ATTRIBUTES: usize = 256;
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bytes: Self::DEFAULT_MAX_BYTES,
+            max_depth: Self::DEFAULT_MAX_DEPTH,
+            max_attributes: Self::DEFAULT_MAX_ATTRIBUTES,
+        }
+    }
+}
+
+/// Why the input was refused, and where (1-based line and column, 0 when the
+/// error concerns the whole input).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} (line {line}, column {column})")]
+pub struct XmlError {
+    pub kind: XmlErrorKind,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The kinds of [`XmlError`]. Their texts name elements and limits, never content.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum XmlErrorKind {
+    #[error("the input is empty")]
+    Empty,
+    #[error("the input is {size} bytes, over the limit of {limit} bytes")]
+    TooLarge { size: usize, limit: usize },
+    #[error("elements are nested deeper than the limit of {limit}")]
+    TooDeep { limit: usize },
+    #[error("an element has more than {limit} attributes")]
+    TooManyAttributes { limit: usize },
+    #[error("a document type declaration (DTD) is not allowed")]
+    Dtd,
+    #[error("the encoding «{0}» is not supported (use UTF-8 or ISO-8859-1)")]
+    UnsupportedEncoding(String),
+    #[error("the bytes are not valid {0}")]
+    InvalidEncoding(Encoding),
+    #[error("character U+{0:04X} is not allowed in XML")]
+    IllegalChar(u32),
+    #[error("the input is not XML")]
+    NotXml,
+    #[error("the document has no root element")]
+    NoRoot,
+    #[error("there is content after the root element")]
+    ContentAfterRoot,
+    #[error("there is text before the root element")]
+    TextBeforeRoot,
+    #[error("end tag </{found}> does not match start tag <{expected}>")]
+    MismatchedEndTag { expected: String, found: String },
+    #[error("end tag </{0}> has no start tag")]
+    UnmatchedEndTag(String),
+    #[error("element <{0}> is not closed")]
+    Unclosed(String),
+    #[error("namespace prefix «{0}» is not declared")]
+    UndeclaredPrefix(String),
+    #[error("attribute «{0}» appears more than once")]
+    DuplicateAttribute(String),
+    #[error("«{0}» is not a valid XML name")]
+    BadName(String),
+    #[error("entity «&{0};» is not defined (only the five predefined entities are)")]
+    UndefinedEntity(String),
+    #[error("a character reference is not valid")]
+    BadCharRef,
+    #[error("malformed XML: {0}")]
+    Syntax(&'static str),
+}
+
+/// Parses `input` into a [`Document`], refusing anything hostile or malformed.
+pub fn parse(input: &[u8], limits: &Limits) -> Result<Document, XmlError> {
+    if input.len() > limits.max_bytes {
+        return Err(whole(XmlErrorKind::TooLarge {
+            size: input.len(),
+            limit: limits.max_bytes,
+        }));
+    }
+    if input.iter().all(|b| b.is_ascii_whitespace()) {
+        return Err(whole(XmlErrorKind::Empty));
+    }
+    let (source, encoding) = decode::decode(input)?;
+    tree::Builder::new(source, encoding).build(limits)
+}
+
+fn whole(kind: XmlErrorKind) -> XmlError {
+    XmlError {
+        kind,
+        line: 0,
+        column: 0,
+    }
+}
+
+/// Truncates a name taken from input before it goes into an error, so an error
+/// never carries a long run of message text.
+fn short(s: &str) -> String {
+    if s.chars().count() > 40 {
+        let mut t: String = s.chars().take(40).collect();
+        t.push('…');
+        t
+    } else {
+        s.to_owned()
+    }
+}
+
+fn is_name_start(c: char) -> bool {
+    c.is_ascii_alphabetic() || c == '_' || c == ':' || (c as u32) >= 0xC0
+}
+
+fn is_name_char(c: char) -> bool {
+    is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.' || (c as u32) == 0xB7
+}
+
+/// Whether `name` is an XML name (approximately: non-ASCII letters are accepted).
+pub fn is_xml_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(c) if is_name_start(c) => chars.all(is_name_char),
+        _ => false,
+    }
+}
+
+pub(crate) fn resolve_ns<'a>(r: &'a ResolveResult<'a>) -> Result<&'a str, String> {
+    match r {
+        ResolveResult::Unbound => Ok(""),
+        ResolveResult::Bound(ns) => Ok(ns.as_ref()),
+        ResolveResult::Unknown(p) => Err(short(p)),
+    }
+}
+
+pub(crate) type Reader<'a> = NsReader<&'a [u8]>;
+pub(crate) type Ev<'a> = Event<'a>;
+
+#[cfg(test)]
+mod tests;
