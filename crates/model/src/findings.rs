@@ -298,7 +298,14 @@ mod tests {
             .apprec("T02");
         let v = serde_json::to_value(&f).unwrap();
         for k in [
-            "code", "category", "severity", "path", "line", "column", "text_nb", "text_en",
+            "code",
+            "category",
+            "severity",
+            "path",
+            "line",
+            "column",
+            "text_nb",
+            "text_en",
             "apprec_error",
         ] {
             assert!(v.get(k).is_some(), "missing {k}");

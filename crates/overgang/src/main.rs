@@ -1,1 +1,94 @@
-fn main() {}
+//! `overgang`: the gateway's one binary.
+//!
+//! Subcommands today: `validate` (for EHR vendors' CI and for people) and
+//! `apprec` (the receipt that answers a message). The server comes next.
+
+mod apprec_cmd;
+mod output;
+mod validate_cmd;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "overgang",
+    version,
+    about = "Overgang — validates, stores and routes PLO messages between hospitals, municipal care and GPs",
+    long_about = None
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Validate messages: files, directories (every *.xml file below them), or `-` for standard input.
+    ///
+    /// Exit status: 0 when no message is rejected, 1 when any is, 2 on usage or IO errors.
+    Validate(validate_cmd::Args),
+    /// Print the application receipt (AppRec) that answers a message.
+    Apprec(apprec_cmd::Args),
+}
+
+/// Language of finding texts.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum LangArg {
+    /// Norwegian (bokmål)
+    Nb,
+    /// English
+    En,
+}
+
+impl From<LangArg> for overgang_model::Lang {
+    fn from(l: LangArg) -> Self {
+        match l {
+            LangArg::Nb => overgang_model::Lang::Nb,
+            LangArg::En => overgang_model::Lang::En,
+        }
+    }
+}
+
+/// Limits on input, shared by the subcommands that read messages.
+#[derive(clap::Args, Clone, Debug)]
+pub struct LimitArgs {
+    /// Largest message accepted, in bytes.
+    #[arg(long, default_value_t = overgang_xml::Limits::DEFAULT_MAX_BYTES, value_name = "BYTES")]
+    pub max_bytes: usize,
+    /// Deepest element nesting accepted.
+    #[arg(long, default_value_t = overgang_xml::Limits::DEFAULT_MAX_DEPTH, value_name = "LEVELS")]
+    pub max_depth: usize,
+}
+
+impl LimitArgs {
+    pub fn limits(&self) -> overgang_xml::Limits {
+        overgang_xml::Limits {
+            max_bytes: self.max_bytes,
+            max_depth: self.max_depth,
+            ..Default::default()
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    let result = match cli.command {
+        Command::Validate(args) => validate_cmd::run(args),
+        Command::Apprec(args) => apprec_cmd::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("overgang: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -74,24 +74,42 @@ fn refuses_latin1_bytes_declared_as_utf8() {
 
 #[test]
 fn refuses_unsupported_encodings() {
-    assert!(matches!(kind("<?xml version=\"1.0\" encoding=\"EBCDIC\"?><a/>"), XmlErrorKind::UnsupportedEncoding(_)));
+    assert!(matches!(
+        kind("<?xml version=\"1.0\" encoding=\"EBCDIC\"?><a/>"),
+        XmlErrorKind::UnsupportedEncoding(_)
+    ));
     let e = parse(&[0xFF, 0xFE, b'<', 0], &Limits::default()).unwrap_err();
     assert!(matches!(e.kind, XmlErrorKind::UnsupportedEncoding(_)));
 }
 
 #[test]
 fn refuses_dtds_and_entities() {
-    assert_eq!(kind("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>"), XmlErrorKind::Dtd);
-    assert_eq!(kind("<!DOCTYPE a SYSTEM \"http://example.invalid/a.dtd\"><a/>"), XmlErrorKind::Dtd);
-    assert!(matches!(kind("<a>&x;</a>"), XmlErrorKind::UndefinedEntity(_)));
-    assert!(matches!(kind("<a b=\"&x;\"/>"), XmlErrorKind::UndefinedEntity(_)));
+    assert_eq!(
+        kind("<!DOCTYPE a [<!ENTITY x \"y\">]><a>&x;</a>"),
+        XmlErrorKind::Dtd
+    );
+    assert_eq!(
+        kind("<!DOCTYPE a SYSTEM \"http://example.invalid/a.dtd\"><a/>"),
+        XmlErrorKind::Dtd
+    );
+    assert!(matches!(
+        kind("<a>&x;</a>"),
+        XmlErrorKind::UndefinedEntity(_)
+    ));
+    assert!(matches!(
+        kind("<a b=\"&x;\"/>"),
+        XmlErrorKind::UndefinedEntity(_)
+    ));
 }
 
 #[test]
 fn billion_laughs_is_refused_at_the_doctype() {
     let mut s = String::from("<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">");
     for i in 1..10 {
-        s.push_str(&format!("<!ENTITY lol{i} \"{}\">", format!("&lol{};", i - 1).repeat(10)));
+        s.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">",
+            format!("&lol{};", i - 1).repeat(10)
+        ));
     }
     s.push_str("]><lolz>&lol9;</lolz>");
     assert_eq!(kind(&s), XmlErrorKind::Dtd);
@@ -99,26 +117,47 @@ fn billion_laughs_is_refused_at_the_doctype() {
 
 #[test]
 fn refuses_oversize_input_before_reading_it() {
-    let limits = Limits { max_bytes: 10, ..Limits::default() };
+    let limits = Limits {
+        max_bytes: 10,
+        ..Limits::default()
+    };
     let e = parse(b"<a>0123456789</a>", &limits).unwrap_err();
-    assert_eq!(e.kind, XmlErrorKind::TooLarge { size: 17, limit: 10 });
+    assert_eq!(
+        e.kind,
+        XmlErrorKind::TooLarge {
+            size: 17,
+            limit: 10
+        }
+    );
 }
 
 #[test]
 fn refuses_deep_nesting() {
-    let limits = Limits { max_depth: 50, ..Limits::default() };
+    let limits = Limits {
+        max_depth: 50,
+        ..Limits::default()
+    };
     let s = "<a>".repeat(51) + &"</a>".repeat(51);
-    assert_eq!(parse(s.as_bytes(), &limits).unwrap_err().kind, XmlErrorKind::TooDeep { limit: 50 });
+    assert_eq!(
+        parse(s.as_bytes(), &limits).unwrap_err().kind,
+        XmlErrorKind::TooDeep { limit: 50 }
+    );
     let s = "<a>".repeat(50) + &"</a>".repeat(50);
     assert!(parse(s.as_bytes(), &limits).is_ok());
     // Far deeper than the limit, and unclosed: still refused at the limit.
     let s = "<a>".repeat(100_000);
-    assert_eq!(parse(s.as_bytes(), &limits).unwrap_err().kind, XmlErrorKind::TooDeep { limit: 50 });
+    assert_eq!(
+        parse(s.as_bytes(), &limits).unwrap_err().kind,
+        XmlErrorKind::TooDeep { limit: 50 }
+    );
 }
 
 #[test]
 fn refuses_too_many_attributes() {
-    let limits = Limits { max_attributes: 3, ..Limits::default() };
+    let limits = Limits {
+        max_attributes: 3,
+        ..Limits::default()
+    };
     let e = parse(b"<a b='1' c='2' d='3' e='4'/>", &limits).unwrap_err();
     assert_eq!(e.kind, XmlErrorKind::TooManyAttributes { limit: 3 });
 }
@@ -144,18 +183,38 @@ fn refuses_illegal_characters() {
 
 #[test]
 fn refuses_malformed_structure() {
-    assert!(matches!(kind("<a><b></a>"), XmlErrorKind::MismatchedEndTag { .. }));
+    assert!(matches!(
+        kind("<a><b></a>"),
+        XmlErrorKind::MismatchedEndTag { .. }
+    ));
+    let e = p("<a>\n  <b></a>").unwrap_err();
+    assert_eq!((e.line, e.column), (2, 6));
     assert!(matches!(kind("<a><b>"), XmlErrorKind::Unclosed(_)));
     assert!(matches!(kind("<a/><b/>"), XmlErrorKind::ContentAfterRoot));
     assert!(matches!(kind("<a/>text"), XmlErrorKind::ContentAfterRoot));
-    assert!(matches!(kind("<a></a></b>"), XmlErrorKind::UnmatchedEndTag(_)));
+    assert!(matches!(
+        kind("<a></a></b>"),
+        XmlErrorKind::UnmatchedEndTag(_)
+    ));
     assert!(matches!(kind("<p:a/>"), XmlErrorKind::UndeclaredPrefix(_)));
-    assert!(matches!(kind("<a p:b='1'/>"), XmlErrorKind::UndeclaredPrefix(_)));
-    assert!(matches!(kind("<a b='1' b='2'/>"), XmlErrorKind::DuplicateAttribute(_)));
-    assert!(matches!(kind("<a xmlns:p='u' xmlns:q='u' p:b='1' q:b='2'/>"), XmlErrorKind::DuplicateAttribute(_)));
+    assert!(matches!(
+        kind("<a p:b='1'/>"),
+        XmlErrorKind::UndeclaredPrefix(_)
+    ));
+    assert!(matches!(
+        kind("<a b='1' b='2'/>"),
+        XmlErrorKind::DuplicateAttribute(_)
+    ));
+    assert!(matches!(
+        kind("<a xmlns:p='u' xmlns:q='u' p:b='1' q:b='2'/>"),
+        XmlErrorKind::DuplicateAttribute(_)
+    ));
     assert!(matches!(kind("<a b='<'/>"), XmlErrorKind::Syntax(_)));
     assert!(matches!(kind("<1a/>"), XmlErrorKind::BadName(_)));
-    assert!(matches!(kind("<a><?xml version='1.0'?></a>"), XmlErrorKind::Syntax(_)));
+    assert!(matches!(
+        kind("<a><?xml version='1.0'?></a>"),
+        XmlErrorKind::Syntax(_)
+    ));
     assert!(matches!(kind("<a b='1></a>"), XmlErrorKind::Syntax(_)));
 }
 
@@ -168,13 +227,17 @@ fn errors_never_carry_long_content() {
 
 #[test]
 fn reads_every_official_example() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/standards/examples/plo-1.6");
+    let dir = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/standards/examples/plo-1.6"
+    );
     let entries = std::fs::read_dir(dir).expect("../shared/standards must be beside the project");
     let mut n = 0;
     for e in entries {
         let path = e.unwrap().path();
         let bytes = std::fs::read(&path).unwrap();
-        let doc = parse(&bytes, &Limits::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let doc =
+            parse(&bytes, &Limits::default()).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         assert_eq!(doc.root().name(), "MsgHead");
         n += 1;
     }

@@ -395,6 +395,13 @@ impl<'d> Attribute<'d> {
     }
 }
 
+/// An error found while reading, at a byte offset; line and column are
+/// computed once the source is back in the document.
+pub(crate) struct Fault {
+    offset: usize,
+    kind: XmlErrorKind,
+}
+
 /// Per open element: its id, and its character content so far.
 struct Open {
     id: u32,
@@ -434,9 +441,8 @@ impl Builder {
         }
     }
 
-    fn err_at(&self, offset: usize, kind: XmlErrorKind) -> XmlError {
-        let (line, column) = self.doc.line_col(offset as u32);
-        XmlError { kind, line, column }
+    fn err_at(&self, offset: usize, kind: XmlErrorKind) -> Fault {
+        Fault { offset, kind }
     }
 
     pub(crate) fn build(mut self, limits: &Limits) -> Result<Document, XmlError> {
@@ -445,11 +451,16 @@ impl Builder {
         let source = std::mem::take(&mut self.doc.source);
         let result = self.run(&source, limits);
         self.doc.source = source;
-        result?;
-        Ok(self.doc)
+        match result {
+            Ok(()) => Ok(self.doc),
+            Err(Fault { offset, kind }) => {
+                let (line, column) = self.doc.line_col(offset as u32);
+                Err(XmlError { kind, line, column })
+            }
+        }
     }
 
-    fn run(&mut self, src: &str, limits: &Limits) -> Result<(), XmlError> {
+    fn run(&mut self, src: &str, limits: &Limits) -> Result<(), Fault> {
         let first = src.trim_start();
         if !first.starts_with('<') {
             return Err(self.err_at(src.len() - first.len(), XmlErrorKind::NotXml));
@@ -468,7 +479,7 @@ impl Builder {
             let pos = reader.buffer_position() as usize;
             let event = match reader.read_event() {
                 Ok(e) => e,
-                Err(e) => return Err(self.map_error(&reader, e)),
+                Err(e) => return Err(self.map_error(&reader, e, pos)),
             };
             match event {
                 Ev::Start(ref start) | Ev::Empty(ref start) => {
@@ -540,10 +551,9 @@ impl Builder {
                             "apos" => '\'',
                             "quot" => '"',
                             other => {
-                                return Err(self.err_at(
-                                    pos,
-                                    XmlErrorKind::UndefinedEntity(short(other)),
-                                ))
+                                return Err(
+                                    self.err_at(pos, XmlErrorKind::UndefinedEntity(short(other)))
+                                )
                             }
                         },
                         Err(_) => return Err(self.err_at(pos, XmlErrorKind::BadCharRef)),
@@ -584,16 +594,24 @@ impl Builder {
         }
     }
 
-    fn map_error(&self, reader: &Reader<'_>, e: quick_xml::Error) -> XmlError {
+    fn map_error(&self, reader: &Reader<'_>, e: quick_xml::Error, event_start: usize) -> Fault {
         use quick_xml::errors::{Error as QE, IllFormedError as IF};
-        let pos = reader.error_position() as usize;
+        // quick-xml does not set its error offset for every error; the start
+        // of the event being read is never later than the fault.
+        let pos = (reader.error_position() as usize).max(event_start);
         let kind = match e {
             QE::Syntax(s) => XmlErrorKind::Syntax(match s {
                 quick_xml::errors::SyntaxError::InvalidBangMarkup => "unknown markup after «<!»",
-                quick_xml::errors::SyntaxError::UnclosedPI => "a processing instruction is not closed",
-                quick_xml::errors::SyntaxError::UnclosedXmlDecl => "the XML declaration is not closed",
+                quick_xml::errors::SyntaxError::UnclosedPI => {
+                    "a processing instruction is not closed"
+                }
+                quick_xml::errors::SyntaxError::UnclosedXmlDecl => {
+                    "the XML declaration is not closed"
+                }
                 quick_xml::errors::SyntaxError::UnclosedComment => "a comment is not closed",
-                quick_xml::errors::SyntaxError::UnclosedDoctype => return self.err_at(pos, XmlErrorKind::Dtd),
+                quick_xml::errors::SyntaxError::UnclosedDoctype => {
+                    return self.err_at(pos, XmlErrorKind::Dtd)
+                }
                 quick_xml::errors::SyntaxError::UnclosedCData => "a CDATA section is not closed",
                 quick_xml::errors::SyntaxError::UnclosedTag => "a tag is not closed",
                 quick_xml::errors::SyntaxError::UnclosedSingleQuotedAttributeValue
@@ -601,14 +619,20 @@ impl Builder {
                     "an attribute value is not closed"
                 }
             }),
-            QE::IllFormed(IF::MismatchedEndTag { expected, found }) => XmlErrorKind::MismatchedEndTag {
-                expected: short(&expected),
-                found: short(&found),
-            },
+            QE::IllFormed(IF::MismatchedEndTag { expected, found }) => {
+                XmlErrorKind::MismatchedEndTag {
+                    expected: short(&expected),
+                    found: short(&found),
+                }
+            }
             QE::IllFormed(IF::UnmatchedEndTag(t)) => XmlErrorKind::UnmatchedEndTag(short(&t)),
             QE::IllFormed(IF::MissingEndTag(t)) => XmlErrorKind::Unclosed(short(&t)),
-            QE::IllFormed(IF::DoubleHyphenInComment) => XmlErrorKind::Syntax("«--» inside a comment"),
-            QE::IllFormed(IF::UnclosedReference) => XmlErrorKind::Syntax("a reference has no closing «;»"),
+            QE::IllFormed(IF::DoubleHyphenInComment) => {
+                XmlErrorKind::Syntax("«--» inside a comment")
+            }
+            QE::IllFormed(IF::UnclosedReference) => {
+                XmlErrorKind::Syntax("a reference has no closing «;»")
+            }
             QE::IllFormed(IF::MissingDoctypeName) => XmlErrorKind::Dtd,
             QE::IllFormed(IF::MissingDeclVersion(_) | IF::UnknownVersion) => {
                 XmlErrorKind::Syntax("the XML declaration has no valid version")
@@ -630,17 +654,10 @@ impl Builder {
             return 0;
         }
         // A document uses a handful of namespaces: a linear scan is fastest.
-        if let Some(i) = self
-            .doc
-            .namespaces
-            .iter()
-            .position(|n| n == uri)
-        {
+        if let Some(i) = self.doc.namespaces.iter().position(|n| n == uri) {
             return i as u32;
         }
-        self.doc
-            .namespaces
-            .push(uri.to_owned());
+        self.doc.namespaces.push(uri.to_owned());
         (self.doc.namespaces.len() - 1) as u32
     }
 
@@ -652,7 +669,7 @@ impl Builder {
         src: &str,
         stack: &[Open],
         limits: &Limits,
-    ) -> Result<u32, XmlError> {
+    ) -> Result<u32, Fault> {
         let qname = start.name();
         let (res, local) = reader.resolver().resolve_element(qname);
         let ns = match resolve_ns(&res) {
@@ -663,9 +680,12 @@ impl Builder {
         let base = src.as_ptr() as usize;
         let local_bytes = local.as_ref();
         let local_off = local_bytes.as_ptr() as usize - base;
-        let local_str = src.get(local_off..local_off + local_bytes.len()).unwrap_or("");
+        let local_str = src
+            .get(local_off..local_off + local_bytes.len())
+            .unwrap_or("");
         let qname_str = qname.as_ref();
-        if !is_xml_name(qname_str) || !is_xml_name(local_str) || qname_str.matches(':').count() > 1 {
+        if !is_xml_name(qname_str) || !is_xml_name(local_str) || qname_str.matches(':').count() > 1
+        {
             return Err(self.err_at(pos, XmlErrorKind::BadName(short(qname.as_ref()))));
         }
         let id = self.doc.elements.len() as u32;
@@ -724,18 +744,19 @@ impl Builder {
             let lname = src.get(loff..loff + lb.len()).unwrap_or("");
             // Two prefixes bound to one namespace can still name one attribute twice.
             if seen.iter().any(|(n, l)| *n == ans && *l == lname) {
-                return Err(self.err_at(
-                    pos,
-                    XmlErrorKind::DuplicateAttribute(short(key.as_ref())),
-                ));
+                return Err(self.err_at(pos, XmlErrorKind::DuplicateAttribute(short(key.as_ref()))));
             }
             seen.push((ans, lname));
             let value = match attr.normalized_value(quick_xml::XmlVersion::Explicit1_0) {
                 Ok(v) => v,
-                Err(quick_xml::Error::Escape(quick_xml::escape::EscapeError::UnrecognizedEntity(_, name))) => {
-                    return Err(self.err_at(pos, XmlErrorKind::UndefinedEntity(short(&name))))
+                Err(quick_xml::Error::Escape(
+                    quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
+                )) => return Err(self.err_at(pos, XmlErrorKind::UndefinedEntity(short(&name)))),
+                Err(_) => {
+                    return Err(
+                        self.err_at(pos, XmlErrorKind::Syntax("an attribute value is malformed"))
+                    )
                 }
-                Err(_) => return Err(self.err_at(pos, XmlErrorKind::Syntax("an attribute value is malformed"))),
             };
             if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
                 return Err(self.err_at(pos, XmlErrorKind::IllegalChar(c as u32)));
@@ -783,8 +804,10 @@ impl Builder {
         content: &str,
         pos: usize,
         root_done: bool,
-    ) -> Result<(), XmlError> {
-        let ws = content.bytes().all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
+    ) -> Result<(), Fault> {
+        let ws = content
+            .bytes()
+            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
         match stack.last_mut() {
             None => {
                 if ws {
