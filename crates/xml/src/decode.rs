@@ -36,6 +36,18 @@ pub(crate) fn decode(input: &[u8]) -> Result<(String, Encoding), XmlError> {
         }
         _ => (input, false),
     };
+    // Say "not XML" before any complaint about encodings: a PNG or a JSON
+    // body should hear the plain truth.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'<') {
+        let lead = body.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        let prefix = String::from_utf8_lossy(&body[..lead]);
+        let (line, column) = line_col_at_end(&prefix);
+        return Err(XmlError {
+            kind: XmlErrorKind::NotXml,
+            line,
+            column,
+        });
+    }
     let encoding = match declared_encoding(body)? {
         None => Encoding::Utf8,
         Some(name) => {

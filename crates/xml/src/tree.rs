@@ -461,10 +461,6 @@ impl Builder {
     }
 
     fn run(&mut self, src: &str, limits: &Limits) -> Result<(), Fault> {
-        let first = src.trim_start();
-        if !first.starts_with('<') {
-            return Err(self.err_at(src.len() - first.len(), XmlErrorKind::NotXml));
-        }
         let mut reader: Reader<'_> = Reader::from_reader(src.as_bytes());
         {
             let cfg = reader.config_mut();

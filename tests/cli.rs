@@ -1,0 +1,206 @@
+//! End-to-end tests of the `overgang` binary's command line: what an EHR
+//! vendor's CI and a person at a terminal see.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_overgang"))
+}
+
+fn standards() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/standards");
+    assert!(
+        p.join("examples/plo-1.6").is_dir(),
+        "../shared/standards must be beside the project (looked in {})",
+        p.display()
+    );
+    p
+}
+
+fn examples() -> PathBuf {
+    standards().join("examples/plo-1.6")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("overgang-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+fn run_stdin(args: &[&str], input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = bin()
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn overgang");
+    let mut stdin = child.stdin.take().expect("stdin");
+    // The binary may refuse early (too large) and close its end: ignore EPIPE.
+    let _ = stdin.write_all(input);
+    drop(stdin);
+    child.wait_with_output().expect("wait")
+}
+
+fn json(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "stdout is not JSON ({e}): {}",
+            String::from_utf8_lossy(&out.stdout)
+        )
+    })
+}
+
+#[test]
+fn all_official_examples_are_accepted() {
+    let out = bin()
+        .args(["validate", "--format", "json"])
+        .arg(examples())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v = json(&out);
+    let files = v.as_array().expect("array");
+    assert_eq!(files.len(), 22);
+    for f in files {
+        assert_eq!(f["verdict"], "accepted", "{f}");
+        assert!(f["msg_id"].is_string(), "{f}");
+        assert!(f["msg_type"].is_string(), "{f}");
+        for k in ["file", "msg_id", "msg_type", "standard", "verdict", "findings"] {
+            assert!(f.get(k).is_some(), "missing {k} in {f}");
+        }
+    }
+}
+
+#[test]
+fn text_output_is_for_people_in_both_languages() {
+    let bad = b"<?xml version=\"1.0\"?>\n<MsgHead>\n  <MsgInfo></MsgHead>";
+    let nb = run_stdin(&["validate", "-"], bad);
+    assert_eq!(nb.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&nb.stdout);
+    assert!(text.contains("avvist"), "{text}");
+    assert!(text.contains("3:12"), "position line:column expected: {text}");
+    assert!(!text.contains("\x1b["), "no colour when not on a terminal: {text}");
+    let en = run_stdin(&["validate", "--lang", "en", "-"], bad);
+    let text = String::from_utf8_lossy(&en.stdout);
+    assert!(text.contains("rejected"), "{text}");
+    assert!(text.contains("does not match"), "{text}");
+    let coloured = run_stdin(&["validate", "--color", "always", "-"], bad);
+    assert!(String::from_utf8_lossy(&coloured.stdout).contains("\x1b[1;31m"));
+}
+
+#[test]
+fn several_files_end_with_a_summary() {
+    let out = bin().arg("validate").arg(examples()).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("22 filer: 22 godkjent"), "{text}");
+}
+
+#[test]
+fn exit_status_is_two_for_io_and_usage_errors() {
+    let out = bin().args(["validate", "/nonexistent/overgang.xml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/overgang.xml"));
+    let out = bin().args(["validate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["validate", "--format", "yaml", "x.xml"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let out = bin().args(["frobnicate"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+/// Each hostile input is refused with a clear wellformedness finding mapped
+/// to AppRec T01, exit status 1, and never a panic.
+#[test]
+fn hostile_input_is_refused_with_a_clear_finding() {
+    let mut laughs = String::from("<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">");
+    for i in 1..10 {
+        laughs.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">",
+            format!("&lol{};", i - 1).repeat(10)
+        ));
+    }
+    laughs.push_str("]><lolz>&lol9;</lolz>");
+    let mut latin1_as_utf8 = b"<?xml version=\"1.0\" encoding=\"UTF-8\"?><a>".to_vec();
+    latin1_as_utf8.extend_from_slice(&[0xD8, 0x79]);
+    latin1_as_utf8.extend_from_slice(b"</a>");
+    let bad_latin1_decl = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\x01</a>".to_vec();
+    let deep = "<a>".repeat(5000) + &"</a>".repeat(5000);
+    let cases: Vec<(&str, Vec<u8>, &str, Vec<&str>)> = vec![
+        ("dtd", b"<!DOCTYPE MsgHead SYSTEM \"file:///etc/passwd\"><MsgHead/>".to_vec(), "XML004", vec![]),
+        ("billion laughs", laughs.into_bytes(), "XML004", vec![]),
+        ("external entity", b"<a>&xxe;</a>".to_vec(), "XML009", vec![]),
+        ("too large", vec![b' '; 2048], "XML002", vec!["--max-bytes", "1024"]),
+        ("too deep", deep.into_bytes(), "XML003", vec![]),
+        ("invalid utf-8", latin1_as_utf8, "XML006", vec![]),
+        ("illegal char", bad_latin1_decl, "XML007", vec![]),
+        ("empty", Vec::new(), "XML001", vec![]),
+        ("whitespace only", b"  \n ".to_vec(), "XML001", vec![]),
+        ("json", b"{\"resourceType\": \"Bundle\"}".to_vec(), "XML008", vec![]),
+        ("binary", vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13], "XML008", vec![]),
+        ("utf-16", vec![0xFF, 0xFE, b'<', 0, b'a', 0, b'/', 0, b'>', 0], "XML005", vec![]),
+    ];
+    for (name, input, code, extra) in cases {
+        let mut args = vec!["validate", "--format", "json"];
+        args.extend(extra);
+        args.push("-");
+        let out = run_stdin(&args, &input);
+        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        let v = json(&out);
+        let f = &v[0]["findings"][0];
+        assert_eq!(f["code"], code, "{name}: {f}");
+        assert_eq!(f["category"], "wellformedness", "{name}");
+        assert_eq!(f["severity"], "error", "{name}");
+        assert_eq!(f["apprec_error"], "T01", "{name}");
+        assert!(!f["text_nb"].as_str().unwrap_or("").is_empty(), "{name}");
+        assert!(!f["text_en"].as_str().unwrap_or("").is_empty(), "{name}");
+        assert_eq!(v[0]["verdict"], "rejected", "{name}");
+    }
+}
+
+/// The same message in ISO-8859-1, with Norwegian letters, reads as in UTF-8.
+#[test]
+fn reads_iso_8859_1_messages() {
+    let src = std::fs::read_to_string(examples().join("Innleggelsesrapport_v1-6_Ny.xml")).unwrap();
+    assert!(src.chars().any(|c| "æøåÆØÅ".contains(c)), "the example should have Norwegian letters");
+    let src = src.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1);
+    let latin1: Vec<u8> = src
+        .chars()
+        .map(|c| u8::try_from(c as u32).expect("example is Latin-1 representable"))
+        .collect();
+    let dir = scratch("latin1");
+    let file = dir.join("latin1.xml");
+    std::fs::write(&file, &latin1).unwrap();
+    let out = bin().args(["validate", "--format", "json"]).arg(&file).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let v = json(&out);
+    assert_eq!(v[0]["verdict"], "accepted");
+    // The same bytes declared as UTF-8 are refused, at the first bad byte.
+    let mut lying = latin1.clone();
+    let decl = b"encoding=\"ISO-8859-1\"";
+    let at = lying.windows(decl.len()).position(|w| w == decl).unwrap();
+    lying.splice(at..at + decl.len(), b"encoding=\"UTF-8\"".iter().copied());
+    let out = run_stdin(&["validate", "--format", "json", "-"], &lying);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json(&out)[0]["findings"][0]["code"], "XML006");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+/// Findings and errors never carry the patient's name or national id.
+#[test]
+fn output_never_carries_patient_data() {
+    let src = std::fs::read_to_string(examples().join("Innleggelsesrapport_v1-6_Ny.xml")).unwrap();
+    // Break the message in many places around the patient.
+    let broken = src.replacen("<FamilyName>", "<FamilyName><Unknown/>", 1).replacen("</MsgInfo>", "", 1);
+    let out = run_stdin(&["validate", "--format", "json", "-"], broken.as_bytes());
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    for secret in ["Danser", "13116900216"] {
+        assert!(src.contains(secret), "the example should contain {secret}");
+        assert!(!all.contains(secret), "output leaks {secret}: {all}");
+    }
+}
