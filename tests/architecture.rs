@@ -33,7 +33,9 @@ const FORBIDDEN: &[&str] = &[
 ];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     for e in entries.flatten() {
         let p = e.path();
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
@@ -63,7 +65,11 @@ fn pure_crates_do_no_io_read_no_clock_and_keep_no_global_state() {
     let mut scanned = 0;
     for krate in PURE_CRATES {
         let src = root.join("crates").join(krate).join("src");
-        assert!(src.is_dir(), "crate {krate} has no src/ at {}", src.display());
+        assert!(
+            src.is_dir(),
+            "crate {krate} has no src/ at {}",
+            src.display()
+        );
         let mut files = Vec::new();
         rust_files(&src, &mut files);
         for f in files {
@@ -80,5 +86,9 @@ fn pure_crates_do_no_io_read_no_clock_and_keep_no_global_state() {
         }
     }
     assert!(scanned >= PURE_CRATES.len(), "scanned only {scanned} files");
-    assert!(violations.is_empty(), "pure crates must not:\n{}", violations.join("\n"));
+    assert!(
+        violations.is_empty(),
+        "pure crates must not:\n{}",
+        violations.join("\n")
+    );
 }

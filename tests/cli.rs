@@ -62,7 +62,12 @@ fn all_official_examples_are_accepted() {
         .arg(examples())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v = json(&out);
     let files = v.as_array().expect("array");
     assert_eq!(files.len(), 22);
@@ -70,7 +75,9 @@ fn all_official_examples_are_accepted() {
         assert_eq!(f["verdict"], "accepted", "{f}");
         assert!(f["msg_id"].is_string(), "{f}");
         assert!(f["msg_type"].is_string(), "{f}");
-        for k in ["file", "msg_id", "msg_type", "standard", "verdict", "findings"] {
+        for k in [
+            "file", "msg_id", "msg_type", "standard", "verdict", "findings",
+        ] {
             assert!(f.get(k).is_some(), "missing {k} in {f}");
         }
     }
@@ -83,8 +90,14 @@ fn text_output_is_for_people_in_both_languages() {
     assert_eq!(nb.status.code(), Some(1));
     let text = String::from_utf8_lossy(&nb.stdout);
     assert!(text.contains("avvist"), "{text}");
-    assert!(text.contains("3:12"), "position line:column expected: {text}");
-    assert!(!text.contains("\x1b["), "no colour when not on a terminal: {text}");
+    assert!(
+        text.contains("3:12"),
+        "position line:column expected: {text}"
+    );
+    assert!(
+        !text.contains("\x1b["),
+        "no colour when not on a terminal: {text}"
+    );
     let en = run_stdin(&["validate", "--lang", "en", "-"], bad);
     let text = String::from_utf8_lossy(&en.stdout);
     assert!(text.contains("rejected"), "{text}");
@@ -103,12 +116,18 @@ fn several_files_end_with_a_summary() {
 
 #[test]
 fn exit_status_is_two_for_io_and_usage_errors() {
-    let out = bin().args(["validate", "/nonexistent/overgang.xml"]).output().unwrap();
+    let out = bin()
+        .args(["validate", "/nonexistent/overgang.xml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/overgang.xml"));
     let out = bin().args(["validate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
-    let out = bin().args(["validate", "--format", "yaml", "x.xml"]).output().unwrap();
+    let out = bin()
+        .args(["validate", "--format", "yaml", "x.xml"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let out = bin().args(["frobnicate"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
@@ -132,25 +151,60 @@ fn hostile_input_is_refused_with_a_clear_finding() {
     let bad_latin1_decl = b"<?xml version=\"1.0\" encoding=\"ISO-8859-1\"?><a>\x01</a>".to_vec();
     let deep = "<a>".repeat(5000) + &"</a>".repeat(5000);
     let cases: Vec<(&str, Vec<u8>, &str, Vec<&str>)> = vec![
-        ("dtd", b"<!DOCTYPE MsgHead SYSTEM \"file:///etc/passwd\"><MsgHead/>".to_vec(), "XML004", vec![]),
+        (
+            "dtd",
+            b"<!DOCTYPE MsgHead SYSTEM \"file:///etc/passwd\"><MsgHead/>".to_vec(),
+            "XML004",
+            vec![],
+        ),
         ("billion laughs", laughs.into_bytes(), "XML004", vec![]),
-        ("external entity", b"<a>&xxe;</a>".to_vec(), "XML009", vec![]),
-        ("too large", vec![b' '; 2048], "XML002", vec!["--max-bytes", "1024"]),
+        (
+            "external entity",
+            b"<a>&xxe;</a>".to_vec(),
+            "XML009",
+            vec![],
+        ),
+        (
+            "too large",
+            vec![b' '; 2048],
+            "XML002",
+            vec!["--max-bytes", "1024"],
+        ),
         ("too deep", deep.into_bytes(), "XML003", vec![]),
         ("invalid utf-8", latin1_as_utf8, "XML006", vec![]),
         ("illegal char", bad_latin1_decl, "XML007", vec![]),
         ("empty", Vec::new(), "XML001", vec![]),
         ("whitespace only", b"  \n ".to_vec(), "XML001", vec![]),
-        ("json", b"{\"resourceType\": \"Bundle\"}".to_vec(), "XML008", vec![]),
-        ("binary", vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13], "XML008", vec![]),
-        ("utf-16", vec![0xFF, 0xFE, b'<', 0, b'a', 0, b'/', 0, b'>', 0], "XML005", vec![]),
+        (
+            "json",
+            b"{\"resourceType\": \"Bundle\"}".to_vec(),
+            "XML008",
+            vec![],
+        ),
+        (
+            "binary",
+            vec![0x89, b'P', b'N', b'G', 0, 0, 0, 13],
+            "XML008",
+            vec![],
+        ),
+        (
+            "utf-16",
+            vec![0xFF, 0xFE, b'<', 0, b'a', 0, b'/', 0, b'>', 0],
+            "XML005",
+            vec![],
+        ),
     ];
     for (name, input, code, extra) in cases {
         let mut args = vec!["validate", "--format", "json"];
         args.extend(extra);
         args.push("-");
         let out = run_stdin(&args, &input);
-        assert_eq!(out.status.code(), Some(1), "{name}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "{name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v = json(&out);
         let f = &v[0]["findings"][0];
         assert_eq!(f["code"], code, "{name}: {f}");
@@ -167,7 +221,10 @@ fn hostile_input_is_refused_with_a_clear_finding() {
 #[test]
 fn reads_iso_8859_1_messages() {
     let src = std::fs::read_to_string(examples().join("Innleggelsesrapport_v1-6_Ny.xml")).unwrap();
-    assert!(src.chars().any(|c| "æøåÆØÅ".contains(c)), "the example should have Norwegian letters");
+    assert!(
+        src.chars().any(|c| "æøåÆØÅ".contains(c)),
+        "the example should have Norwegian letters"
+    );
     let src = src.replacen("encoding=\"UTF-8\"", "encoding=\"ISO-8859-1\"", 1);
     let latin1: Vec<u8> = src
         .chars()
@@ -176,8 +233,17 @@ fn reads_iso_8859_1_messages() {
     let dir = scratch("latin1");
     let file = dir.join("latin1.xml");
     std::fs::write(&file, &latin1).unwrap();
-    let out = bin().args(["validate", "--format", "json"]).arg(&file).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stdout));
+    let out = bin()
+        .args(["validate", "--format", "json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     let v = json(&out);
     assert_eq!(v[0]["verdict"], "accepted");
     // The same bytes declared as UTF-8 are refused, at the first bad byte.
@@ -196,9 +262,15 @@ fn reads_iso_8859_1_messages() {
 fn output_never_carries_patient_data() {
     let src = std::fs::read_to_string(examples().join("Innleggelsesrapport_v1-6_Ny.xml")).unwrap();
     // Break the message in many places around the patient.
-    let broken = src.replacen("<FamilyName>", "<FamilyName><Unknown/>", 1).replacen("</MsgInfo>", "", 1);
+    let broken = src
+        .replacen("<FamilyName>", "<FamilyName><Unknown/>", 1)
+        .replacen("</MsgInfo>", "", 1);
     let out = run_stdin(&["validate", "--format", "json", "-"], broken.as_bytes());
-    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     for secret in ["Danser", "13116900216"] {
         assert!(src.contains(secret), "the example should contain {secret}");
         assert!(!all.contains(secret), "output leaks {secret}: {all}");
