@@ -1,0 +1,131 @@
+//! Small value types shared by the model, and reading helpers.
+
+use overgang_xml::Node;
+use std::fmt;
+
+/// A value that may identify or describe a patient. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Sensitive<T>(pub T);
+
+impl<T> Sensitive<T> {
+    /// The value. Do not log it.
+    pub fn expose(&self) -> &T {
+        &self.0
+    }
+}
+
+impl<T> fmt::Debug for Sensitive<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Where an item is in the document, so a rule can point at it.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Loc {
+    /// The element's id in the parsed [`overgang_xml::Document`].
+    pub node: u32,
+    /// Absolute path of local names, indexed where names repeat.
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Loc {
+    pub fn of(n: Node<'_>) -> Loc {
+        let (line, column) = n.line_col();
+        Loc {
+            node: n.id(),
+            path: n.path(),
+            line,
+            column,
+        }
+    }
+}
+
+/// A coded value (`kith:CS`/`CV`): `V`, `DN`, `S` (OID), `OT`.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Coded {
+    pub v: Option<String>,
+    pub dn: Option<String>,
+    pub s: Option<String>,
+    pub ot: Option<String>,
+}
+
+impl Coded {
+    pub fn read(n: Node<'_>) -> Coded {
+        let a = |k: &str| n.attr(k).map(str::to_owned);
+        Coded {
+            v: n.attr("V").map(|v| v.trim().to_owned()),
+            dn: a("DN"),
+            s: a("S"),
+            ot: a("OT"),
+        }
+    }
+
+    /// The code (`V`), trimmed.
+    pub fn code(&self) -> Option<&str> {
+        self.v.as_deref()
+    }
+
+    /// The code list number from `S`, when it is a Volven OID.
+    pub fn list(&self) -> Option<u32> {
+        self.s
+            .as_deref()?
+            .trim()
+            .strip_prefix("2.16.578.1.12.4.1.1.")?
+            .parse()
+            .ok()
+    }
+}
+
+/// An identifier with its type (`Ident/Id` + `Ident/TypeId`).
+#[derive(Clone, PartialEq, Eq, Default, Debug)]
+pub struct Ident {
+    pub id: Option<String>,
+    pub type_id: Option<Coded>,
+}
+
+impl Ident {
+    pub fn type_code(&self) -> Option<&str> {
+        self.type_id.as_ref().and_then(|t| t.code())
+    }
+}
+
+/// A coded value and where it is.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct LocatedCode {
+    pub code: Coded,
+    pub loc: Loc,
+}
+
+/// Trimmed text of an element; `None` when absent or only whitespace.
+pub(crate) fn text(n: Option<Node<'_>>) -> Option<String> {
+    let t = n?.text().trim();
+    (!t.is_empty()).then(|| t.to_owned())
+}
+
+/// First child with this local name, namespace as the parent's or any PLO one.
+pub(crate) fn po_child<'d>(n: Node<'d>, name: &str) -> Option<Node<'d>> {
+    n.children()
+        .find(|c| c.name() == name && crate::standard::is_plo_namespace(c.ns()))
+}
+
+/// A `kith:TS` or `dateTime` value: the `V` attribute, else the text.
+pub(crate) fn ts(n: Option<Node<'_>>) -> Option<String> {
+    let n = n?;
+    n.attr("V")
+        .map(|v| v.trim().to_owned())
+        .filter(|v| !v.is_empty())
+        .or_else(|| text(Some(n)))
+}
+
+/// Reads identifiers: `Ident` children in `ns` with `Id` and `TypeId`.
+pub(crate) fn idents(n: Node<'_>, ns: &str) -> Vec<Ident> {
+    n.children_named(ns, "Ident")
+        .map(|i| Ident {
+            id: text(i.child(ns, "Id")),
+            type_id: i.child(ns, "TypeId").map(Coded::read),
+        })
+        .collect()
+}
