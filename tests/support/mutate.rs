@@ -1,0 +1,674 @@
+//! Deterministic mutation corpus for the differential test.
+//!
+//! From well-formed seed messages (the official PLO v1.6 examples, read at
+//! test time) this module derives mutants by splicing the source text: it
+//! deletes, duplicates and swaps elements, puts wrong values into typed
+//! fields and attributes, inserts unknown elements and attributes, and adds
+//! or removes attributes. There is no randomness: the candidate mutations are
+//! enumerated in document order and each kind is thinned to its budget by
+//! evenly spaced picks, so the same seeds always give the same mutants with
+//! the same ids.
+//!
+//! The element scanner here is deliberately independent of `overgang_xml`:
+//! the corpus must not depend on the code under test.
+
+use std::collections::{BTreeMap, HashSet};
+
+/// One mutated message.
+#[derive(Clone, Debug)]
+pub struct Mutant {
+    /// Stable id, e.g. `Innleggelsesrapport_v1-6_Ny.xml#del:/MsgHead/MsgInfo/MsgId`.
+    pub id: String,
+    /// The mutation kind (see [`KINDS`]).
+    pub kind: &'static str,
+    /// What was done, for people.
+    pub description: String,
+    /// The seed file name.
+    pub seed: String,
+    pub text: String,
+}
+
+/// Mutation kinds and how many mutants of each the corpus keeps at most.
+pub const KINDS: &[(&str, usize)] = &[
+    // delete an element (every depth, envelope and PLO document)
+    ("del", 800),
+    // duplicate an element right after itself
+    ("dup", 260),
+    // swap an element with its next sibling element (different names)
+    ("swap", 260),
+    // wrong value in a leaf element's text (typed by the value's shape)
+    ("val", 520),
+    // wrong value in an attribute (V, DN, S, U, ...)
+    ("attrval", 420),
+    // unknown element in the parent's namespace (first, middle, last child)
+    ("ins", 220),
+    // unknown element in a foreign namespace
+    ("insforeign", 160),
+    // remove an attribute
+    ("attrdel", 220),
+    // add an unknown attribute (no namespace, or a foreign namespace)
+    ("attradd", 160),
+    // character data inside an element that has child elements
+    ("text", 90),
+    // break well-formedness (one per seed)
+    ("wf", 22),
+];
+
+/// A foreign namespace no schema knows.
+pub const FOREIGN_NS: &str = "urn:overgang:test:foreign";
+
+/// An element found by [`scan`], with byte offsets into the source.
+#[derive(Clone, Debug)]
+pub struct El {
+    pub qname: String,
+    pub prefix: String,
+    pub local: String,
+    /// Offset of the start tag's `<`.
+    pub start: usize,
+    /// Offset just after the start tag's `>`.
+    pub tag_end: usize,
+    /// Offset of the end tag's `<` (equals `tag_end` for an empty-element tag).
+    pub content_end: usize,
+    /// Offset just after the element (end tag or empty-element tag).
+    pub end: usize,
+    /// Written as `<x/>`.
+    pub self_closing: bool,
+    pub parent: Option<usize>,
+    pub children: Vec<usize>,
+    pub depth: usize,
+    pub attrs: Vec<Attr>,
+    /// Absolute path of local names; `[n]` where a name repeats among siblings.
+    pub path: String,
+}
+
+/// An attribute, with byte offsets into the source.
+#[derive(Clone, Debug)]
+pub struct Attr {
+    pub qname: String,
+    /// Offset of the name.
+    pub start: usize,
+    /// Offset just after the closing quote.
+    pub end: usize,
+    /// The value's range (between the quotes).
+    pub vstart: usize,
+    pub vend: usize,
+}
+
+impl Attr {
+    pub fn is_ns_decl(&self) -> bool {
+        self.qname == "xmlns" || self.qname.starts_with("xmlns:")
+    }
+    pub fn local(&self) -> &str {
+        self.qname.rsplit(':').next().unwrap_or(&self.qname)
+    }
+}
+
+fn find(s: &[u8], from: usize, pat: &[u8]) -> Result<usize, String> {
+    s.get(from..)
+        .and_then(|t| t.windows(pat.len()).position(|w| w == pat))
+        .map(|p| from + p)
+        .ok_or_else(|| {
+            format!(
+                "unterminated construct at {from}: missing {}",
+                String::from_utf8_lossy(pat)
+            )
+        })
+}
+
+fn is_name_byte(b: u8) -> bool {
+    !(b.is_ascii_whitespace() || b == b'/' || b == b'>' || b == b'=')
+}
+
+/// Scans a well-formed document into its elements, in document order.
+pub fn scan(text: &str) -> Result<Vec<El>, String> {
+    let s = text.as_bytes();
+    let mut els: Vec<El> = Vec::new();
+    let mut stack: Vec<usize> = Vec::new();
+    let mut i = 0;
+    while let Some(p) = s.get(i..).and_then(|t| t.iter().position(|&b| b == b'<')) {
+        i += p;
+        let rest = &s[i..];
+        if rest.starts_with(b"<!--") {
+            i = find(s, i + 4, b"-->")? + 3;
+        } else if rest.starts_with(b"<?") {
+            i = find(s, i + 2, b"?>")? + 2;
+        } else if rest.starts_with(b"<![CDATA[") {
+            i = find(s, i + 9, b"]]>")? + 3;
+        } else if rest.starts_with(b"<!") {
+            i = find(s, i + 2, b">")? + 1;
+        } else if rest.starts_with(b"</") {
+            let close = find(s, i, b">")?;
+            let top = stack.pop().ok_or("end tag without start tag")?;
+            els[top].content_end = i;
+            els[top].end = close + 1;
+            i = close + 1;
+        } else {
+            let start = i;
+            let mut j = i + 1;
+            while j < s.len() && is_name_byte(s[j]) {
+                j += 1;
+            }
+            let qname = text[start + 1..j].to_owned();
+            let mut attrs = Vec::new();
+            let self_closing;
+            loop {
+                while j < s.len() && s[j].is_ascii_whitespace() {
+                    j += 1;
+                }
+                match s.get(j) {
+                    None => return Err("unterminated start tag".into()),
+                    Some(b'/') => {
+                        self_closing = true;
+                        j = find(s, j, b">")? + 1;
+                        break;
+                    }
+                    Some(b'>') => {
+                        self_closing = false;
+                        j += 1;
+                        break;
+                    }
+                    Some(_) => {
+                        let astart = j;
+                        while j < s.len() && is_name_byte(s[j]) {
+                            j += 1;
+                        }
+                        let aname = text[astart..j].to_owned();
+                        let eq = find(s, j, b"=")?;
+                        let mut q = eq + 1;
+                        while q < s.len() && s[q].is_ascii_whitespace() {
+                            q += 1;
+                        }
+                        let quote = *s.get(q).ok_or("attribute without value")?;
+                        if quote != b'"' && quote != b'\'' {
+                            return Err(format!("unquoted attribute at {q}"));
+                        }
+                        let vend = find(s, q + 1, &[quote])?;
+                        attrs.push(Attr {
+                            qname: aname,
+                            start: astart,
+                            end: vend + 1,
+                            vstart: q + 1,
+                            vend,
+                        });
+                        j = vend + 1;
+                    }
+                }
+            }
+            let (prefix, local) = match qname.split_once(':') {
+                Some((p, l)) => (p.to_owned(), l.to_owned()),
+                None => (String::new(), qname.clone()),
+            };
+            let idx = els.len();
+            let parent = stack.last().copied();
+            if let Some(p) = parent {
+                els[p].children.push(idx);
+            }
+            els.push(El {
+                qname,
+                prefix,
+                local,
+                start,
+                tag_end: j,
+                content_end: j,
+                end: j,
+                self_closing,
+                parent,
+                children: Vec::new(),
+                depth: stack.len() + 1,
+                attrs,
+                path: String::new(),
+            });
+            if !self_closing {
+                stack.push(idx);
+            }
+            i = j;
+        }
+    }
+    if !stack.is_empty() {
+        return Err("unclosed elements at end of input".into());
+    }
+    // Paths, in document order (parents first).
+    for idx in 0..els.len() {
+        let step = match els[idx].parent {
+            None => format!("/{}", els[idx].local),
+            Some(p) => {
+                let siblings = &els[p].children;
+                let same: Vec<usize> = siblings
+                    .iter()
+                    .copied()
+                    .filter(|&c| els[c].qname == els[idx].qname)
+                    .collect();
+                let mut step = format!("{}/{}", els[p].path, els[idx].local);
+                if same.len() > 1 {
+                    let n = same.iter().position(|&c| c == idx).unwrap_or(0) + 1;
+                    step.push_str(&format!("[{n}]"));
+                }
+                step
+            }
+        };
+        els[idx].path = step;
+    }
+    Ok(els)
+}
+
+/// A text edit: replace `start..end` with `with`.
+type Edit = (usize, usize, String);
+
+fn apply(text: &str, edits: &mut [Edit]) -> String {
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
+    let mut out = text.to_owned();
+    for (s, e, w) in edits.iter() {
+        out.replace_range(*s..*e, w);
+    }
+    out
+}
+
+struct Cand {
+    kind: &'static str,
+    seed: usize,
+    id: String,
+    description: String,
+    edits: Vec<Edit>,
+}
+
+/// Escapes a value for use inside a double-quoted attribute or text.
+fn esc(v: &str) -> String {
+    v.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('"', "&quot;")
+}
+
+fn show(v: &str) -> String {
+    if v.chars().count() > 24 {
+        format!(
+            "{}…({} chars)",
+            v.chars().take(8).collect::<String>(),
+            v.len()
+        )
+    } else {
+        format!("'{v}'")
+    }
+}
+
+fn is_digits(s: &str) -> bool {
+    !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn is_date(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 10
+        && is_digits(&s[0..4])
+        && b[4] == b'-'
+        && is_digits(&s[5..7])
+        && b[7] == b'-'
+        && is_digits(&s[8..10])
+}
+
+fn is_datetime(s: &str) -> bool {
+    s.len() >= 16 && s.is_char_boundary(10) && is_date(&s[..10]) && s.as_bytes()[10] == b'T'
+}
+
+fn is_decimal(s: &str) -> bool {
+    match s.split_once('.') {
+        Some((a, b)) => is_digits(a) && is_digits(b),
+        None => false,
+    }
+}
+
+/// Wrong (and some tricky but valid) values for a field whose current value
+/// is `v`, each with a short label for the mutant id.
+fn wrong_values(v: &str, elem_local: &str) -> Vec<(&'static str, String)> {
+    let v = v.trim();
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    if elem_local == "MIGversion" {
+        out.push(("fixed", "v1.3 2006-05-24".into()));
+        out.push(("fixed-ws", format!(" {v} ")));
+        out.push(("empty", String::new()));
+    } else if is_datetime(v) {
+        out.push(("datetime-dateonly", v[..10].to_owned()));
+        out.push(("datetime-badtime", format!("{}T25:61:00", &v[..10])));
+        out.push(("datetime-nosec", format!("{}T14:30", &v[..10])));
+        out.push(("datetime-tz", format!("{}T14:30:00+01:00", &v[..10])));
+        out.push(("datetime-abc", "abc".into()));
+        out.push(("empty", String::new()));
+    } else if is_date(v) {
+        out.push(("date-badmonth", "2018-13-45".into()));
+        out.push(("date-feb30", "2018-02-30".into()));
+        out.push(("date-short", "2018-1-5".into()));
+        out.push(("date-withtime", format!("{v}T12:00:00")));
+        out.push(("date-abc", "abc".into()));
+        out.push(("empty", String::new()));
+    } else if v == "true" || v == "false" {
+        out.push(("bool-yes", "yes".into()));
+        out.push(("bool-1", "1".into()));
+        out.push(("bool-0", "0".into()));
+        out.push(("bool-TRUE", "TRUE".into()));
+        out.push(("bool-ws", format!(" {v} ")));
+        out.push(("empty", String::new()));
+    } else if is_decimal(v) {
+        out.push(("dec-comma", v.replace('.', ",")));
+        out.push(("dec-abc", "abc".into()));
+        out.push(("dec-neg", format!("-{v}")));
+        out.push(("empty", String::new()));
+    } else if is_digits(v) {
+        out.push(("int-abc", "abc".into()));
+        out.push(("int-frac", "1.5".into()));
+        out.push(("int-neg", "-1".into()));
+        out.push(("int-huge", "99999999999999999999".into()));
+        out.push(("empty", String::new()));
+    } else {
+        out.push(("empty", String::new()));
+        out.push(("long", "x".repeat(300)));
+    }
+    out
+}
+
+fn attr_wrong_values(attr_local: &str, v: &str, elem_local: &str) -> Vec<(&'static str, String)> {
+    match attr_local {
+        "S" => vec![
+            ("oid-abc", "abc".into()),
+            ("oid-trailingdot", format!("{v}.")),
+            ("oid-urn", format!("urn:oid:{v}")),
+            ("empty", String::new()),
+        ],
+        "DN" | "OT" => vec![("empty", String::new()), ("long", "x".repeat(300))],
+        "V" | "U" => {
+            let mut w = wrong_values(v, elem_local);
+            if !(is_date(v) || is_datetime(v) || is_decimal(v) || is_digits(v)) {
+                w.retain(|(k, _)| *k != "long");
+                w.push(("code-ws", format!(" {v} ")));
+            }
+            w
+        }
+        _ => vec![("empty", String::new()), ("abc", "abc".into())],
+    }
+}
+
+/// The indentation (whitespace) just before offset `at`, for pretty inserts.
+fn lead_ws(text: &str, at: usize) -> &str {
+    let before = &text[..at];
+    let trimmed = before.trim_end_matches([' ', '\t']);
+    &before[trimmed.len()..]
+}
+
+fn candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<Cand> {
+    let mut c: Vec<Cand> = Vec::new();
+    let mut push = |kind: &'static str, tag: String, description: String, edits: Vec<Edit>| {
+        c.push(Cand {
+            kind,
+            seed: seed_idx,
+            id: format!("{name}#{kind}:{tag}"),
+            description,
+            edits,
+        });
+    };
+    let foreign_decl = format!(" xmlns:zz=\"{FOREIGN_NS}\"");
+    for (i, e) in els.iter().enumerate() {
+        let is_root = e.parent.is_none();
+        let leaf_text =
+            (e.children.is_empty() && !e.self_closing).then(|| &text[e.tag_end..e.content_end]);
+        // del
+        if !is_root {
+            push(
+                "del",
+                e.path.clone(),
+                format!("delete <{}> at {}", e.qname, e.path),
+                vec![(e.start, e.end, String::new())],
+            );
+            // dup
+            let ws = lead_ws(text, e.start);
+            let copy = format!(
+                "\n{}{}",
+                ws.trim_start_matches(['\r', '\n']),
+                &text[e.start..e.end]
+            );
+            push(
+                "dup",
+                e.path.clone(),
+                format!("duplicate <{}> at {} right after itself", e.qname, e.path),
+                vec![(e.end, e.end, copy)],
+            );
+        }
+        // swap with next sibling of another name
+        if let Some(p) = e.parent {
+            let sibs = &els[p].children;
+            if let Some(pos) = sibs.iter().position(|&x| x == i) {
+                if let Some(&n) = sibs.get(pos + 1) {
+                    let f = &els[n];
+                    if f.qname != e.qname {
+                        push(
+                            "swap",
+                            format!("{}<->{}", e.path, f.local),
+                            format!(
+                                "swap <{}> and its next sibling <{}> at {}",
+                                e.qname, f.qname, e.path
+                            ),
+                            vec![
+                                (e.start, e.end, text[f.start..f.end].to_owned()),
+                                (f.start, f.end, text[e.start..e.end].to_owned()),
+                            ],
+                        );
+                    }
+                }
+            }
+        }
+        // val: wrong values in leaf text
+        if let Some(t) = leaf_text {
+            if !t.trim().is_empty() && !t.contains('<') && !t.contains('&') {
+                for (label, w) in wrong_values(t, &e.local) {
+                    push(
+                        "val",
+                        format!("{}={label}", e.path),
+                        format!("text of {} {} -> {}", e.path, show(t.trim()), show(&w)),
+                        vec![(e.tag_end, e.content_end, esc(&w))],
+                    );
+                }
+            }
+        }
+        // attributes
+        for a in &e.attrs {
+            if a.is_ns_decl() {
+                continue;
+            }
+            let v = &text[a.vstart..a.vend];
+            for (label, w) in attr_wrong_values(a.local(), v, &e.local) {
+                if w == v {
+                    continue;
+                }
+                push(
+                    "attrval",
+                    format!("{}/@{}={label}", e.path, a.qname),
+                    format!(
+                        "attribute {}/@{} {} -> {}",
+                        e.path,
+                        a.qname,
+                        show(v),
+                        show(&w)
+                    ),
+                    vec![(a.vstart, a.vend, esc(&w))],
+                );
+            }
+            // remove the attribute and the whitespace before it
+            let mut s0 = a.start;
+            while s0 > 0 && text.as_bytes()[s0 - 1].is_ascii_whitespace() {
+                s0 -= 1;
+            }
+            push(
+                "attrdel",
+                format!("{}/@{}", e.path, a.qname),
+                format!("remove attribute {} from {}", a.qname, e.path),
+                vec![(s0, a.end, String::new())],
+            );
+        }
+        // attradd: after the element name
+        let name_end = e.start + 1 + e.qname.len();
+        push(
+            "attradd",
+            format!("{}/@Ukjent", e.path),
+            format!("add unknown attribute Ukjent=\"1\" to {}", e.path),
+            vec![(name_end, name_end, " Ukjent=\"1\"".into())],
+        );
+        push(
+            "attradd",
+            format!("{}/@zz:Ukjent", e.path),
+            format!(
+                "add foreign-namespace attribute zz:Ukjent=\"1\" to {}",
+                e.path
+            ),
+            vec![(
+                name_end,
+                name_end,
+                format!("{foreign_decl} zz:Ukjent=\"1\""),
+            )],
+        );
+        // ins / insforeign / text: only into elements with element content or
+        // empty elements written as <x/> or <x></x>.
+        let pfx = if e.prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{}:", e.prefix)
+        };
+        let own = format!("<{pfx}Ukjent>1</{pfx}Ukjent>");
+        let foreign = format!("<zz:Ukjent{foreign_decl}>1</zz:Ukjent>");
+        let mut positions: Vec<(&'static str, usize)> = Vec::new();
+        if e.self_closing {
+            // handled below by rewriting the tag
+        } else if !e.children.is_empty() {
+            positions.push(("first", e.tag_end));
+            let mid = e.children[e.children.len() / 2];
+            if e.children.len() > 2 {
+                positions.push(("middle", els[mid].start));
+            }
+            positions.push(("last", e.content_end));
+        } else if leaf_text.is_some_and(|t| t.trim().is_empty()) {
+            positions.push(("only", e.tag_end));
+        }
+        for (where_, at) in &positions {
+            push(
+                "ins",
+                format!("{}/Ukjent@{where_}", e.path),
+                format!(
+                    "insert unknown <{pfx}Ukjent> ({where_} child) into {}",
+                    e.path
+                ),
+                vec![(*at, *at, own.clone())],
+            );
+            push(
+                "insforeign",
+                format!("{}/zz:Ukjent@{where_}", e.path),
+                format!(
+                    "insert foreign-namespace <zz:Ukjent> ({where_} child) into {}",
+                    e.path
+                ),
+                vec![(*at, *at, foreign.clone())],
+            );
+        }
+        if e.self_closing {
+            // <x a="1"/> -> <x a="1"><Ukjent/></x>
+            let slash = text[e.start..e.end].rfind('/').map(|p| e.start + p);
+            if let Some(slash) = slash {
+                for (kind, child) in [("ins", &own), ("insforeign", &foreign)] {
+                    push(
+                        kind,
+                        format!(
+                            "{}/{}Ukjent@only",
+                            e.path,
+                            if kind == "ins" { "" } else { "zz:" }
+                        ),
+                        format!("insert unknown child into empty element {}", e.path),
+                        vec![(slash, e.end, format!(">{child}</{}>", e.qname))],
+                    );
+                }
+            }
+        }
+        if !e.children.is_empty() {
+            push(
+                "text",
+                e.path.clone(),
+                format!(
+                    "put character data 'abc' first inside element-only {}",
+                    e.path
+                ),
+                vec![(e.tag_end, e.tag_end, "abc".into())],
+            );
+        }
+    }
+    // wf: drop the end tag of the deepest last element (one per seed)
+    if let Some(e) = els
+        .iter()
+        .filter(|e| !e.self_closing && e.parent.is_some())
+        .max_by_key(|e| (e.depth, e.start))
+    {
+        push(
+            "wf",
+            format!("{}/end-tag", e.path),
+            format!("remove the end tag of {} (not well-formed)", e.path),
+            vec![(e.content_end, e.end, String::new())],
+        );
+    }
+    c
+}
+
+/// Evenly spaced picks of `k` indexes out of `n` (all when `n <= k`).
+fn spread(n: usize, k: usize) -> Vec<usize> {
+    if n <= k {
+        return (0..n).collect();
+    }
+    (0..k).map(|i| i * n / k).collect()
+}
+
+/// Builds the mutation corpus from `(file name, text)` seeds.
+pub fn generate(seeds: &[(String, String)]) -> Result<Vec<Mutant>, String> {
+    let mut by_kind: BTreeMap<&'static str, Vec<Cand>> = BTreeMap::new();
+    for (i, (name, text)) in seeds.iter().enumerate() {
+        let els = scan(text).map_err(|e| format!("{name}: {e}"))?;
+        for c in candidates(i, name, text, &els) {
+            by_kind.entry(c.kind).or_default().push(c);
+        }
+    }
+    let mut out = Vec::new();
+    let mut seen = HashSet::new();
+    for (kind, cap) in KINDS {
+        let Some(cands) = by_kind.get_mut(kind) else {
+            continue;
+        };
+        for idx in spread(cands.len(), *cap) {
+            let c = &mut cands[idx];
+            let (name, text) = &seeds[c.seed];
+            let mut id = c.id.clone();
+            let mut n = 2;
+            while !seen.insert(id.clone()) {
+                id = format!("{}~{n}", c.id);
+                n += 1;
+            }
+            out.push(Mutant {
+                id,
+                kind,
+                description: c.description.clone(),
+                seed: name.clone(),
+                text: apply(text, &mut c.edits),
+            });
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scans_and_splices() {
+        let t = r#"<?xml version="1.0"?><!-- c --><a x="1"><b>2018-01-01</b><c/><b>t</b></a>"#;
+        let els = scan(t).expect("scan");
+        assert_eq!(els.len(), 4);
+        assert_eq!(els[1].path, "/a/b[1]");
+        assert_eq!(&t[els[1].tag_end..els[1].content_end], "2018-01-01");
+        assert!(els[2].self_closing);
+        let m = generate(&[("t.xml".into(), t.into())]).expect("generate");
+        assert!(m
+            .iter()
+            .any(|m| m.id == "t.xml#del:/a/c" && !m.text.contains("<c/>")));
+        assert!(m.iter().any(|m| m.text.contains("<b>2018-13-45</b>")));
+    }
+}
