@@ -377,15 +377,16 @@ fn collapse(s: &str) -> String {
     s.split_whitespace().collect::<Vec<_>>().join(" ")
 }
 
-fn best_ident(idents: &[overgang_model::Ident]) -> Option<&overgang_model::Ident> {
+/// Index of the identifier written as `Id`/`TypeId`: the HER-id, else the first with an id.
+fn best_ident(idents: &[overgang_model::Ident]) -> Option<usize> {
     idents
         .iter()
-        .find(|i| i.type_code() == Some("HER") && i.id.is_some())
-        .or_else(|| idents.iter().find(|i| i.id.is_some()))
+        .position(|i| i.type_code() == Some("HER") && i.id.is_some())
+        .or_else(|| idents.iter().position(|i| i.id.is_some()))
 }
 
 fn id_fields(w: &mut String, level: usize, idents: &[overgang_model::Ident]) {
-    if let Some(i) = best_ident(idents) {
+    if let Some(i) = best_ident(idents).and_then(|b| idents.get(b)) {
         elem(w, level, "Id", i.id.as_deref().unwrap_or(""));
         let t = i.type_id.as_ref();
         cs(
@@ -399,9 +400,9 @@ fn id_fields(w: &mut String, level: usize, idents: &[overgang_model::Ident]) {
 }
 
 fn additional_ids(w: &mut String, level: usize, idents: &[overgang_model::Ident]) {
-    let best = best_ident(idents).map(|b| b as *const _);
-    for i in idents {
-        if Some(i as *const _) == best {
+    let best = best_ident(idents);
+    for (n, i) in idents.iter().enumerate() {
+        if Some(n) == best {
             continue;
         }
         let (Some(id), Some(t)) = (i.id.as_deref(), i.type_id.as_ref()) else {
