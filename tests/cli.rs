@@ -276,3 +276,50 @@ fn output_never_carries_patient_data() {
         assert!(!all.contains(secret), "output leaks {secret}: {all}");
     }
 }
+
+#[test]
+fn apprec_answers_a_valid_message_with_status_1_and_swapped_parties() {
+    let out = bin()
+        .arg("apprec")
+        .arg(examples().join("Innleggelsesrapport_v1-6_Ny.xml"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        xml.contains("xmlns=\"http://www.kith.no/xmlstds/apprec/2012-02-15\""),
+        "{xml}"
+    );
+    assert!(xml.contains("<Status V=\"1\""), "{xml}");
+    assert!(
+        xml.contains("<Id>13a5da20-05c6-11e8-8f1a-0800200c9a66</Id>"),
+        "{xml}"
+    );
+    // The receipt's sender is the original receiver (the hospital).
+    let sender = &xml[xml.find("<Sender>").unwrap()..xml.find("</Sender>").unwrap()];
+    assert!(sender.contains("ST OLAVS HOSPITAL HF"), "{sender}");
+    assert!(!xml.contains("<Error"), "{xml}");
+}
+
+#[test]
+fn apprec_rejects_broken_input_with_t01_in_both_versions() {
+    for (version, ns) in [
+        ("1.1", "http://www.kith.no/xmlstds/apprec/2012-02-15"),
+        ("1.0", "http://www.kith.no/xmlstds/apprec/2004-11-21"),
+    ] {
+        let out = run_stdin(
+            &["apprec", "--version", version, "-"],
+            b"<MsgHead><oops></MsgHead>",
+        );
+        assert_eq!(out.status.code(), Some(0));
+        let xml = String::from_utf8_lossy(&out.stdout);
+        assert!(xml.contains(ns), "{xml}");
+        assert!(xml.contains("<Status V=\"2\""), "{xml}");
+        assert!(xml.contains("V=\"T01\""), "{xml}");
+    }
+}

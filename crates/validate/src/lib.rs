@@ -5,7 +5,7 @@
 //! schema-level validation against the message profiles ([`overgang_schema`]),
 //! and (next) the completeness rules. Pure: no IO, no clock.
 
-use overgang_model::{from_xml_error, Finding, Verdict};
+use overgang_model::{from_xml_error, Finding, Message, Verdict};
 use overgang_schema::{SchemaError, SchemaSet};
 use overgang_xml::{Document, Limits};
 
@@ -41,9 +41,11 @@ pub struct Report {
     pub verdict: Verdict,
     /// The parsed document, when the input was well-formed.
     pub document: Option<Document>,
+    /// What the gateway read from the message (empty when it was not
+    /// well-formed). Read leniently: it is there for rejected messages too,
+    /// so their AppRec can be addressed.
+    pub message: Message,
 }
-
-const MSGHEAD_NS: &str = "http://www.kith.no/xmlstds/msghead/2006-05-24";
 
 impl Validator {
     pub fn new(options: Options) -> Result<Validator, Error> {
@@ -70,37 +72,20 @@ impl Validator {
                     verdict: Verdict::of(&findings),
                     findings,
                     document: None,
+                    message: Message::default(),
                 };
             }
         };
         let findings = self.schemas.validate(&doc);
-        let (msg_id, msg_type) = envelope_ids(&doc);
-        let standard = None;
+        let message = Message::read(&doc);
         Report {
-            msg_id,
-            msg_type,
-            standard,
+            msg_id: message.msg_id().map(str::to_owned),
+            msg_type: message.msg_type().map(str::to_owned),
+            standard: message.standard.map(|s| s.to_string()),
             verdict: Verdict::of(&findings),
             findings,
             document: Some(doc),
+            message,
         }
     }
-}
-
-fn envelope_ids(doc: &Document) -> (Option<String>, Option<String>) {
-    let root = doc.root();
-    if !root.is(MSGHEAD_NS, "MsgHead") {
-        return (None, None);
-    }
-    let Some(info) = root.child(MSGHEAD_NS, "MsgInfo") else {
-        return (None, None);
-    };
-    let id = info
-        .child(MSGHEAD_NS, "MsgId")
-        .map(|n| n.text().trim().to_owned());
-    let ty = info
-        .child(MSGHEAD_NS, "Type")
-        .and_then(|n| n.attr("V"))
-        .map(|v| v.trim().to_owned());
-    (id, ty)
 }
