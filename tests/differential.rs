@@ -444,13 +444,13 @@ fn apprecs_for_examples_and_mutants_validate() {
         inputs.len()
     );
 
-    // Default AppRec version for every input; v1.1 for the examples and every
-    // fourth sampled mutant.
+    // The default AppRec version (1.1) for every input; --version 1.0 for the
+    // examples and every fourth sampled mutant.
     let mut jobs: Vec<(usize, Option<&str>)> = (0..inputs.len()).map(|i| (i, None)).collect();
     jobs.extend(
         (0..inputs.len())
             .filter(|i| *i < 22 || i % 4 == 0)
-            .map(|i| (i, Some("1.1"))),
+            .map(|i| (i, Some("1.0"))),
     );
     for (i, (_, text)) in inputs.iter().enumerate() {
         std::fs::write(tmp.0.join(format!("in{i:04}.xml")), text).expect("write");
