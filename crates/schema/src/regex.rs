@@ -1,0 +1,406 @@
+//! A small XML Schema regular expression engine: the pattern is implicitly
+//! anchored at both ends; matching is a Thompson-NFA simulation, linear in
+//! the input, so no pattern can backtrack catastrophically.
+//!
+//! Supported: literals, `.`, `|`, groups, `? * + {n} {n,} {n,m}`, character
+//! classes with ranges and negation, and the escapes `\d \D \s \S \w \W \i
+//! \I \c \C \n \r \t` and escaped metacharacters. Category escapes
+//! (`\p{..}`) and class subtraction are refused at compile time.
+
+#[derive(Debug, Clone)]
+enum ClassItem {
+    Range(char, char),
+    Esc(char),
+}
+
+#[derive(Debug, Clone)]
+struct Class {
+    negated: bool,
+    items: Vec<ClassItem>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    Empty,
+    Char(char),
+    Any,
+    Esc(char),
+    Class(Class),
+    Cat(Vec<Node>),
+    Alt(Vec<Node>),
+    Repeat(Box<Node>, u32, Option<u32>),
+}
+
+#[derive(Debug, Clone)]
+enum Inst {
+    Char(char),
+    Any,
+    Esc(char),
+    Class(Class),
+    Split(usize, usize),
+    Jmp(usize),
+    Match,
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone)]
+pub struct Regex {
+    prog: Vec<Inst>,
+}
+
+fn esc_matches(e: char, c: char) -> bool {
+    match e {
+        'd' => c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric()),
+        'D' => !esc_matches('d', c),
+        's' => matches!(c, ' ' | '\t' | '\n' | '\r'),
+        'S' => !esc_matches('s', c),
+        'w' => !(c.is_whitespace() || (c.is_ascii_punctuation()) || c.is_control()),
+        'W' => !esc_matches('w', c),
+        'i' => c.is_alphabetic() || c == '_' || c == ':',
+        'I' => !esc_matches('i', c),
+        'c' => c.is_alphanumeric() || matches!(c, '_' | ':' | '-' | '.' | '\u{B7}'),
+        'C' => !esc_matches('c', c),
+        other => other == c,
+    }
+}
+
+fn class_matches(cl: &Class, c: char) -> bool {
+    let hit = cl.items.iter().any(|it| match it {
+        ClassItem::Range(a, b) => *a <= c && c <= *b,
+        ClassItem::Esc(e) => esc_matches(*e, c),
+    });
+    hit != cl.negated
+}
+
+struct Parser<'a> {
+    chars: Vec<char>,
+    pos: usize,
+    _src: &'a str,
+}
+
+impl Parser<'_> {
+    fn peek(&self) -> Option<char> {
+        self.chars.get(self.pos).copied()
+    }
+    fn next(&mut self) -> Option<char> {
+        let c = self.peek();
+        self.pos += 1;
+        c
+    }
+    fn alt(&mut self) -> Result<Node, String> {
+        let mut branches = vec![self.cat()?];
+        while self.peek() == Some('|') {
+            self.pos += 1;
+            branches.push(self.cat()?);
+        }
+        Ok(if branches.len() == 1 {
+            branches.pop().unwrap_or(Node::Empty)
+        } else {
+            Node::Alt(branches)
+        })
+    }
+    fn cat(&mut self) -> Result<Node, String> {
+        let mut items = Vec::new();
+        while let Some(c) = self.peek() {
+            if c == '|' || c == ')' {
+                break;
+            }
+            let atom = self.atom()?;
+            let atom = self.quant(atom)?;
+            items.push(atom);
+        }
+        Ok(match items.len() {
+            0 => Node::Empty,
+            1 => items.pop().unwrap_or(Node::Empty),
+            _ => Node::Cat(items),
+        })
+    }
+    fn number(&mut self) -> Result<u32, String> {
+        let start = self.pos;
+        while self.peek().is_some_and(|c| c.is_ascii_digit()) {
+            self.pos += 1;
+        }
+        let s: String = self.chars[start..self.pos].iter().collect();
+        s.parse().map_err(|_| "bad quantifier".to_owned())
+    }
+    fn quant(&mut self, atom: Node) -> Result<Node, String> {
+        let (min, max) = match self.peek() {
+            Some('?') => (0, Some(1)),
+            Some('*') => (0, None),
+            Some('+') => (1, None),
+            Some('{') => {
+                self.pos += 1;
+                let min = self.number()?;
+                let max = if self.peek() == Some(',') {
+                    self.pos += 1;
+                    if self.peek() == Some('}') {
+                        None
+                    } else {
+                        Some(self.number()?)
+                    }
+                } else {
+                    Some(min)
+                };
+                if self.peek() != Some('}') {
+                    return Err("bad quantifier".into());
+                }
+                if max.is_some_and(|m| m < min) || min > 1000 || max.is_some_and(|m| m > 1000) {
+                    return Err("bad quantifier".into());
+                }
+                (min, max)
+            }
+            _ => return Ok(atom),
+        };
+        self.pos += 1;
+        Ok(Node::Repeat(Box::new(atom), min, max))
+    }
+    fn escape(&mut self) -> Result<char, String> {
+        match self.next() {
+            Some(c @ ('d' | 'D' | 's' | 'S' | 'w' | 'W' | 'i' | 'I' | 'c' | 'C')) => Ok(c),
+            Some('n') => Ok('\n'),
+            Some('r') => Ok('\r'),
+            Some('t') => Ok('\t'),
+            Some(
+                c @ ('\\' | '|' | '.' | '-' | '^' | '?' | '*' | '+' | '{' | '}' | '(' | ')' | '['
+                | ']'),
+            ) => Ok(c),
+            Some(c) => Err(format!("unsupported escape \\{c}")),
+            None => Err("dangling backslash".into()),
+        }
+    }
+    fn atom(&mut self) -> Result<Node, String> {
+        match self.next() {
+            Some('(') => {
+                let inner = self.alt()?;
+                if self.next() != Some(')') {
+                    return Err("unclosed group".into());
+                }
+                Ok(inner)
+            }
+            Some('.') => Ok(Node::Any),
+            Some('\\') => {
+                let c = self.escape()?;
+                Ok(if "dDsSwWiIcC".contains(c) {
+                    Node::Esc(c)
+                } else {
+                    Node::Char(c)
+                })
+            }
+            Some('[') => self.class(),
+            Some(c @ ('?' | '*' | '+' | '{' | '}' | ']')) => Err(format!("unexpected {c}")),
+            Some(c) => Ok(Node::Char(c)),
+            None => Err("unexpected end".into()),
+        }
+    }
+    fn class_char(&mut self) -> Result<ClassItem, String> {
+        match self.next() {
+            Some('\\') => {
+                let c = self.escape()?;
+                Ok(if "dDsSwWiIcC".contains(c) {
+                    ClassItem::Esc(c)
+                } else {
+                    ClassItem::Range(c, c)
+                })
+            }
+            Some('[') => Err("class subtraction is not supported".into()),
+            Some(c) => Ok(ClassItem::Range(c, c)),
+            None => Err("unclosed class".into()),
+        }
+    }
+    fn class(&mut self) -> Result<Node, String> {
+        let negated = if self.peek() == Some('^') {
+            self.pos += 1;
+            true
+        } else {
+            false
+        };
+        let mut items = Vec::new();
+        loop {
+            match self.peek() {
+                None => return Err("unclosed class".into()),
+                Some(']') if !items.is_empty() => {
+                    self.pos += 1;
+                    break;
+                }
+                _ => {}
+            }
+            let item = self.class_char()?;
+            if let ClassItem::Range(a, _) = item {
+                if self.peek() == Some('-') && self.chars.get(self.pos + 1) != Some(&']') {
+                    self.pos += 1;
+                    match self.class_char()? {
+                        ClassItem::Range(b, _) if b >= a => {
+                            items.push(ClassItem::Range(a, b));
+                            continue;
+                        }
+                        _ => return Err("bad range".into()),
+                    }
+                }
+            }
+            items.push(item);
+        }
+        Ok(Node::Class(Class { negated, items }))
+    }
+}
+
+fn emit(node: &Node, prog: &mut Vec<Inst>) {
+    match node {
+        Node::Empty => {}
+        Node::Char(c) => prog.push(Inst::Char(*c)),
+        Node::Any => prog.push(Inst::Any),
+        Node::Esc(c) => prog.push(Inst::Esc(*c)),
+        Node::Class(c) => prog.push(Inst::Class(c.clone())),
+        Node::Cat(items) => items.iter().for_each(|n| emit(n, prog)),
+        Node::Alt(branches) => {
+            // split L1, next ; L1: a ; jmp end ; ...
+            let mut jumps = Vec::new();
+            for (i, b) in branches.iter().enumerate() {
+                if i + 1 < branches.len() {
+                    let split = prog.len();
+                    prog.push(Inst::Split(split + 1, 0));
+                    emit(b, prog);
+                    jumps.push(prog.len());
+                    prog.push(Inst::Jmp(0));
+                    let next = prog.len();
+                    prog[split] = Inst::Split(split + 1, next);
+                } else {
+                    emit(b, prog);
+                }
+            }
+            let end = prog.len();
+            for j in jumps {
+                prog[j] = Inst::Jmp(end);
+            }
+        }
+        Node::Repeat(inner, min, max) => {
+            for _ in 0..*min {
+                emit(inner, prog);
+            }
+            match max {
+                None => {
+                    let split = prog.len();
+                    prog.push(Inst::Split(split + 1, 0));
+                    emit(inner, prog);
+                    prog.push(Inst::Jmp(split));
+                    let end = prog.len();
+                    prog[split] = Inst::Split(split + 1, end);
+                }
+                Some(max) => {
+                    let mut splits = Vec::new();
+                    for _ in *min..*max {
+                        splits.push(prog.len());
+                        prog.push(Inst::Split(prog.len() + 1, 0));
+                        emit(inner, prog);
+                    }
+                    let end = prog.len();
+                    for s in splits {
+                        prog[s] = Inst::Split(s + 1, end);
+                    }
+                }
+            }
+        }
+    }
+}
+
+impl Regex {
+    /// Compiles an XSD pattern.
+    pub fn new(pattern: &str) -> Result<Regex, String> {
+        let mut p = Parser {
+            chars: pattern.chars().collect(),
+            pos: 0,
+            _src: pattern,
+        };
+        let node = p.alt()?;
+        if p.pos < p.chars.len() {
+            return Err("unbalanced parenthesis".into());
+        }
+        let mut prog = Vec::new();
+        emit(&node, &mut prog);
+        prog.push(Inst::Match);
+        if prog.len() > 100_000 {
+            return Err("pattern too large".into());
+        }
+        Ok(Regex { prog })
+    }
+
+    fn add(&self, list: &mut Vec<usize>, seen: &mut [bool], pc: usize) {
+        if seen[pc] {
+            return;
+        }
+        seen[pc] = true;
+        match self.prog[pc] {
+            Inst::Split(a, b) => {
+                self.add(list, seen, a);
+                self.add(list, seen, b);
+            }
+            Inst::Jmp(a) => self.add(list, seen, a),
+            _ => list.push(pc),
+        }
+    }
+
+    /// True when the whole of `s` matches.
+    pub fn is_match(&self, s: &str) -> bool {
+        let n = self.prog.len();
+        let mut cur = Vec::with_capacity(n);
+        let mut next = Vec::with_capacity(n);
+        let mut seen = vec![false; n];
+        self.add(&mut cur, &mut seen, 0);
+        for c in s.chars() {
+            seen.iter_mut().for_each(|b| *b = false);
+            next.clear();
+            for &pc in &cur {
+                let ok = match &self.prog[pc] {
+                    Inst::Char(x) => *x == c,
+                    Inst::Any => c != '\n' && c != '\r',
+                    Inst::Esc(e) => esc_matches(*e, c),
+                    Inst::Class(cl) => class_matches(cl, c),
+                    _ => false,
+                };
+                if ok {
+                    self.add(&mut next, &mut seen, pc + 1);
+                }
+            }
+            std::mem::swap(&mut cur, &mut next);
+            if cur.is_empty() {
+                return false;
+            }
+        }
+        cur.iter().any(|&pc| matches!(self.prog[pc], Inst::Match))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oid_pattern() {
+        let r = Regex::new(r"(\d+\.?)*\d+").expect("compile");
+        for ok in ["1", "2.16.578.1.12.4.1.1.8116", "12", "1.2"] {
+            assert!(r.is_match(ok), "{ok}");
+        }
+        for bad in ["", "1.", ".1", "1..2", "a", "1.2.", " 1"] {
+            assert!(!r.is_match(bad), "{bad}");
+        }
+        // No catastrophic backtracking.
+        let long = "1".repeat(5000) + "x";
+        assert!(!r.is_match(&long));
+    }
+
+    #[test]
+    fn alternation_is_anchored() {
+        let r = Regex::new("true|false").expect("compile");
+        assert!(r.is_match("true") && r.is_match("false"));
+        assert!(!r.is_match("truefalse") && !r.is_match("1") && !r.is_match("tru"));
+    }
+
+    #[test]
+    fn classes_and_counts() {
+        let r = Regex::new("[A-Z]{2}[0-9]{1,3}-?[^a-z]").expect("compile");
+        assert!(r.is_match("AB1-X") && r.is_match("AB123Z"));
+        assert!(!r.is_match("A1-X") && !r.is_match("AB1234X") && !r.is_match("AB1-x"));
+        assert!(Regex::new(r"\p{L}").is_err());
+        assert!(Regex::new("(a").is_err());
+        assert!(Regex::new("[a-[b]]").is_err());
+    }
+}
