@@ -50,9 +50,27 @@ pub const KINDS: &[(&str, usize)] = &[
     ("attradd", 160),
     // character data inside an element that has child elements
     ("text", 90),
+    // lexical variants of typed values: character references, CDATA,
+    // comments and PIs inside values, whitespace, edge forms of numbers and
+    // dates (most are valid: these catch false rejects)
+    ("lex", 560),
+    // xsi:nil and xsi:type on elements
+    ("xsi", 180),
+    // namespace changes: same namespace under another prefix (valid),
+    // another known namespace, or no namespace
+    ("ns", 220),
+    // empty an element that has element content
+    ("empty", 150),
+    // comments and processing instructions between elements (valid)
+    ("misc", 100),
     // break well-formedness (one per seed)
     ("wf", 22),
 ];
+
+/// The XML Schema instance namespace.
+pub const XSI_NS: &str = "http://www.w3.org/2001/XMLSchema-instance";
+/// The XML Schema namespace (for xsi:type values).
+pub const XS_NS: &str = "http://www.w3.org/2001/XMLSchema";
 
 /// A foreign namespace no schema knows.
 pub const FOREIGN_NS: &str = "urn:overgang:test:foreign";
@@ -605,6 +623,271 @@ fn candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<Cand> 
             format!("remove the end tag of {} (not well-formed)", e.path),
             vec![(e.content_end, e.end, String::new())],
         );
+    }
+    c.extend(more_candidates(seed_idx, name, text, els));
+    c
+}
+
+/// The namespace bound to `prefix` ("" = default) in scope at element `idx`.
+fn ns_in_scope(text: &str, els: &[El], idx: usize, prefix: &str) -> Option<String> {
+    let want = if prefix.is_empty() {
+        "xmlns".to_owned()
+    } else {
+        format!("xmlns:{prefix}")
+    };
+    let mut cur = Some(idx);
+    while let Some(i) = cur {
+        if let Some(a) = els[i].attrs.iter().find(|a| a.qname == want) {
+            return Some(text[a.vstart..a.vend].to_owned());
+        }
+        cur = els[i].parent;
+    }
+    None
+}
+
+/// Lexical variants of a typed value `v`: (label, replacement markup). Most
+/// denote a valid value when `v` is valid.
+fn lexical_variants(v: &str) -> Vec<(&'static str, String)> {
+    let t = v.trim();
+    let mut out: Vec<(&'static str, String)> = Vec::new();
+    if let Some(first) = t.chars().next().filter(char::is_ascii_alphanumeric) {
+        out.push(("charref", format!("&#x{:X};{}", first as u32, esc(&t[1..]))));
+    }
+    out.push(("cdata", format!("<![CDATA[{t}]]>")));
+    if t.len() >= 2 && t.is_char_boundary(1) {
+        out.push((
+            "comment-split",
+            format!("{}<!--c-->{}", esc(&t[..1]), esc(&t[1..])),
+        ));
+        out.push((
+            "pi-split",
+            format!("{}<?pi x?>{}", esc(&t[..1]), esc(&t[1..])),
+        ));
+    }
+    out.push(("ws-newline", format!("\n\t{}\n", esc(t))));
+    if is_datetime(t) {
+        let d = &t[..10];
+        out.push(("dt-Z", format!("{t}Z")));
+        out.push(("dt-frac", format!("{t}.123")));
+        out.push(("dt-24h", format!("{d}T24:00:00")));
+        out.push(("dt-1digit-hour", format!("{d}T1:02:03")));
+        out.push(("dt-leap", "2016-02-29T12:00:00".into()));
+        out.push(("dt-noleap", "2018-02-29T12:00:00".into()));
+    } else if is_date(t) {
+        out.push(("date-Z", format!("{t}Z")));
+        out.push(("date-tz", format!("{t}+01:00")));
+        out.push(("date-badtz", format!("{t}+15:00")));
+        out.push(("date-year0", "0000-01-01".into()));
+        out.push(("date-5digit-year", "12018-01-30".into()));
+        out.push(("date-leap", "2016-02-29".into()));
+        out.push(("date-noleap", "2018-02-29".into()));
+    } else if t == "true" || t == "false" {
+        out.push(("bool-True", "True".into()));
+    } else if is_decimal(t) {
+        out.push(("dec-plus", format!("+{t}")));
+        out.push(("dec-leading-dot", ".5".into()));
+        out.push(("dec-trailing-dot", "5.".into()));
+        out.push(("dec-exp", "1e3".into()));
+    } else if is_digits(t) {
+        out.push(("int-plus", format!("+{t}")));
+        out.push(("int-leading-zero", format!("0{t}")));
+        out.push(("int-point-zero", format!("{t}.0")));
+        out.push(("int-exp", "1e3".into()));
+    }
+    out
+}
+
+/// Rewrites element `e`'s name (start and end tag) to `new_qname`, adding
+/// `decl` (e.g. ` xmlns:q="…"`) to the start tag.
+fn rename(e: &El, new_qname: &str, decl: &str) -> Vec<Edit> {
+    let name_start = e.start + 1;
+    let mut edits = vec![(
+        name_start,
+        name_start + e.qname.len(),
+        format!("{new_qname}{decl}"),
+    )];
+    if !e.self_closing {
+        let end_name = e.content_end + 2;
+        edits.push((end_name, end_name + e.qname.len(), new_qname.to_owned()));
+    }
+    edits
+}
+
+fn more_candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<Cand> {
+    let mut c: Vec<Cand> = Vec::new();
+    let mut push = |kind: &'static str, tag: String, description: String, edits: Vec<Edit>| {
+        c.push(Cand {
+            kind,
+            seed: seed_idx,
+            id: format!("{name}#{kind}:{tag}"),
+            description,
+            edits,
+        });
+    };
+    // Namespaces used in this document, for "another known namespace".
+    let mut known: Vec<String> = els
+        .iter()
+        .flat_map(|e| e.attrs.iter())
+        .filter(|a| a.is_ns_decl())
+        .map(|a| text[a.vstart..a.vend].to_owned())
+        .filter(|u| u.starts_with("http://www.kith.no/"))
+        .collect();
+    known.sort();
+    known.dedup();
+    let xsi_decl = format!(" xmlns:xsj=\"{XSI_NS}\"");
+    for (i, e) in els.iter().enumerate() {
+        let leaf_text = (e.children.is_empty() && !e.self_closing)
+            .then(|| &text[e.tag_end..e.content_end])
+            .filter(|t| !t.trim().is_empty() && !t.contains('<') && !t.contains('&'));
+        // lex: text values
+        if let Some(t) = leaf_text {
+            for (label, markup) in lexical_variants(t) {
+                push(
+                    "lex",
+                    format!("{}={label}", e.path),
+                    format!(
+                        "text of {} {} -> {label} {}",
+                        e.path,
+                        show(t.trim()),
+                        show(&markup)
+                    ),
+                    vec![(e.tag_end, e.content_end, markup)],
+                );
+            }
+        }
+        // lex: attribute values (references and line ends are normalised differently)
+        for a in e
+            .attrs
+            .iter()
+            .filter(|a| !a.is_ns_decl() && a.qname != "xsi:schemaLocation")
+        {
+            let v = &text[a.vstart..a.vend];
+            if v.is_empty() || v.contains('&') {
+                continue;
+            }
+            let mut variants: Vec<(&'static str, String)> = Vec::new();
+            if let Some(first) = v.chars().next().filter(char::is_ascii_alphanumeric) {
+                variants.push(("charref", format!("&#x{:X};{}", first as u32, &v[1..])));
+            }
+            variants.push(("tab-ref", format!("&#9;{v}")));
+            variants.push(("newline-literal", format!("\n{v}")));
+            variants.push(("inner-space", format!("{v} {v}")));
+            for (label, w) in variants {
+                push(
+                    "lex",
+                    format!("{}/@{}={label}", e.path, a.qname),
+                    format!(
+                        "attribute {}/@{} {} -> {label} {}",
+                        e.path,
+                        a.qname,
+                        show(v),
+                        show(&w)
+                    ),
+                    vec![(a.vstart, a.vend, w)],
+                );
+            }
+        }
+        // xsi:nil / xsi:type (prefix xsj bound to the XSI namespace)
+        if e.parent.is_some() {
+            let name_end = e.start + 1 + e.qname.len();
+            let mut xs: Vec<(&'static str, String)> = vec![
+                ("nil-true", format!("{xsi_decl} xsj:nil=\"true\"")),
+                ("nil-false", format!("{xsi_decl} xsj:nil=\"false\"")),
+                (
+                    "type-string",
+                    format!("{xsi_decl} xmlns:xsd1=\"{XS_NS}\" xsj:type=\"xsd1:string\""),
+                ),
+                ("type-unknown", format!("{xsi_decl} xsj:type=\"Ukjent\"")),
+            ];
+            if e.children.is_empty() {
+                xs.push((
+                    "type-anyType",
+                    format!("{xsi_decl} xmlns:xsd1=\"{XS_NS}\" xsj:type=\"xsd1:anyType\""),
+                ));
+            }
+            for (label, ins) in xs {
+                push(
+                    "xsi",
+                    format!("{}/@xsi:{label}", e.path),
+                    format!("add xsi {label} to {}", e.path),
+                    vec![(name_end, name_end, ins)],
+                );
+            }
+            if leaf_text.is_some() {
+                // nil with the content removed
+                let mut edits = vec![(name_end, name_end, format!("{xsi_decl} xsj:nil=\"true\""))];
+                edits.push((e.tag_end, e.content_end, String::new()));
+                push(
+                    "xsi",
+                    format!("{}/@xsi:nil-true-emptied", e.path),
+                    format!("xsi:nil=\"true\" and no content on {}", e.path),
+                    edits,
+                );
+            }
+        }
+        // ns
+        if e.parent.is_some() {
+            if let Some(uri) = ns_in_scope(text, els, i, &e.prefix) {
+                let q = format!("q9:{}", e.local);
+                push(
+                    "ns",
+                    format!("{}@same-ns-new-prefix", e.path),
+                    format!("same namespace, new prefix q9 on {}", e.path),
+                    rename(e, &q, &format!(" xmlns:q9=\"{uri}\"")),
+                );
+                if let Some(other) = known.iter().find(|k| **k != uri) {
+                    push(
+                        "ns",
+                        format!("{}@other-ns", e.path),
+                        format!("move {} into namespace {other}", e.path),
+                        rename(e, &q, &format!(" xmlns:q9=\"{other}\"")),
+                    );
+                }
+                if e.prefix.is_empty() {
+                    push(
+                        "ns",
+                        format!("{}@no-ns", e.path),
+                        format!(
+                            "move {} (and unprefixed descendants) into no namespace",
+                            e.path
+                        ),
+                        rename(e, &e.qname, " xmlns=\"\""),
+                    );
+                } else {
+                    push(
+                        "ns",
+                        format!("{}@same-ns-default", e.path),
+                        format!("same namespace as default namespace on {}", e.path),
+                        rename(e, &e.local, &format!(" xmlns=\"{uri}\"")),
+                    );
+                }
+            }
+        }
+        // empty: element with element content loses it
+        if !e.children.is_empty() && e.parent.is_some() {
+            push(
+                "empty",
+                e.path.clone(),
+                format!("remove all content of {}", e.path),
+                vec![(e.tag_end, e.content_end, String::new())],
+            );
+        }
+        // misc: comment / PI / whitespace between children (valid)
+        if !e.children.is_empty() {
+            let at = els[e.children[e.children.len() / 2]].start;
+            push(
+                "misc",
+                format!("{}/comment", e.path),
+                format!("comment inside {}", e.path),
+                vec![(at, at, "<!-- mutant -->".into())],
+            );
+            push(
+                "misc",
+                format!("{}/pi", e.path),
+                format!("processing instruction inside {}", e.path),
+                vec![(at, at, "<?overgang test?>".into())],
+            );
+        }
     }
     c
 }
