@@ -29,6 +29,8 @@ struct ElementData {
     non_ws_text: bool,
     /// True when the element had any character content at all.
     any_text: bool,
+    /// True when the element's own content includes a CDATA section.
+    cdata: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -251,6 +253,12 @@ impl<'d> Node<'d> {
     /// True when the element has any character content, whitespace included.
     pub fn has_any_text(&self) -> bool {
         self.data().any_text
+    }
+
+    /// True when the element's own content includes a CDATA section (even an
+    /// empty or whitespace-only one).
+    pub fn has_cdata(&self) -> bool {
+        self.data().cdata
     }
 
     /// Attributes, namespace declarations excluded.
@@ -531,6 +539,13 @@ impl Builder {
                     }
                     let content = t.xml10_content();
                     self.push_text(&mut stack, &content, pos, root_done)?;
+                    // An empty CDATA section still counts as character
+                    // content (libxml2 refuses it in empty-content types),
+                    // and libxml2 refuses any CDATA in element-only content.
+                    if let Some(open) = stack.last_mut() {
+                        open.any = true;
+                        self.doc.elements[open.id as usize].cdata = true;
+                    }
                 }
                 Ev::GeneralRef(r) => {
                     let ch = match r.resolve_char_ref() {
@@ -780,6 +795,7 @@ impl Builder {
             pos: pos as u32,
             non_ws_text: false,
             any_text: false,
+            cdata: false,
         });
         if parent != NONE {
             let p = parent as usize;
