@@ -222,7 +222,9 @@ impl<'s, 'd> Run<'s, 'd> {
                         }
                     }
                     Content::Model { model, mixed } => {
-                        if !mixed && node.has_text() {
+                        // libxml2 refuses any CDATA section in element-only
+                        // content, even a whitespace-only one.
+                        if !mixed && (node.has_text() || node.has_cdata()) {
                             self.finding(
                                 "SCH004",
                                 self.set.path_of(node),
