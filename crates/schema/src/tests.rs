@@ -131,11 +131,21 @@ fn sch004_text_where_not_allowed() {
     assert_eq!(codes(&f), ["SCH004"]);
     // CDATA: an empty section in an attributes-only type, and any section
     // in element-only content, are refused (as libxml2 does).
-    let f = check(&edited(INN, "<Type V=\"INNLEGGELSESRAPPORT\" DN=\"Innleggelsesrapport\"/>", "<Type V=\"INNLEGGELSESRAPPORT\"><![CDATA[]]></Type>", 0));
+    let f = check(&edited(
+        INN,
+        "<Type V=\"INNLEGGELSESRAPPORT\" DN=\"Innleggelsesrapport\"/>",
+        "<Type V=\"INNLEGGELSESRAPPORT\"><![CDATA[]]></Type>",
+        0,
+    ));
     assert_eq!(codes(&f), ["SCH004"]);
     let f = check(&edited(INN, "<MsgId>", "<![CDATA[ ]]><MsgId>", 0));
     assert_eq!(codes(&f), ["SCH004"]);
-    let f = check(&edited(INN, "<BorAlene>true</BorAlene>", "<BorAlene><![CDATA[true]]></BorAlene>", 0));
+    let f = check(&edited(
+        INN,
+        "<BorAlene>true</BorAlene>",
+        "<BorAlene><![CDATA[true]]></BorAlene>",
+        0,
+    ));
     assert!(f.is_empty(), "{f:?}");
     // ...but a comment is fine.
     let f = check(&edited(
