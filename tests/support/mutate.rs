@@ -63,6 +63,9 @@ pub const KINDS: &[(&str, usize)] = &[
     ("empty", 150),
     // comments and processing instructions between elements (valid)
     ("misc", 100),
+    // RefDoc/Content (xs:any, strict): two documents, none, a nested
+    // MsgHead, an unknown no-namespace element
+    ("content", 100),
     // break well-formedness (one per seed)
     ("wf", 22),
 ];
@@ -672,6 +675,9 @@ fn lexical_variants(v: &str) -> Vec<(&'static str, String)> {
         out.push(("dt-24h", format!("{d}T24:00:00")));
         out.push(("dt-1digit-hour", format!("{d}T1:02:03")));
         out.push(("dt-leap", "2016-02-29T12:00:00".into()));
+        out.push(("time-only", "14:30:00".into()));
+        out.push(("gyear", "2018".into()));
+        out.push(("gyearmonth", "2018-01".into()));
         out.push(("dt-noleap", "2018-02-29T12:00:00".into()));
     } else if is_date(t) {
         out.push(("date-Z", format!("{t}Z")));
@@ -681,6 +687,8 @@ fn lexical_variants(v: &str) -> Vec<(&'static str, String)> {
         out.push(("date-5digit-year", "12018-01-30".into()));
         out.push(("date-leap", "2016-02-29".into()));
         out.push(("date-noleap", "2018-02-29".into()));
+        out.push(("gyear", "2018".into()));
+        out.push(("time-only", "14:30:00".into()));
     } else if t == "true" || t == "false" {
         out.push(("bool-True", "True".into()));
     } else if is_decimal(t) {
@@ -688,11 +696,23 @@ fn lexical_variants(v: &str) -> Vec<(&'static str, String)> {
         out.push(("dec-leading-dot", ".5".into()));
         out.push(("dec-trailing-dot", "5.".into()));
         out.push(("dec-exp", "1e3".into()));
+        out.push(("dec-INF", "INF".into()));
+        out.push(("dec-plusINF", "+INF".into()));
+        out.push(("dec-NaN", "NaN".into()));
     } else if is_digits(t) {
         out.push(("int-plus", format!("+{t}")));
         out.push(("int-leading-zero", format!("0{t}")));
         out.push(("int-point-zero", format!("{t}.0")));
         out.push(("int-exp", "1e3".into()));
+        out.push(("int-INF", "INF".into()));
+        if t.len() == 4 {
+            out.push(("gyear-Z", format!("{t}Z")));
+            out.push(("gyear-3digit", t[1..].to_owned()));
+        }
+    } else if t.contains(':') && !t.contains(' ') {
+        out.push(("uri-space", t.replacen(':', ": ", 1)));
+        out.push(("uri-badpercent", format!("{t}%zz")));
+        out.push(("uri-bracket", "http://[::1".into()));
     }
     out
 }
@@ -772,6 +792,11 @@ fn more_candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<C
             variants.push(("tab-ref", format!("&#9;{v}")));
             variants.push(("newline-literal", format!("\n{v}")));
             variants.push(("inner-space", format!("{v} {v}")));
+            variants.extend(
+                lexical_variants(v)
+                    .into_iter()
+                    .filter(|(_, w)| !w.contains('<') && !w.contains('&') && !w.contains('\n')),
+            );
             for (label, w) in variants {
                 push(
                     "lex",
@@ -872,6 +897,48 @@ fn more_candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<C
                 vec![(e.tag_end, e.content_end, String::new())],
             );
         }
+        // content: RefDoc/Content holds the PLO document (xs:any, strict)
+        if e.local == "Content" && e.children.len() == 1 {
+            let doc = &els[e.children[0]];
+            let root = &els[0];
+            let plo = &text[doc.start..doc.end];
+            push(
+                "content",
+                format!("{}/two-documents", e.path),
+                format!("two copies of the PLO document in {}", e.path),
+                vec![(doc.end, doc.end, plo.to_owned())],
+            );
+            push(
+                "content",
+                format!("{}/none", e.path),
+                format!("no document in {}", e.path),
+                vec![(e.tag_end, e.content_end, String::new())],
+            );
+            push(
+                "content",
+                format!("{}/nested-msghead", e.path),
+                format!(
+                    "the whole MsgHead nested in {} instead of the PLO document",
+                    e.path
+                ),
+                vec![(doc.start, doc.end, text[root.start..root.end].to_owned())],
+            );
+            push(
+                "content",
+                format!("{}/no-ns-unknown", e.path),
+                format!(
+                    "unknown no-namespace element after the document in {}",
+                    e.path
+                ),
+                vec![(doc.end, doc.end, "<Ukjent xmlns=\"\">1</Ukjent>".into())],
+            );
+            push(
+                "content",
+                format!("{}/text", e.path),
+                format!("character data next to the document in {}", e.path),
+                vec![(doc.end, doc.end, "abc".into())],
+            );
+        }
         // misc: comment / PI / whitespace between children (valid)
         if !e.children.is_empty() {
             let at = els[e.children[e.children.len() / 2]].start;
@@ -900,8 +967,15 @@ fn spread(n: usize, k: usize) -> Vec<usize> {
     (0..k).map(|i| i * n / k).collect()
 }
 
-/// Builds the mutation corpus from `(file name, text)` seeds.
+/// Builds the mutation corpus from `(file name, text)` seeds, each kind
+/// thinned to its budget in [`KINDS`].
 pub fn generate(seeds: &[(String, String)]) -> Result<Vec<Mutant>, String> {
+    generate_scaled(seeds, 1)
+}
+
+/// Like [`generate`] with every budget multiplied by `scale`
+/// (`usize::MAX`: every candidate).
+pub fn generate_scaled(seeds: &[(String, String)], scale: usize) -> Result<Vec<Mutant>, String> {
     let mut by_kind: BTreeMap<&'static str, Vec<Cand>> = BTreeMap::new();
     for (i, (name, text)) in seeds.iter().enumerate() {
         let els = scan(text).map_err(|e| format!("{name}: {e}"))?;
@@ -915,7 +989,7 @@ pub fn generate(seeds: &[(String, String)]) -> Result<Vec<Mutant>, String> {
         let Some(cands) = by_kind.get_mut(kind) else {
             continue;
         };
-        for idx in spread(cands.len(), *cap) {
+        for idx in spread(cands.len(), cap.saturating_mul(scale)) {
             let c = &mut cands[idx];
             let (name, text) = &seeds[c.seed];
             let mut id = c.id.clone();
