@@ -7,6 +7,31 @@ use crate::profile::{Line, Profile};
 use crate::regex::Regex;
 use crate::SchemaError;
 use std::collections::HashMap;
+use std::hash::{BuildHasherDefault, Hasher};
+
+/// FNV-1a: names are short, and the default SipHash dominates lookups.
+#[derive(Default, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 {
+            0xcbf2_9ce4_8422_2325
+        } else {
+            self.0
+        };
+        for &b in bytes {
+            h ^= u64::from(b);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, BuildHasherDefault<Fnv>>;
 
 pub(crate) const XS: &str = "http://www.w3.org/2001/XMLSchema";
 pub(crate) const UNBOUNDED: u32 = u32::MAX;
@@ -161,11 +186,11 @@ pub(crate) struct Particle {
 #[derive(Debug, Default)]
 pub(crate) struct Schema {
     pub ns: Vec<String>,
-    pub ns_lookup: HashMap<String, NsId>,
+    pub ns_lookup: FastMap<String, NsId>,
     pub names: Vec<(NsId, Box<str>)>,
-    pub name_lookup: Vec<HashMap<Box<str>, NameId>>,
+    pub name_lookup: Vec<FastMap<Box<str>, NameId>>,
     pub elems: Vec<ElemDecl>,
-    pub globals: HashMap<NameId, ElemId>,
+    pub globals: FastMap<NameId, ElemId>,
     pub complex: Vec<ComplexType>,
     pub simple: Vec<SimpleType>,
     pub models: Vec<Model>,
@@ -180,7 +205,7 @@ impl Schema {
         let id = self.ns.len() as NsId;
         self.ns.push(uri.to_owned());
         self.ns_lookup.insert(uri.to_owned(), id);
-        self.name_lookup.push(HashMap::new());
+        self.name_lookup.push(FastMap::default());
         id
     }
 

@@ -46,6 +46,9 @@ enum Inst {
 #[derive(Debug, Clone)]
 pub struct Regex {
     prog: Vec<Inst>,
+    /// For programs of at most 64 instructions: the epsilon closure of each
+    /// instruction as a bit set, so matching runs without allocating.
+    closure: Vec<u64>,
 }
 
 fn esc_matches(e: char, c: char) -> bool {
@@ -320,7 +323,22 @@ impl Regex {
         if prog.len() > 100_000 {
             return Err("pattern too large".into());
         }
-        Ok(Regex { prog })
+        let mut re = Regex {
+            prog,
+            closure: Vec::new(),
+        };
+        if re.prog.len() <= 64 {
+            let n = re.prog.len();
+            let mut closure = Vec::with_capacity(n);
+            for pc in 0..n {
+                let mut list = Vec::new();
+                let mut seen = vec![false; n];
+                re.add(&mut list, &mut seen, pc);
+                closure.push(list.iter().fold(0u64, |m, &p| m | (1u64 << p)));
+            }
+            re.closure = closure;
+        }
+        Ok(re)
     }
 
     fn add(&self, list: &mut Vec<usize>, seen: &mut [bool], pc: usize) {
@@ -338,8 +356,45 @@ impl Regex {
         }
     }
 
+    fn char_ok(&self, pc: usize, c: char) -> bool {
+        match &self.prog[pc] {
+            Inst::Char(x) => *x == c,
+            Inst::Any => c != '\n' && c != '\r',
+            Inst::Esc(e) => esc_matches(*e, c),
+            Inst::Class(cl) => class_matches(cl, c),
+            _ => false,
+        }
+    }
+
     /// True when the whole of `s` matches.
     pub fn is_match(&self, s: &str) -> bool {
+        if !self.closure.is_empty() {
+            let mut cur = self.closure[0];
+            for c in s.chars() {
+                let mut next = 0u64;
+                let mut bits = cur;
+                while bits != 0 {
+                    let pc = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if self.char_ok(pc, c) {
+                        next |= self.closure.get(pc + 1).copied().unwrap_or(0);
+                    }
+                }
+                if next == 0 {
+                    return false;
+                }
+                cur = next;
+            }
+            let mut bits = cur;
+            while bits != 0 {
+                let pc = bits.trailing_zeros() as usize;
+                bits &= bits - 1;
+                if matches!(self.prog[pc], Inst::Match) {
+                    return true;
+                }
+            }
+            return false;
+        }
         let n = self.prog.len();
         let mut cur = Vec::with_capacity(n);
         let mut next = Vec::with_capacity(n);
@@ -349,14 +404,7 @@ impl Regex {
             seen.iter_mut().for_each(|b| *b = false);
             next.clear();
             for &pc in &cur {
-                let ok = match &self.prog[pc] {
-                    Inst::Char(x) => *x == c,
-                    Inst::Any => c != '\n' && c != '\r',
-                    Inst::Esc(e) => esc_matches(*e, c),
-                    Inst::Class(cl) => class_matches(cl, c),
-                    _ => false,
-                };
-                if ok {
+                if self.char_ok(pc, c) {
                     self.add(&mut next, &mut seen, pc + 1);
                 }
             }
@@ -402,5 +450,19 @@ mod tests {
         assert!(Regex::new(r"\p{L}").is_err());
         assert!(Regex::new("(a").is_err());
         assert!(Regex::new("[a-[b]]").is_err());
+    }
+}
+
+#[cfg(test)]
+mod big_tests {
+    use super::*;
+
+    #[test]
+    fn large_programs_use_the_general_path() {
+        // More than 64 instructions: the allocation-based simulation.
+        let r = Regex::new("a{70}b?").expect("compile");
+        assert!(r.closure.is_empty());
+        assert!(r.is_match(&"a".repeat(70)) && r.is_match(&format!("{}b", "a".repeat(70))));
+        assert!(!r.is_match(&"a".repeat(69)));
     }
 }
