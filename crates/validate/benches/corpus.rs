@@ -10,6 +10,9 @@
 //!   run of the same work, as messages/s (elements = messages);
 //! - `corpus-parse`: the same 22 messages through the XML reader only, to
 //!   separate reading from validation;
+//! - `corpus-quickxml`: the same 22 messages through a bare quick-xml
+//!   namespace-resolving event loop (attributes iterated, no tree, no
+//!   checks): the floor any reader built on quick-xml can reach here;
 //! - `message`: each message on its own, bytes/s.
 //!
 //! Run: `cargo bench -p overgang-validate --bench corpus -- --warm-up-time 1 --measurement-time 3`
@@ -84,6 +87,17 @@ fn bench(c: &mut Criterion) {
     });
     g.finish();
 
+    let mut g = c.benchmark_group("corpus-quickxml");
+    g.throughput(Throughput::Bytes(total));
+    g.bench_function("events/bytes", |b| {
+        b.iter(|| {
+            for (_, m) in &msgs {
+                black_box(quickxml_events(black_box(m)));
+            }
+        })
+    });
+    g.finish();
+
     let mut g = c.benchmark_group("message");
     for (name, m) in &msgs {
         g.throughput(Throughput::Bytes(m.len() as u64));
@@ -92,6 +106,23 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.finish();
+}
+
+/// Counts events and attributes with quick-xml's namespace-resolving reader.
+fn quickxml_events(input: &[u8]) -> usize {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::NsReader::from_reader(input);
+    let mut n = 0;
+    loop {
+        match r.read_resolved_event() {
+            Ok((_, Event::Eof)) | Err(_) => break,
+            Ok((_, Event::Start(e))) | Ok((_, Event::Empty(e))) => {
+                n += 1 + e.attributes().filter(|a| a.is_ok()).count();
+            }
+            Ok(_) => n += 1,
+        }
+    }
+    n
 }
 
 criterion_group!(benches, bench);
