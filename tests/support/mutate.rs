@@ -25,7 +25,8 @@ pub struct Mutant {
     pub description: String,
     /// The seed file name.
     pub seed: String,
-    pub text: String,
+    /// The mutant's bytes (not always UTF-8: see kind `enc`).
+    pub bytes: Vec<u8>,
 }
 
 /// Mutation kinds and how many mutants of each the corpus keeps at most.
@@ -66,6 +67,9 @@ pub const KINDS: &[(&str, usize)] = &[
     // RefDoc/Content (xs:any, strict): two documents, none, a nested
     // MsgHead, an unknown no-namespace element
     ("content", 100),
+    // encodings and the XML declaration: ISO-8859-1 (declared or not),
+    // byte-order mark, version 1.1, standalone, no declaration
+    ("enc", 160),
     // break well-formedness (one per seed)
     ("wf", 22),
 ];
@@ -290,6 +294,32 @@ struct Cand {
     id: String,
     description: String,
     edits: Vec<Edit>,
+    post: Post,
+}
+
+/// What happens to the edited text on its way to bytes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Post {
+    Utf8,
+    /// Encode as ISO-8859-1 (characters above U+00FF become `?`).
+    Latin1,
+    /// Prefix a UTF-8 byte-order mark.
+    Bom,
+}
+
+fn to_bytes(text: String, post: Post) -> Vec<u8> {
+    match post {
+        Post::Utf8 => text.into_bytes(),
+        Post::Latin1 => text
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+            .collect(),
+        Post::Bom => {
+            let mut b = vec![0xEF, 0xBB, 0xBF];
+            b.extend(text.into_bytes());
+            b
+        }
+    }
 }
 
 /// Escapes a value for use inside a double-quoted attribute or text.
@@ -421,6 +451,7 @@ fn candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<Cand> 
             id: format!("{name}#{kind}:{tag}"),
             description,
             edits,
+            post: Post::Utf8,
         });
     };
     let foreign_decl = format!(" xmlns:zz=\"{FOREIGN_NS}\"");
@@ -742,6 +773,7 @@ fn more_candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<C
             id: format!("{name}#{kind}:{tag}"),
             description,
             edits,
+            post: Post::Utf8,
         });
     };
     // Namespaces used in this document, for "another known namespace".
@@ -956,6 +988,69 @@ fn more_candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<C
             );
         }
     }
+    // enc: the XML declaration and the encoding (once per seed)
+    drop(push);
+    if let Some(decl_end) = text.starts_with("<?xml").then(|| text.find("?>")).flatten() {
+        let decl = &text[..decl_end];
+        let enc_at = decl.find("encoding=\"UTF-8\"");
+        let ver_at = decl.find("version=\"1.0\"");
+        let mut add = |tag: &str, description: &str, edits: Vec<Edit>, post: Post| {
+            c.push(Cand {
+                kind: "enc",
+                seed: seed_idx,
+                id: format!("{name}#enc:{tag}"),
+                description: description.to_owned(),
+                edits,
+                post,
+            });
+        };
+        if let Some(at) = enc_at {
+            let e = (
+                at,
+                at + "encoding=\"UTF-8\"".len(),
+                "encoding=\"ISO-8859-1\"".to_owned(),
+            );
+            add(
+                "latin1",
+                "re-encoded as ISO-8859-1 and declared so",
+                vec![e.clone()],
+                Post::Latin1,
+            );
+            add(
+                "latin1-declared-utf8",
+                "ISO-8859-1 bytes, declaration still says UTF-8",
+                vec![],
+                Post::Latin1,
+            );
+            add(
+                "utf8-declared-latin1",
+                "UTF-8 bytes declared ISO-8859-1 (mojibake, still characters)",
+                vec![e],
+                Post::Utf8,
+            );
+        }
+        add("bom", "UTF-8 byte-order mark", vec![], Post::Bom);
+        if let Some(at) = ver_at {
+            add(
+                "xml11",
+                "XML declaration says version 1.1",
+                vec![(at, at + "version=\"1.0\"".len(), "version=\"1.1\"".into())],
+                Post::Utf8,
+            );
+        }
+        add(
+            "standalone",
+            "standalone=\"yes\" in the XML declaration",
+            vec![(decl_end, decl_end, " standalone=\"yes\"".into())],
+            Post::Utf8,
+        );
+        add(
+            "nodecl",
+            "no XML declaration",
+            vec![(0, decl_end + 2, String::new())],
+            Post::Utf8,
+        );
+    }
     c
 }
 
@@ -1003,7 +1098,7 @@ pub fn generate_scaled(seeds: &[(String, String)], scale: usize) -> Result<Vec<M
                 kind,
                 description: c.description.clone(),
                 seed: name.clone(),
-                text: apply(text, &mut c.edits),
+                bytes: to_bytes(apply(text, &mut c.edits), c.post),
             });
         }
     }
@@ -1023,9 +1118,13 @@ mod tests {
         assert_eq!(&t[els[1].tag_end..els[1].content_end], "2018-01-01");
         assert!(els[2].self_closing);
         let m = generate(&[("t.xml".into(), t.into())]).expect("generate");
+        let has = |m: &Mutant, s: &str| String::from_utf8_lossy(&m.bytes).contains(s);
         assert!(m
             .iter()
-            .any(|m| m.id == "t.xml#del:/a/c" && !m.text.contains("<c/>")));
-        assert!(m.iter().any(|m| m.text.contains("<b>2018-13-45</b>")));
+            .any(|m| m.id == "t.xml#del:/a/c" && !has(m, "<c/>")));
+        assert!(m.iter().any(|m| has(m, "<b>2018-13-45</b>")));
+        assert!(m
+            .iter()
+            .any(|m| m.id == "t.xml#enc:nodecl" && m.bytes.starts_with(b"<!--")));
     }
 }
