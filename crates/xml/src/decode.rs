@@ -177,18 +177,21 @@ pub fn encoding_from_label(label: &str) -> Option<Encoding> {
 /// cannot occur in a Rust string.)
 fn check_chars(text: &str) -> Result<(), XmlError> {
     let bytes = text.as_bytes();
-    let bad = bytes.iter().enumerate().find_map(|(i, &b)| {
-        if b < 0x20 && b != b'\t' && b != b'\n' && b != b'\r' {
-            Some((i, b as u32))
+    let mut bad = None;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b < 0x20 {
+            if b != b'\t' && b != b'\n' && b != b'\r' {
+                bad = Some((i, b as u32));
+                break;
+            }
         } else if b == 0xEF
             && bytes.get(i + 1) == Some(&0xBF)
             && matches!(bytes.get(i + 2), Some(0xBE | 0xBF))
         {
-            Some((i, if bytes[i + 2] == 0xBE { 0xFFFE } else { 0xFFFF }))
-        } else {
-            None
+            bad = Some((i, if bytes[i + 2] == 0xBE { 0xFFFE } else { 0xFFFF }));
+            break;
         }
-    });
+    }
     match bad {
         None => Ok(()),
         Some((i, code)) => {

@@ -165,6 +165,35 @@ fn is_name_char(c: char) -> bool {
     is_name_start(c) || c.is_ascii_digit() || c == '-' || c == '.' || (c as u32) == 0xB7
 }
 
+/// Whether `name` is a qualified name: an XML name with at most one colon,
+/// which neither starts nor ends it, and whose local part starts like a name.
+pub(crate) fn is_qname(name: &str) -> bool {
+    let b = name.as_bytes();
+    // Fast path: the ASCII names every real message uses.
+    if b.is_ascii() {
+        let start = |c: u8| c.is_ascii_alphabetic() || c == b'_';
+        let rest = |c: u8| c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.');
+        return match memchr::memchr(b':', b) {
+            None => b.first().is_some_and(|&c| start(c)) && b[1..].iter().all(|&c| rest(c)),
+            Some(i) => {
+                let (p, l) = (&b[..i], &b[i + 1..]);
+                p.first().is_some_and(|&c| start(c))
+                    && p[1..].iter().all(|&c| rest(c))
+                    && l.first().is_some_and(|&c| start(c))
+                    && l[1..].iter().all(|&c| rest(c))
+            }
+        };
+    }
+    is_xml_name(name)
+        && name.matches(':').count() <= 1
+        && !name.ends_with(':')
+        && name
+            .split(':')
+            .next_back()
+            .and_then(|l| l.chars().next())
+            .is_some_and(|c| is_name_start(c) && c != ':')
+}
+
 /// Whether `name` is an XML name (approximately: non-ASCII letters are accepted).
 pub fn is_xml_name(name: &str) -> bool {
     let mut chars = name.chars();

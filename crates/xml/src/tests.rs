@@ -212,6 +212,19 @@ fn refuses_malformed_structure() {
     assert!(matches!(kind("<a b='<'/>"), XmlErrorKind::Syntax(_)));
     assert!(matches!(kind("<1a/>"), XmlErrorKind::BadName(_)));
     assert!(matches!(
+        kind("<a:1b xmlns:a='u'/>"),
+        XmlErrorKind::BadName(_)
+    ));
+    assert!(matches!(
+        kind("<a b:='1'/>"),
+        XmlErrorKind::BadName(_) | XmlErrorKind::Syntax(_) | XmlErrorKind::UndeclaredPrefix(_)
+    ));
+    assert!(matches!(
+        kind("<a a:b:c='1' xmlns:a='u'/>"),
+        XmlErrorKind::BadName(_)
+    ));
+    assert!(p("<é:a xmlns:é='u' é:ø='1'/>").is_ok());
+    assert!(matches!(
         kind("<a><?xml version='1.0'?></a>"),
         XmlErrorKind::Syntax(_)
     ));

@@ -1,7 +1,7 @@
 //! The compact tree and the builder that fills it from quick-xml events.
 
 use crate::decode::Encoding;
-use crate::{is_xml_name, resolve_ns, short, Ev, Limits, Reader, XmlError, XmlErrorKind};
+use crate::{is_qname, resolve_ns, short, Ev, Limits, Reader, XmlError, XmlErrorKind};
 use quick_xml::events::BytesStart;
 use quick_xml::name::ResolveResult;
 
@@ -420,6 +420,9 @@ struct Open {
 
 pub(crate) struct Builder {
     doc: Document,
+    /// Byte ranges of the raw attribute names of the element being read,
+    /// reused from element to element.
+    raw_keys: Vec<(usize, usize)>,
     /// Reusable text buffers for open elements.
     spare: Vec<String>,
 }
@@ -428,13 +431,7 @@ impl Builder {
     pub(crate) fn new(source: String, encoding: Encoding) -> Self {
         let mut line_starts = Vec::with_capacity(source.len() / 40 + 1);
         line_starts.push(0);
-        line_starts.extend(
-            source
-                .bytes()
-                .enumerate()
-                .filter(|(_, b)| *b == b'\n')
-                .map(|(i, _)| i as u32 + 1),
-        );
+        line_starts.extend(memchr::memchr_iter(b'\n', source.as_bytes()).map(|i| i as u32 + 1));
         Builder {
             doc: Document {
                 encoding,
@@ -446,6 +443,7 @@ impl Builder {
                 source,
             },
             spare: Vec::new(),
+            raw_keys: Vec::new(),
         }
     }
 
@@ -684,19 +682,14 @@ impl Builder {
         let qname = start.name();
         let (res, local) = reader.resolver().resolve_element(qname);
         let ns = match resolve_ns(&res) {
-            Ok(ns) => ns.to_owned(),
+            Ok(ns) => self.intern_ns(ns),
             Err(prefix) => return Err(self.err_at(pos, XmlErrorKind::UndeclaredPrefix(prefix))),
         };
-        let ns = self.intern_ns(&ns);
         let base = src.as_ptr() as usize;
         let local_bytes = local.as_ref();
         let local_off = local_bytes.as_ptr() as usize - base;
-        let local_str = src
-            .get(local_off..local_off + local_bytes.len())
-            .unwrap_or("");
         let qname_str = qname.as_ref();
-        if !is_xml_name(qname_str) || !is_xml_name(local_str) || qname_str.matches(':').count() > 1
-        {
+        if !is_qname(qname_str) {
             return Err(self.err_at(pos, XmlErrorKind::BadName(short(qname.as_ref()))));
         }
         let id = self.doc.elements.len() as u32;
@@ -705,8 +698,7 @@ impl Builder {
         let mut count = 0usize;
         // Raw qualified names and resolved (namespace, local name) pairs seen so
         // far: both must be unique on one element.
-        let mut seen_raw: Vec<&str> = Vec::new();
-        let mut seen: Vec<(u32, &str)> = Vec::new();
+        self.raw_keys.clear();
         for attr in start.attributes().with_checks(false) {
             let attr = match attr {
                 Ok(a) => a,
@@ -724,15 +716,21 @@ impl Builder {
                 ));
             }
             let key = attr.key;
-            if seen_raw.contains(&key.as_ref()) {
+            let key_off = key.as_ref().as_ptr() as usize - base;
+            let key_len = key.as_ref().len();
+            if self
+                .raw_keys
+                .iter()
+                .any(|&(o, l)| src.get(o..o + l) == Some(key.as_ref()))
+            {
                 return Err(self.err_at(pos, XmlErrorKind::DuplicateAttribute(short(key.as_ref()))));
             }
-            seen_raw.push(key.into_inner());
+            self.raw_keys.push((key_off, key_len));
             if key.as_namespace_binding().is_some() {
                 continue;
             }
             let key_str = key.as_ref();
-            if !is_xml_name(key_str) || key_str.matches(':').count() > 1 {
+            if !is_qname(key_str) {
                 return Err(self.err_at(pos, XmlErrorKind::BadName(short(key.as_ref()))));
             }
             if attr.value.contains('<') {
@@ -746,18 +744,19 @@ impl Builder {
                 ResolveResult::Unknown(p) => {
                     return Err(self.err_at(pos, XmlErrorKind::UndeclaredPrefix(short(p))))
                 }
-                ResolveResult::Unbound => String::new(),
-                ResolveResult::Bound(n) => n.as_ref().to_owned(),
+                ResolveResult::Unbound => 0,
+                ResolveResult::Bound(n) => self.intern_ns(n.as_ref()),
             };
-            let ans = self.intern_ns(&ans);
             let lb = alocal.as_ref();
             let loff = lb.as_ptr() as usize - base;
             let lname = src.get(loff..loff + lb.len()).unwrap_or("");
             // Two prefixes bound to one namespace can still name one attribute twice.
-            if seen.iter().any(|(n, l)| *n == ans && *l == lname) {
+            let doc = &self.doc;
+            if doc.attributes[attr_start as usize..].iter().any(|a| {
+                a.ns == ans && src.get(a.name.0 as usize..a.name.1 as usize) == Some(lname)
+            }) {
                 return Err(self.err_at(pos, XmlErrorKind::DuplicateAttribute(short(key.as_ref()))));
             }
-            seen.push((ans, lname));
             let value = match attr.normalized_value(quick_xml::XmlVersion::Explicit1_0) {
                 Ok(v) => v,
                 Err(quick_xml::Error::Escape(
@@ -769,7 +768,12 @@ impl Builder {
                     )
                 }
             };
-            if let Some(c) = value.chars().find(|&c| !is_xml_char(c)) {
+            if let Some(c) = attr
+                .value
+                .contains('&')
+                .then(|| value.chars().find(|&c| !is_xml_char(c)))
+                .flatten()
+            {
                 return Err(self.err_at(pos, XmlErrorKind::IllegalChar(c as u32)));
             }
             let vstart = self.doc.pool.len() as u32;
