@@ -989,7 +989,6 @@ fn more_candidates(seed_idx: usize, name: &str, text: &str, els: &[El]) -> Vec<C
         }
     }
     // enc: the XML declaration and the encoding (once per seed)
-    drop(push);
     if let Some(decl_end) = text.starts_with("<?xml").then(|| text.find("?>")).flatten() {
         let decl = &text[..decl_end];
         let enc_at = decl.find("encoding=\"UTF-8\"");
