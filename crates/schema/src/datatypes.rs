@@ -550,37 +550,27 @@ impl Uri<'_> {
             return false;
         }
         self.i += 1;
-        if self.at(0) == b'/' && self.at(1) == b'/' {
-            self.i += 2;
-            if !self.authority() {
-                return false;
-            }
-            self.path_abempty();
-        } else if self.at(0) == b'/' {
-            self.i += 1;
-            self.segment(false);
-            self.path_abempty();
-        } else {
-            self.segment(false);
-            self.path_abempty();
-        }
-        self.query_fragment()
+        self.hier_part(false)
     }
     fn relative(&mut self) -> bool {
+        self.hier_part(true)
+    }
+    /// `//authority path` | `/path` | `path`, then query and fragment. In a
+    /// relative reference the first segment of a rootless path may not hold
+    /// a colon (`no_colon`).
+    fn hier_part(&mut self, no_colon: bool) -> bool {
         if self.at(0) == b'/' && self.at(1) == b'/' {
             self.i += 2;
             if !self.authority() {
                 return false;
             }
-            self.path_abempty();
         } else if self.at(0) == b'/' {
             self.i += 1;
             self.segment(false);
-            self.path_abempty();
         } else {
-            self.segment(true);
-            self.path_abempty();
+            self.segment(no_colon);
         }
+        self.path_abempty();
         self.query_fragment()
     }
 }

@@ -38,15 +38,7 @@ pub(crate) struct Run<'s, 'd> {
     ids: HashSet<String>,
 }
 
-fn short(s: &str) -> String {
-    if s.chars().count() > 40 {
-        let mut t: String = s.chars().take(40).collect();
-        t.push('…');
-        t
-    } else {
-        s.to_owned()
-    }
-}
+use overgang_xml::short;
 
 impl<'s, 'd> Run<'s, 'd> {
     pub fn new(set: &'s SchemaSet, doc: &'d Document) -> Self {
@@ -775,15 +767,7 @@ impl<'s, 'd> Run<'s, 'd> {
         let Err(bad) = r else { return true };
         let (what, path, pos) = self.at_parts(at);
         let what_en = what.replace(" i «", " in «");
-        let got = self.quoted(st, v);
-        let got_nb = got
-            .as_ref()
-            .map(|g| format!(" (fikk «{g}»)"))
-            .unwrap_or_default();
-        let got_en = got
-            .as_ref()
-            .map(|g| format!(" (got «{g}»)"))
-            .unwrap_or_default();
+        let (got_nb, got_en) = self.got(st, v);
         let (code, nb, en) = match bad {
             Bad::Type => {
                 let (dnb, den) = self.describe(st);
@@ -825,18 +809,19 @@ impl<'s, 'd> Run<'s, 'd> {
         v.join(", ")
     }
 
+    /// The « (fikk «v»)» / « (got «v»)» suffixes that quote a value, when the
+    /// value's type allows quoting it; empty otherwise.
+    fn got(&self, st: SimpleId, v: &str) -> (String, String) {
+        match self.quoted(st, v) {
+            Some(g) => (format!(" (fikk «{g}»)"), format!(" (got «{g}»)")),
+            None => (String::new(), String::new()),
+        }
+    }
+
     fn fixed_error(&mut self, at: At<'d>, st: SimpleId, v: &str, fixed: &str) {
         let (what, path, pos) = self.at_parts(at);
         let what_en = what.replace(" i «", " in «");
-        let got = self.quoted(st, v);
-        let got_nb = got
-            .as_ref()
-            .map(|g| format!(" (fikk «{g}»)"))
-            .unwrap_or_default();
-        let got_en = got
-            .as_ref()
-            .map(|g| format!(" (got «{g}»)"))
-            .unwrap_or_default();
+        let (got_nb, got_en) = self.got(st, v);
         let fixed = short(fixed);
         self.finding(
             "SCH009",

@@ -145,9 +145,10 @@ fn whole(kind: XmlErrorKind) -> XmlError {
     }
 }
 
-/// Truncates a name taken from input before it goes into an error, so an error
-/// never carries a long run of message text.
-fn short(s: &str) -> String {
+/// Truncates a name or value taken from input to 40 characters before it goes
+/// into an error or a finding, so neither ever carries a long run of message
+/// text.
+pub fn short(s: &str) -> String {
     if s.chars().count() > 40 {
         let mut t: String = s.chars().take(40).collect();
         t.push('…');
