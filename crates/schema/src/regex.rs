@@ -49,7 +49,25 @@ pub struct Regex {
     /// For programs of at most 64 instructions: the epsilon closure of each
     /// instruction as a bit set, so matching runs without allocating.
     closure: Vec<u64>,
+    /// For small programs: a DFA over ASCII input, built once by subset
+    /// construction from `closure`. Values in messages (OIDs, dates, codes)
+    /// are ASCII and short, and the same pattern runs on every coded value,
+    /// so one table lookup per byte beats simulating the NFA. Input with a
+    /// non-ASCII character falls back to the NFA.
+    dfa: Option<Dfa>,
 }
+
+/// DFA states are indexes into `next` (rows of 128 entries) and `accept`;
+/// state 0 is the start state, [`DEAD`] the state with no way to a match.
+#[derive(Debug, Clone)]
+struct Dfa {
+    next: Vec<u8>,
+    accept: Vec<bool>,
+}
+
+const DEAD: u8 = u8::MAX;
+/// Most DFA states built before giving up on the DFA for a pattern.
+const MAX_DFA_STATES: usize = 64;
 
 fn esc_matches(e: char, c: char) -> bool {
     match e {
@@ -326,6 +344,7 @@ impl Regex {
         let mut re = Regex {
             prog,
             closure: Vec::new(),
+            dfa: None,
         };
         if re.prog.len() <= 64 {
             let n = re.prog.len();
@@ -337,8 +356,61 @@ impl Regex {
                 closure.push(list.iter().fold(0u64, |m, &p| m | (1u64 << p)));
             }
             re.closure = closure;
+            re.dfa = re.build_dfa();
         }
         Ok(re)
+    }
+
+    /// Subset construction over ASCII; `None` when the pattern needs more
+    /// than [`MAX_DFA_STATES`] states.
+    fn build_dfa(&self) -> Option<Dfa> {
+        let start = *self.closure.first()?;
+        let mut sets: Vec<u64> = vec![start];
+        let mut next: Vec<u8> = Vec::new();
+        let mut i = 0;
+        while i < sets.len() {
+            let cur = sets[i];
+            for b in 0u8..128 {
+                let c = b as char;
+                let mut to = 0u64;
+                let mut bits = cur;
+                while bits != 0 {
+                    let pc = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if self.char_ok(pc, c) {
+                        to |= self.closure.get(pc + 1).copied().unwrap_or(0);
+                    }
+                }
+                let id = if to == 0 {
+                    DEAD
+                } else if let Some(j) = sets.iter().position(|&x| x == to) {
+                    j as u8
+                } else {
+                    if sets.len() >= MAX_DFA_STATES {
+                        return None;
+                    }
+                    sets.push(to);
+                    (sets.len() - 1) as u8
+                };
+                next.push(id);
+            }
+            i += 1;
+        }
+        let accept = sets
+            .iter()
+            .map(|&set| {
+                let mut bits = set;
+                while bits != 0 {
+                    let pc = bits.trailing_zeros() as usize;
+                    bits &= bits - 1;
+                    if matches!(self.prog[pc], Inst::Match) {
+                        return true;
+                    }
+                }
+                false
+            })
+            .collect();
+        Some(Dfa { next, accept })
     }
 
     fn add(&self, list: &mut Vec<usize>, seen: &mut [bool], pc: usize) {
@@ -368,6 +440,18 @@ impl Regex {
 
     /// True when the whole of `s` matches.
     pub fn is_match(&self, s: &str) -> bool {
+        if let Some(dfa) = &self.dfa {
+            if s.is_ascii() {
+                let mut state = 0u8;
+                for &b in s.as_bytes() {
+                    state = dfa.next[state as usize * 128 + b as usize];
+                    if state == DEAD {
+                        return false;
+                    }
+                }
+                return dfa.accept[state as usize];
+            }
+        }
         if !self.closure.is_empty() {
             let mut cur = self.closure[0];
             for c in s.chars() {
@@ -450,6 +534,65 @@ mod tests {
         assert!(Regex::new(r"\p{L}").is_err());
         assert!(Regex::new("(a").is_err());
         assert!(Regex::new("[a-[b]]").is_err());
+    }
+
+    /// The ASCII DFA is only a faster way to the NFA's answer: both must
+    /// agree on every input, ASCII or not.
+    #[test]
+    fn dfa_agrees_with_the_nfa() {
+        let patterns = [
+            r"(\d+\.?)*\d+",
+            "true|false",
+            "[A-Z]{2}[0-9]{1,3}-?[^a-z]",
+            r"\w+@\S*",
+            r"[0-9]{4}(-[0-9]{2})?.*",
+        ];
+        let alphabet = [
+            '1',
+            '0',
+            '.',
+            'a',
+            'Z',
+            '-',
+            '@',
+            ' ',
+            'é',
+            '\u{1F600}',
+            't',
+            'r',
+        ];
+        for pat in patterns {
+            let r = Regex::new(pat).expect("compile");
+            assert!(r.dfa.is_some(), "{pat} has a DFA");
+            let mut nfa_only = r.clone();
+            nfa_only.dfa = None;
+            // Every string over the alphabet up to length 4, and some longer.
+            let mut inputs = vec![String::new()];
+            for _ in 0..4 {
+                let mut more = Vec::new();
+                for s in &inputs {
+                    for c in alphabet {
+                        let mut t = s.clone();
+                        t.push(c);
+                        more.push(t);
+                    }
+                }
+                inputs.extend(more);
+                inputs.dedup();
+            }
+            inputs.extend(
+                [
+                    "2.16.578.1.12.4.1.1.8116",
+                    "AB12-X",
+                    "2024-01-02x",
+                    "truefalse",
+                ]
+                .map(String::from),
+            );
+            for s in &inputs {
+                assert_eq!(r.is_match(s), nfa_only.is_match(s), "{pat} on {s:?}");
+            }
+        }
     }
 }
 

@@ -26,7 +26,19 @@ pub(crate) enum Bad {
 #[derive(Clone, Copy)]
 enum At<'d> {
     Element(Node<'d>),
-    Attribute(Node<'d>, &'d str, (u32, u32)),
+    Attribute(Node<'d>, overgang_xml::Attribute<'d>),
+}
+
+/// An element or attribute name from the input, truncated by [`short`] only
+/// when it is printed: building a finding's text is the rare path, and the
+/// walk over a valid message must not allocate a name per element.
+#[derive(Clone, Copy)]
+struct Shown<'a>(&'a str);
+
+impl std::fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&short(self.0))
+    }
 }
 
 pub(crate) struct Run<'s, 'd> {
@@ -115,7 +127,7 @@ impl<'s, 'd> Run<'s, 'd> {
     fn element(&mut self, node: Node<'d>, decl: ElemId) {
         let s = self.s;
         let d = &s.elems[decl as usize];
-        let name = short(node.name());
+        let name = Shown(node.name());
         if d.is_abstract {
             self.finding(
                 "SCH015",
@@ -354,8 +366,15 @@ impl<'s, 'd> Run<'s, 'd> {
             } else {
                 s.ns_lookup.get(ans).copied()
             };
-            let nameid = nsid.and_then(|n| s.lookup_name(n, a.name()));
-            let found = nameid.and_then(|n| ctd.attrs.iter().position(|u| u.name == n));
+            // Compare names directly rather than hashing to an id: a type
+            // declares a handful of attributes (see `step_by_name`).
+            let found = nsid.and_then(|n| {
+                ctd.attrs.iter().position(|u| {
+                    s.names
+                        .get(u.name as usize)
+                        .is_some_and(|(uns, l)| *uns == n && **l == *a.name())
+                })
+            });
             match found {
                 Some(i) => {
                     if i < 64 {
@@ -364,7 +383,7 @@ impl<'s, 'd> Run<'s, 'd> {
                         *b = true;
                     }
                     let u = &ctd.attrs[i];
-                    let at = At::Attribute(node, a.name(), a.line_col());
+                    let at = At::Attribute(node, a);
                     if self.check_value(u.ty, a.value(), at) {
                         if let Some(f) = &u.fixed {
                             if !self.same_value(u.ty, a.value(), f) {
@@ -404,18 +423,26 @@ impl<'s, 'd> Run<'s, 'd> {
         }
     }
 
-    fn step(
+    /// One step of a content model: the first position reachable from
+    /// `state` that accepts the child. Matches on the child's local name
+    /// rather than its interned name id: a content model offers one to a few
+    /// candidates in each state, and comparing their names directly is
+    /// cheaper than hashing the child's name to find its id. Interned names
+    /// are unique per (namespace, local name), so both give the same answer.
+    fn step_by_name(
         &self,
         m: &Model,
         state: usize,
         ns: Option<NsId>,
-        name: Option<NameId>,
+        local: &str,
     ) -> Option<usize> {
         for &p in &m.trans[state] {
             match m.positions[p as usize].sym {
                 Sym::Elem(_, n) => {
-                    if Some(n) == name {
-                        return Some(p as usize);
+                    if let Some((nns, l)) = self.s.names.get(n as usize) {
+                        if Some(*nns) == ns && **l == *local {
+                            return Some(p as usize);
+                        }
                     }
                 }
                 Sym::Any(w) => {
@@ -433,16 +460,20 @@ impl<'s, 'd> Run<'s, 'd> {
         let m = &s.models[model as usize];
         let mut state = 0usize;
         for child in node.children() {
-            let (ns, name) = self.ident(child);
-            match self.step(m, state, ns, name) {
+            let ns = self.ns_of(child);
+            match self.step_by_name(m, state, ns, child.name()) {
                 Some(p) => {
                     state = p + 1;
                     match m.positions[p].sym {
                         Sym::Elem(e, _) => self.element(child, e),
-                        Sym::Any(w) => self.wild(child, w, name),
+                        Sym::Any(w) => {
+                            let name = ns.and_then(|n| s.lookup_name(n, child.name()));
+                            self.wild(child, w, name)
+                        }
                     }
                 }
                 None => {
+                    let name = ns.and_then(|n| s.lookup_name(n, child.name()));
                     self.content_error(node, child, m, state, ns, name);
                     return;
                 }
@@ -725,13 +756,13 @@ impl<'s, 'd> Run<'s, 'd> {
                 let name = short(n.name());
                 (format!("«{name}»"), self.set.path_of(n), n.line_col())
             }
-            At::Attribute(n, a, pos) => {
-                let a = short(a);
+            At::Attribute(n, attr) => {
+                let a = short(attr.name());
                 let name = short(n.name());
                 (
                     format!("«{a}» i «{name}»"),
                     format!("{}/@{a}", self.set.path_of(n)),
-                    pos,
+                    attr.line_col(),
                 )
             }
         }
@@ -749,8 +780,8 @@ impl<'s, 'd> Run<'s, 'd> {
     fn check_value(&mut self, st: SimpleId, v: &str, at: At<'d>) -> bool {
         let r = Self::value_ok(self.s, st, v);
         if r.is_ok() && self.primitive(st) == Some(Builtin::Id) {
-            let id = collapse(v).into_owned();
-            if !self.ids.insert(id.clone()) {
+            let id = collapse(v);
+            if self.ids.contains(id.as_ref()) {
                 let (what, path, pos) = self.at_parts(at);
                 let what_en = what.replace(" i «", " in «");
                 let id = short(&id);
@@ -763,6 +794,7 @@ impl<'s, 'd> Run<'s, 'd> {
                 );
                 return false;
             }
+            self.ids.insert(id.into_owned());
         }
         let Err(bad) = r else { return true };
         let (what, path, pos) = self.at_parts(at);

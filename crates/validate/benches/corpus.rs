@@ -10,6 +10,10 @@
 //!   run of the same work, as messages/s (elements = messages);
 //! - `corpus-parse`: the same 22 messages through the XML reader only, to
 //!   separate reading from validation;
+//! - `corpus-check`: parse + schema-level validation only (what
+//!   `xmllint --schema` does, so the figure to set beside it);
+//! - `stage/schema`, `stage/model`: schema validation and `Message::read` on
+//!   documents parsed beforehand, to see what each stage costs alone;
 //! - `corpus-quickxml`: the same 22 messages through a bare quick-xml
 //!   namespace-resolving event loop (attributes iterated, no tree, no
 //!   checks): the floor any reader built on quick-xml can reach here;
@@ -82,6 +86,42 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for (_, m) in &msgs {
                 let _ = black_box(overgang_xml::parse(black_box(m), &options.limits));
+            }
+        })
+    });
+    g.finish();
+
+    let schemas = validator.schemas();
+    let mut g = c.benchmark_group("corpus-check");
+    g.throughput(Throughput::Bytes(total));
+    g.bench_function("parse+schema/bytes", |b| {
+        b.iter(|| {
+            for (_, m) in &msgs {
+                if let Ok(doc) = overgang_xml::parse(black_box(m), &options.limits) {
+                    black_box(schemas.validate(&doc));
+                }
+            }
+        })
+    });
+    g.finish();
+
+    let docs: Vec<overgang_xml::Document> = msgs
+        .iter()
+        .map(|(_, m)| overgang_xml::parse(m, &options.limits).expect("the examples parse"))
+        .collect();
+    let mut g = c.benchmark_group("stage");
+    g.throughput(Throughput::Bytes(total));
+    g.bench_function("schema", |b| {
+        b.iter(|| {
+            for d in &docs {
+                black_box(schemas.validate(black_box(d)));
+            }
+        })
+    });
+    g.bench_function("model", |b| {
+        b.iter(|| {
+            for d in &docs {
+                black_box(overgang_model::Message::read(black_box(d)));
             }
         })
     });
