@@ -1,6 +1,6 @@
 //! Small value types shared by the model, and reading helpers.
 
-use overgang_xml::Node;
+use overgang_xml::{Document, Node};
 use std::fmt;
 
 /// A value that may identify or describe a patient. `Debug` never shows it.
@@ -20,26 +20,35 @@ impl<T> fmt::Debug for Sensitive<T> {
     }
 }
 
-/// Where an item is in the document, so a rule can point at it.
-#[derive(Clone, Debug, PartialEq, Eq, Default)]
+/// Where an item is in the document, so a rule can point at it: the element's
+/// id in the parsed [`overgang_xml::Document`]. Path and position are worked
+/// out only when a finding needs them ([`Loc::path`], [`Loc::line_col`], or
+/// the schema-aware `SchemaSet::path_of`), so reading a valid message does
+/// not pay for them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Loc {
-    /// The element's id in the parsed [`overgang_xml::Document`].
     pub node: u32,
-    /// Absolute path of local names, indexed where names repeat.
-    pub path: String,
-    pub line: u32,
-    pub column: u32,
 }
 
 impl Loc {
     pub fn of(n: Node<'_>) -> Loc {
-        let (line, column) = n.line_col();
-        Loc {
-            node: n.id(),
-            path: n.path(),
-            line,
-            column,
-        }
+        Loc { node: n.id() }
+    }
+
+    /// The element in `doc` (the document the message was read from).
+    pub fn node<'d>(&self, doc: &'d Document) -> Option<Node<'d>> {
+        doc.node(self.node)
+    }
+
+    /// Absolute path of local names, indexed where names repeat in this
+    /// document; empty when `doc` is not the document read.
+    pub fn path(&self, doc: &Document) -> String {
+        self.node(doc).map(|n| n.path()).unwrap_or_default()
+    }
+
+    /// 1-based line and column of the element's start tag.
+    pub fn line_col(&self, doc: &Document) -> (u32, u32) {
+        self.node(doc).map(|n| n.line_col()).unwrap_or((0, 0))
     }
 }
 

@@ -156,13 +156,21 @@ fn every_example_reads_with_envelope_standard_and_status() {
 }
 
 fn example(name: &str) -> Message {
-    let (_, b) = examples().into_iter().find(|(n, _)| n == name).unwrap();
-    read(&b)
+    read(&example_bytes(name))
+}
+
+fn example_bytes(name: &str) -> Vec<u8> {
+    examples().into_iter().find(|(n, _)| n == name).unwrap().1
 }
 
 #[test]
 fn innleggelsesrapport_details() {
-    let m = example("Innleggelsesrapport_v1-6_Ny.xml");
+    let doc = overgang_xml::parse(
+        &example_bytes("Innleggelsesrapport_v1-6_Ny.xml"),
+        &Default::default(),
+    )
+    .unwrap();
+    let m = Message::read(&doc);
     let h = m.head.as_ref().unwrap();
     assert_eq!(
         h.msg_id.as_deref(),
@@ -184,12 +192,9 @@ fn innleggelsesrapport_details() {
     assert_eq!(f1.score, Some(3));
     assert_eq!(f1.score_raw.as_deref(), Some("3"));
     assert!(!f1.comment_present);
-    assert!(
-        f1.loc.path.contains("KartlagtFunksjon[1]"),
-        "{}",
-        f1.loc.path
-    );
-    assert!(f1.loc.line > 0);
+    let path = f1.loc.path(&doc);
+    assert!(path.contains("KartlagtFunksjon[1]"), "{path}");
+    assert!(f1.loc.line_col(&doc).0 > 0);
     assert_eq!(plo.medications.len(), 5);
     assert_eq!(plo.cave.len(), 1);
     assert_eq!(plo.relatives.len(), 2);
