@@ -17,14 +17,11 @@
 //! names and positions, never text content, so they can be logged.
 
 mod decode;
+mod scan;
 mod tree;
 
 pub use decode::Encoding;
 pub use tree::{Attribute, Children, Document, Node, NodeId};
-
-use quick_xml::events::Event;
-use quick_xml::name::ResolveResult;
-use quick_xml::NsReader;
 
 /// Index of the empty namespace (no namespace) in [`Document::namespace`].
 pub const NO_NAMESPACE: u32 = 0;
@@ -134,7 +131,7 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Document, XmlError> {
         return Err(whole(XmlErrorKind::Empty));
     }
     let (source, encoding) = decode::decode(input)?;
-    tree::Builder::new(source, encoding).build(limits)
+    scan::build(source, encoding, limits)
 }
 
 fn whole(kind: XmlErrorKind) -> XmlError {
@@ -203,17 +200,6 @@ pub fn is_xml_name(name: &str) -> bool {
         _ => false,
     }
 }
-
-pub(crate) fn resolve_ns<'a>(r: &'a ResolveResult<'a>) -> Result<&'a str, String> {
-    match r {
-        ResolveResult::Unbound => Ok(""),
-        ResolveResult::Bound(ns) => Ok(ns.as_ref()),
-        ResolveResult::Unknown(p) => Err(short(p)),
-    }
-}
-
-pub(crate) type Reader<'a> = NsReader<&'a [u8]>;
-pub(crate) type Ev<'a> = Event<'a>;
 
 #[cfg(test)]
 mod tests;

@@ -232,6 +232,37 @@ fn refuses_malformed_structure() {
 }
 
 #[test]
+fn refuses_cdata_end_in_text() {
+    let e = p("<a>x\n ]]></a>").unwrap_err();
+    assert!(matches!(e.kind, XmlErrorKind::Syntax(_)), "{e}");
+    assert_eq!((e.line, e.column), (2, 2));
+    assert!(matches!(
+        kind("<a><![CDATA[x]]>]]></a>"),
+        XmlErrorKind::Syntax(_)
+    ));
+    // Not the sequence itself: fine.
+    assert_eq!(p("<a>]]&gt;]]</a>").unwrap().root().text(), "]]>]]");
+    assert_eq!(
+        p("<a><![CDATA[]]]]><![CDATA[>]]></a>")
+            .unwrap()
+            .root()
+            .text(),
+        "]]>"
+    );
+}
+
+#[test]
+fn errors_point_at_the_fault_and_name_the_element() {
+    assert_eq!(kind("<a><b>x"), XmlErrorKind::Unclosed("b".into()));
+    let e = p("<a>\n<!-- x -- y --></a>").unwrap_err();
+    assert!(matches!(e.kind, XmlErrorKind::Syntax(_)), "{e}");
+    assert_eq!((e.line, e.column), (2, 8));
+    let e = p("<a>\n  &amp;&bad;</a>").unwrap_err();
+    assert_eq!(e.kind, XmlErrorKind::UndefinedEntity("bad".into()));
+    assert_eq!((e.line, e.column), (2, 8));
+}
+
+#[test]
 fn errors_never_carry_long_content() {
     let long = "x".repeat(500);
     let e = p(&format!("<a>&{long};</a>")).unwrap_err();

@@ -1,56 +1,90 @@
-//! The compact tree and the builder that fills it from quick-xml events.
+//! The compact, read-only tree that [`crate::scan`] fills.
 
 use crate::decode::Encoding;
-use crate::{is_qname, resolve_ns, short, Ev, Limits, Reader, XmlError, XmlErrorKind};
-use quick_xml::events::BytesStart;
-use quick_xml::name::ResolveResult;
 
-const NONE: u32 = u32::MAX;
+/// "No element": the parent of the root, the child of a leaf.
+pub(crate) const NONE: u32 = u32::MAX;
 
 /// Index of an element in its [`Document`].
 pub type NodeId = u32;
 
-#[derive(Clone, Debug)]
-struct ElementData {
-    ns: u32,
-    /// Local name, as a byte range of the source.
-    name: (u32, u32),
-    parent: u32,
-    first_child: u32,
-    last_child: u32,
-    next_sibling: u32,
-    attrs: (u32, u32),
-    /// Character content (text and CDATA, references resolved) as a range of
-    /// the text pool. Whitespace between child elements is not kept.
-    text: (u32, u32),
-    /// Byte offset of the start tag's `<` in the source.
-    pos: u32,
-    /// True when the element had character content that is not whitespace.
-    non_ws_text: bool,
-    /// True when the element had any character content at all.
-    any_text: bool,
-    /// True when the element's own content includes a CDATA section.
-    cdata: bool,
+/// A byte range of text: of the source when the text there needs no change
+/// (most attribute values and most element texts: one run, no reference, no
+/// line end to normalise), of the text pool otherwise. Pointing into the
+/// source saves a copy of nearly every value.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Span {
+    pub(crate) start: u32,
+    pub(crate) end: u32,
+    pub(crate) pooled: bool,
+}
+
+impl Span {
+    pub(crate) fn source(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+            pooled: false,
+        }
+    }
+
+    pub(crate) fn pool(start: usize, end: usize) -> Span {
+        Span {
+            start: start as u32,
+            end: end as u32,
+            pooled: true,
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
-struct AttributeData {
-    ns: u32,
-    name: (u32, u32),
-    value: (u32, u32),
-    pos: u32,
+pub(crate) struct ElementData {
+    pub(crate) ns: u32,
+    /// Local name, as a byte range of the source.
+    pub(crate) name: (u32, u32),
+    pub(crate) parent: u32,
+    pub(crate) first_child: u32,
+    pub(crate) last_child: u32,
+    pub(crate) next_sibling: u32,
+    pub(crate) attrs: (u32, u32),
+    /// Character content (text and CDATA, references resolved, line ends
+    /// normalised). Whitespace between child elements is not kept.
+    pub(crate) text: Span,
+    /// Byte offset of the start tag's `<` in the source.
+    pub(crate) pos: u32,
+    /// True when the element had character content that is not whitespace.
+    pub(crate) non_ws_text: bool,
+    /// True when the element had any character content at all.
+    pub(crate) any_text: bool,
+    /// True when the element's own content includes a CDATA section.
+    pub(crate) cdata: bool,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct AttributeData {
+    pub(crate) ns: u32,
+    /// Local name, as a byte range of the source.
+    pub(crate) name: (u32, u32),
+    /// The normalised value.
+    pub(crate) value: Span,
+    /// Byte offset of the (qualified) name in the source.
+    pub(crate) pos: u32,
 }
 
 /// A parsed XML document: the decoded source and a read-only element tree.
 #[derive(Clone, Debug)]
 pub struct Document {
-    source: String,
-    encoding: Encoding,
-    elements: Vec<ElementData>,
-    attributes: Vec<AttributeData>,
-    namespaces: Vec<String>,
-    pool: String,
-    line_starts: Vec<u32>,
+    pub(crate) source: String,
+    pub(crate) encoding: Encoding,
+    pub(crate) elements: Vec<ElementData>,
+    pub(crate) attributes: Vec<AttributeData>,
+    /// Namespace URIs in order of first use by an element or attribute; 0 is
+    /// the empty namespace.
+    pub(crate) namespaces: Vec<String>,
+    /// Texts and values that could not point into the source.
+    pub(crate) pool: String,
+    /// Byte offset of the start of each line.
+    pub(crate) line_starts: Vec<u32>,
 }
 
 impl Document {
@@ -117,8 +151,9 @@ impl Document {
         self.source.get(r.0 as usize..r.1 as usize).unwrap_or("")
     }
 
-    fn pooled(&self, r: (u32, u32)) -> &str {
-        self.pool.get(r.0 as usize..r.1 as usize).unwrap_or("")
+    fn text_of(&self, s: Span) -> &str {
+        let whole = if s.pooled { &self.pool } else { &self.source };
+        whole.get(s.start as usize..s.end as usize).unwrap_or("")
     }
 }
 
@@ -242,7 +277,7 @@ impl<'d> Node<'d> {
     /// references resolved, line ends normalised). For an element with child
     /// elements, whitespace-only runs between them are not included.
     pub fn text(&self) -> &'d str {
-        self.doc.pooled(self.data().text)
+        self.doc.text_of(self.data().text)
     }
 
     /// True when the element has character content other than whitespace.
@@ -392,7 +427,7 @@ impl<'d> Attribute<'d> {
     }
     /// The normalised value (references resolved, tabs and line ends as spaces).
     pub fn value(&self) -> &'d str {
-        self.doc.pooled(self.data.value)
+        self.doc.text_of(self.data.value)
     }
     /// Byte offset of the attribute name in the decoded source.
     pub fn offset(&self) -> u32 {
@@ -400,467 +435,6 @@ impl<'d> Attribute<'d> {
     }
     pub fn line_col(&self) -> (u32, u32) {
         self.doc.line_col(self.data.pos)
-    }
-}
-
-/// An error found while reading, at a byte offset; line and column are
-/// computed once the source is back in the document.
-pub(crate) struct Fault {
-    offset: usize,
-    kind: XmlErrorKind,
-}
-
-/// Per open element: its id, and its character content so far.
-struct Open {
-    id: u32,
-    text: String,
-    non_ws: bool,
-    any: bool,
-}
-
-pub(crate) struct Builder {
-    doc: Document,
-    /// Byte ranges of the raw attribute names of the element being read,
-    /// reused from element to element.
-    raw_keys: Vec<(usize, usize)>,
-    /// Reusable text buffers for open elements.
-    spare: Vec<String>,
-}
-
-impl Builder {
-    pub(crate) fn new(source: String, encoding: Encoding) -> Self {
-        let mut line_starts = Vec::with_capacity(source.len() / 40 + 1);
-        line_starts.push(0);
-        line_starts.extend(memchr::memchr_iter(b'\n', source.as_bytes()).map(|i| i as u32 + 1));
-        Builder {
-            doc: Document {
-                encoding,
-                elements: Vec::with_capacity(source.len() / 60 + 1),
-                attributes: Vec::new(),
-                namespaces: vec![String::new()],
-                pool: String::with_capacity(source.len() / 4),
-                line_starts,
-                source,
-            },
-            spare: Vec::new(),
-            raw_keys: Vec::new(),
-        }
-    }
-
-    fn err_at(&self, offset: usize, kind: XmlErrorKind) -> Fault {
-        Fault { offset, kind }
-    }
-
-    pub(crate) fn build(mut self, limits: &Limits) -> Result<Document, XmlError> {
-        // The reader borrows the source while the builder fills the tables, so
-        // take the source out for the duration and put it back at the end.
-        let source = std::mem::take(&mut self.doc.source);
-        let result = self.run(&source, limits);
-        self.doc.source = source;
-        match result {
-            Ok(()) => Ok(self.doc),
-            Err(Fault { offset, kind }) => {
-                let (line, column) = self.doc.line_col(offset as u32);
-                Err(XmlError { kind, line, column })
-            }
-        }
-    }
-
-    fn run(&mut self, src: &str, limits: &Limits) -> Result<(), Fault> {
-        let mut reader: Reader<'_> = Reader::from_reader(src.as_bytes());
-        {
-            let cfg = reader.config_mut();
-            cfg.check_end_names = true;
-            cfg.check_comments = true;
-            cfg.expand_empty_elements = false;
-            cfg.allow_unmatched_ends = false;
-        }
-        let mut stack: Vec<Open> = Vec::new();
-        let mut root_done = false;
-        loop {
-            let pos = reader.buffer_position() as usize;
-            let event = match reader.read_event() {
-                Ok(e) => e,
-                Err(e) => return Err(self.map_error(&reader, e, pos)),
-            };
-            match event {
-                Ev::Start(ref start) | Ev::Empty(ref start) => {
-                    let is_empty = matches!(event, Ev::Empty(_));
-                    if root_done {
-                        return Err(self.err_at(pos, XmlErrorKind::ContentAfterRoot));
-                    }
-                    if stack.len() >= limits.max_depth {
-                        return Err(self.err_at(
-                            pos,
-                            XmlErrorKind::TooDeep {
-                                limit: limits.max_depth,
-                            },
-                        ));
-                    }
-                    let id = self.open_element(&reader, start, pos, src, &stack, limits)?;
-                    if is_empty {
-                        self.close(Open {
-                            id,
-                            text: String::new(),
-                            non_ws: false,
-                            any: false,
-                        });
-                        if stack.is_empty() {
-                            root_done = true;
-                        }
-                    } else {
-                        let text = self.spare.pop().unwrap_or_default();
-                        stack.push(Open {
-                            id,
-                            text,
-                            non_ws: false,
-                            any: false,
-                        });
-                    }
-                }
-                Ev::End(_) => {
-                    let Some(open) = stack.pop() else {
-                        return Err(self.err_at(pos, XmlErrorKind::UnmatchedEndTag(String::new())));
-                    };
-                    self.close(open);
-                    if stack.is_empty() {
-                        root_done = true;
-                    }
-                }
-                Ev::Text(t) => {
-                    let content = t.xml10_content();
-                    self.push_text(&mut stack, &content, pos, root_done)?;
-                }
-                Ev::CData(t) => {
-                    if stack.is_empty() {
-                        return Err(self.err_at(pos, XmlErrorKind::TextBeforeRoot));
-                    }
-                    let content = t.xml10_content();
-                    self.push_text(&mut stack, &content, pos, root_done)?;
-                    // An empty CDATA section still counts as character
-                    // content (libxml2 refuses it in empty-content types),
-                    // and libxml2 refuses any CDATA in element-only content.
-                    if let Some(open) = stack.last_mut() {
-                        open.any = true;
-                        self.doc.elements[open.id as usize].cdata = true;
-                    }
-                }
-                Ev::GeneralRef(r) => {
-                    let ch = match r.resolve_char_ref() {
-                        Ok(Some(c)) => {
-                            if !is_xml_char(c) {
-                                return Err(self.err_at(pos, XmlErrorKind::IllegalChar(c as u32)));
-                            }
-                            c
-                        }
-                        Ok(None) => match &*r {
-                            "lt" => '<',
-                            "gt" => '>',
-                            "amp" => '&',
-                            "apos" => '\'',
-                            "quot" => '"',
-                            other => {
-                                return Err(
-                                    self.err_at(pos, XmlErrorKind::UndefinedEntity(short(other)))
-                                )
-                            }
-                        },
-                        Err(_) => return Err(self.err_at(pos, XmlErrorKind::BadCharRef)),
-                    };
-                    let mut buf = [0u8; 4];
-                    let s: &str = ch.encode_utf8(&mut buf);
-                    self.push_text(&mut stack, s, pos, root_done)?;
-                }
-                Ev::DocType(_) => return Err(self.err_at(pos, XmlErrorKind::Dtd)),
-                Ev::Decl(_) => {
-                    if pos != 0 {
-                        return Err(self.err_at(
-                            pos,
-                            XmlErrorKind::Syntax("an XML declaration may only stand at the start"),
-                        ));
-                    }
-                }
-                Ev::PI(pi) => {
-                    if pi.target().eq_ignore_ascii_case("xml") {
-                        return Err(self.err_at(
-                            pos,
-                            XmlErrorKind::Syntax("an XML declaration may only stand at the start"),
-                        ));
-                    }
-                }
-                Ev::Comment(_) => {}
-                Ev::Eof => {
-                    if let Some(open) = stack.last() {
-                        let name = self.doc.slice(self.doc.elements[open.id as usize].name);
-                        return Err(self.err_at(src.len(), XmlErrorKind::Unclosed(short(name))));
-                    }
-                    if !root_done {
-                        return Err(self.err_at(src.len(), XmlErrorKind::NoRoot));
-                    }
-                    return Ok(());
-                }
-            }
-        }
-    }
-
-    fn map_error(&self, reader: &Reader<'_>, e: quick_xml::Error, event_start: usize) -> Fault {
-        use quick_xml::errors::{Error as QE, IllFormedError as IF};
-        // quick-xml does not set its error offset for every error; the start
-        // of the event being read is never later than the fault.
-        let pos = (reader.error_position() as usize).max(event_start);
-        let kind = match e {
-            QE::Syntax(s) => XmlErrorKind::Syntax(match s {
-                quick_xml::errors::SyntaxError::InvalidBangMarkup => "unknown markup after «<!»",
-                quick_xml::errors::SyntaxError::UnclosedPI => {
-                    "a processing instruction is not closed"
-                }
-                quick_xml::errors::SyntaxError::UnclosedXmlDecl => {
-                    "the XML declaration is not closed"
-                }
-                quick_xml::errors::SyntaxError::UnclosedComment => "a comment is not closed",
-                quick_xml::errors::SyntaxError::UnclosedDoctype => {
-                    return self.err_at(pos, XmlErrorKind::Dtd)
-                }
-                quick_xml::errors::SyntaxError::UnclosedCData => "a CDATA section is not closed",
-                quick_xml::errors::SyntaxError::UnclosedTag => "a tag is not closed",
-                quick_xml::errors::SyntaxError::UnclosedSingleQuotedAttributeValue
-                | quick_xml::errors::SyntaxError::UnclosedDoubleQuotedAttributeValue => {
-                    "an attribute value is not closed"
-                }
-            }),
-            QE::IllFormed(IF::MismatchedEndTag { expected, found }) => {
-                XmlErrorKind::MismatchedEndTag {
-                    expected: short(&expected),
-                    found: short(&found),
-                }
-            }
-            QE::IllFormed(IF::UnmatchedEndTag(t)) => XmlErrorKind::UnmatchedEndTag(short(&t)),
-            QE::IllFormed(IF::MissingEndTag(t)) => XmlErrorKind::Unclosed(short(&t)),
-            QE::IllFormed(IF::DoubleHyphenInComment) => {
-                XmlErrorKind::Syntax("«--» inside a comment")
-            }
-            QE::IllFormed(IF::UnclosedReference) => {
-                XmlErrorKind::Syntax("a reference has no closing «;»")
-            }
-            QE::IllFormed(IF::MissingDoctypeName) => XmlErrorKind::Dtd,
-            QE::IllFormed(IF::MissingDeclVersion(_) | IF::UnknownVersion) => {
-                XmlErrorKind::Syntax("the XML declaration has no valid version")
-            }
-            QE::Namespace(quick_xml::name::NamespaceError::UnknownPrefix(p)) => {
-                XmlErrorKind::UndeclaredPrefix(short(&p))
-            }
-            QE::Namespace(_) => XmlErrorKind::Syntax("a namespace declaration is not valid"),
-            QE::InvalidAttr(_) => XmlErrorKind::Syntax("an attribute is malformed"),
-            QE::Escape(_) => XmlErrorKind::Syntax("a reference is malformed"),
-            QE::Encoding(_) => XmlErrorKind::Syntax("the text is not valid in its encoding"),
-            _ => XmlErrorKind::Syntax("the XML is malformed"),
-        };
-        self.err_at(pos, kind)
-    }
-
-    fn intern_ns(&mut self, uri: &str) -> u32 {
-        if uri.is_empty() {
-            return 0;
-        }
-        // A document uses a handful of namespaces: a linear scan is fastest.
-        if let Some(i) = self.doc.namespaces.iter().position(|n| n == uri) {
-            return i as u32;
-        }
-        self.doc.namespaces.push(uri.to_owned());
-        (self.doc.namespaces.len() - 1) as u32
-    }
-
-    fn open_element(
-        &mut self,
-        reader: &Reader<'_>,
-        start: &BytesStart<'_>,
-        pos: usize,
-        src: &str,
-        stack: &[Open],
-        limits: &Limits,
-    ) -> Result<u32, Fault> {
-        let qname = start.name();
-        let (res, local) = reader.resolver().resolve_element(qname);
-        let ns = match resolve_ns(&res) {
-            Ok(ns) => self.intern_ns(ns),
-            Err(prefix) => return Err(self.err_at(pos, XmlErrorKind::UndeclaredPrefix(prefix))),
-        };
-        let base = src.as_ptr() as usize;
-        let local_bytes = local.as_ref();
-        let local_off = local_bytes.as_ptr() as usize - base;
-        let qname_str = qname.as_ref();
-        if !is_qname(qname_str) {
-            return Err(self.err_at(pos, XmlErrorKind::BadName(short(qname.as_ref()))));
-        }
-        let id = self.doc.elements.len() as u32;
-        let parent = stack.last().map(|o| o.id).unwrap_or(NONE);
-        let attr_start = self.doc.attributes.len() as u32;
-        let mut count = 0usize;
-        // Raw qualified names and resolved (namespace, local name) pairs seen so
-        // far: both must be unique on one element.
-        self.raw_keys.clear();
-        for attr in start.attributes().with_checks(false) {
-            let attr = match attr {
-                Ok(a) => a,
-                Err(_) => {
-                    return Err(self.err_at(pos, XmlErrorKind::Syntax("an attribute is malformed")))
-                }
-            };
-            count += 1;
-            if count > limits.max_attributes {
-                return Err(self.err_at(
-                    pos,
-                    XmlErrorKind::TooManyAttributes {
-                        limit: limits.max_attributes,
-                    },
-                ));
-            }
-            let key = attr.key;
-            let key_off = key.as_ref().as_ptr() as usize - base;
-            let key_len = key.as_ref().len();
-            if self
-                .raw_keys
-                .iter()
-                .any(|&(o, l)| src.get(o..o + l) == Some(key.as_ref()))
-            {
-                return Err(self.err_at(pos, XmlErrorKind::DuplicateAttribute(short(key.as_ref()))));
-            }
-            self.raw_keys.push((key_off, key_len));
-            if key.as_namespace_binding().is_some() {
-                continue;
-            }
-            let key_str = key.as_ref();
-            if !is_qname(key_str) {
-                return Err(self.err_at(pos, XmlErrorKind::BadName(short(key.as_ref()))));
-            }
-            if attr.value.contains('<') {
-                return Err(self.err_at(
-                    pos,
-                    XmlErrorKind::Syntax("«<» is not allowed in an attribute value"),
-                ));
-            }
-            let (res, alocal) = reader.resolver().resolve_attribute(key);
-            let ans = match &res {
-                ResolveResult::Unknown(p) => {
-                    return Err(self.err_at(pos, XmlErrorKind::UndeclaredPrefix(short(p))))
-                }
-                ResolveResult::Unbound => 0,
-                ResolveResult::Bound(n) => self.intern_ns(n.as_ref()),
-            };
-            let lb = alocal.as_ref();
-            let loff = lb.as_ptr() as usize - base;
-            let lname = src.get(loff..loff + lb.len()).unwrap_or("");
-            // Two prefixes bound to one namespace can still name one attribute twice.
-            let doc = &self.doc;
-            if doc.attributes[attr_start as usize..].iter().any(|a| {
-                a.ns == ans && src.get(a.name.0 as usize..a.name.1 as usize) == Some(lname)
-            }) {
-                return Err(self.err_at(pos, XmlErrorKind::DuplicateAttribute(short(key.as_ref()))));
-            }
-            let value = match attr.normalized_value(quick_xml::XmlVersion::Explicit1_0) {
-                Ok(v) => v,
-                Err(quick_xml::Error::Escape(
-                    quick_xml::escape::EscapeError::UnrecognizedEntity(_, name),
-                )) => return Err(self.err_at(pos, XmlErrorKind::UndefinedEntity(short(&name)))),
-                Err(_) => {
-                    return Err(
-                        self.err_at(pos, XmlErrorKind::Syntax("an attribute value is malformed"))
-                    )
-                }
-            };
-            if let Some(c) = attr
-                .value
-                .contains('&')
-                .then(|| value.chars().find(|&c| !is_xml_char(c)))
-                .flatten()
-            {
-                return Err(self.err_at(pos, XmlErrorKind::IllegalChar(c as u32)));
-            }
-            let vstart = self.doc.pool.len() as u32;
-            self.doc.pool.push_str(&value);
-            let vend = self.doc.pool.len() as u32;
-            self.doc.attributes.push(AttributeData {
-                ns: ans,
-                name: (loff as u32, (loff + lb.len()) as u32),
-                value: (vstart, vend),
-                pos: (key.as_ref().as_ptr() as usize - base) as u32,
-            });
-        }
-        let attr_end = self.doc.attributes.len() as u32;
-        self.doc.elements.push(ElementData {
-            ns,
-            name: (local_off as u32, (local_off + local_bytes.len()) as u32),
-            parent,
-            first_child: NONE,
-            last_child: NONE,
-            next_sibling: NONE,
-            attrs: (attr_start, attr_end),
-            text: (0, 0),
-            pos: pos as u32,
-            non_ws_text: false,
-            any_text: false,
-            cdata: false,
-        });
-        if parent != NONE {
-            let p = parent as usize;
-            let last = self.doc.elements[p].last_child;
-            if last == NONE {
-                self.doc.elements[p].first_child = id;
-            } else {
-                self.doc.elements[last as usize].next_sibling = id;
-            }
-            self.doc.elements[p].last_child = id;
-        }
-        Ok(id)
-    }
-
-    fn push_text(
-        &mut self,
-        stack: &mut [Open],
-        content: &str,
-        pos: usize,
-        root_done: bool,
-    ) -> Result<(), Fault> {
-        let ws = content
-            .bytes()
-            .all(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r'));
-        match stack.last_mut() {
-            None => {
-                if ws {
-                    Ok(())
-                } else if root_done {
-                    Err(self.err_at(pos, XmlErrorKind::ContentAfterRoot))
-                } else {
-                    Err(self.err_at(pos, XmlErrorKind::TextBeforeRoot))
-                }
-            }
-            Some(open) => {
-                if content.is_empty() {
-                    return Ok(());
-                }
-                open.any = true;
-                if !ws {
-                    open.non_ws = true;
-                }
-                open.text.push_str(content);
-                Ok(())
-            }
-        }
-    }
-
-    fn close(&mut self, mut open: Open) {
-        let el = &mut self.doc.elements[open.id as usize];
-        el.any_text = open.any;
-        el.non_ws_text = open.non_ws;
-        // Keep the text of leaf elements, and of mixed content; drop the
-        // indentation between child elements.
-        if open.any && (el.first_child == NONE || open.non_ws) {
-            let start = self.doc.pool.len() as u32;
-            self.doc.pool.push_str(&open.text);
-            el.text = (start, self.doc.pool.len() as u32);
-        }
-        open.text.clear();
-        self.spare.push(open.text);
     }
 }
 
