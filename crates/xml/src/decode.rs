@@ -25,10 +25,16 @@ impl fmt::Display for Encoding {
     }
 }
 
+/// The decoded text and its encoding.
+pub(crate) struct Decoded {
+    pub(crate) text: String,
+    pub(crate) encoding: Encoding,
+}
+
 /// Decodes `input` to a `String` after checking that every character is one
 /// XML allows. Positions in errors are computed on the decoded text, so lines
 /// match the original file.
-pub(crate) fn decode(input: &[u8]) -> Result<(String, Encoding), XmlError> {
+pub(crate) fn decode(input: &[u8]) -> Result<Decoded, XmlError> {
     let (body, bom) = match input {
         [0xEF, 0xBB, 0xBF, rest @ ..] => (rest, true),
         [0xFE, 0xFF, ..] | [0xFF, 0xFE, ..] => {
@@ -92,7 +98,7 @@ pub(crate) fn decode(input: &[u8]) -> Result<(String, Encoding), XmlError> {
         Encoding::Latin1 => body.iter().map(|&b| b as char).collect(),
     };
     check_chars(&text)?;
-    Ok((text, encoding))
+    Ok(Decoded { text, encoding })
 }
 
 fn at_start(kind: XmlErrorKind) -> XmlError {

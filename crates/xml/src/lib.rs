@@ -130,8 +130,7 @@ pub fn parse(input: &[u8], limits: &Limits) -> Result<Document, XmlError> {
     if input.iter().all(|b| b.is_ascii_whitespace()) {
         return Err(whole(XmlErrorKind::Empty));
     }
-    let (source, encoding) = decode::decode(input)?;
-    scan::build(source, encoding, limits)
+    scan::build(decode::decode(input)?, limits)
 }
 
 fn whole(kind: XmlErrorKind) -> XmlError {

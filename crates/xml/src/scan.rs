@@ -20,7 +20,7 @@
 //! an element is opened, the attribute limit while a tag is read, and the
 //! scratch stacks never hold more than the open elements' text.
 
-use crate::decode::Encoding;
+use crate::decode::Decoded;
 use crate::tree::{AttributeData, Document, ElementData, Span, NONE};
 use crate::{is_qname, short, Limits, XmlError, XmlErrorKind, XML_NS};
 use memchr::{memchr, memchr2, memchr3};
@@ -45,6 +45,14 @@ const NAME: u8 = 2;
 /// Bytes that end the fast scan of an attribute value: quotes, and what
 /// needs a check or normalisation (`<`, `&`, tab, line feed, carriage return).
 const VSTOP: u8 = 4;
+/// Bytes that may start an ASCII name (letters and `_`).
+const NSTART: u8 = 8;
+const COLON: u8 = 16;
+/// Bytes of non-ASCII characters.
+const HIGH: u8 = 32;
+/// Not a byte class: marks a name read by the slow path, whose bytes were not
+/// classified, so [`Scanner::qname_ok`] must check it in full.
+const UNCHECKED: u8 = 64;
 
 const fn classes() -> [u8; 256] {
     let mut t = [0u8; 256];
@@ -60,6 +68,15 @@ const fn classes() -> [u8; 256] {
         }
         if matches!(c, b'"' | b'\'' | b'<' | b'&' | b'\t' | b'\n' | b'\r') {
             k |= VSTOP;
+        }
+        if c.is_ascii_alphabetic() || c == b'_' {
+            k |= NSTART;
+        }
+        if c == b':' {
+            k |= COLON;
+        }
+        if c >= 0x80 {
+            k |= HIGH;
         }
         t[i] = k;
         i += 1;
@@ -113,7 +130,27 @@ fn value_flag(c: u8) -> u8 {
 struct Token {
     key: (u32, u32),
     value: (u32, u32),
+    /// `V_*` flags of the value.
     flags: u8,
+    /// The byte classes of the key, or-ed (or [`UNCHECKED`]).
+    key_class: u8,
+}
+
+/// Reads a name of the fast path from `j`: returns its end and the or of its
+/// bytes' classes, from which [`Scanner::qname_ok`] decides most names
+/// without looking at them again.
+#[inline(always)]
+fn scan_name(b: &[u8], mut j: usize) -> (usize, u8) {
+    let mut acc = 0;
+    while let Some(&c) = b.get(j) {
+        let k = CLASS[c as usize];
+        if k & NAME == 0 {
+            break;
+        }
+        acc |= k;
+        j += 1;
+    }
+    (j, acc)
 }
 
 /// A malformed attribute, as quick-xml's attribute iterator saw it.
@@ -155,14 +192,12 @@ struct Piece {
 }
 
 /// Reads `source` into a [`Document`].
-pub(crate) fn build(
-    source: String,
-    encoding: Encoding,
-    limits: &Limits,
-) -> Result<Document, XmlError> {
-    let mut line_starts = Vec::with_capacity(source.len() / 40 + 1);
-    line_starts.push(0);
-    line_starts.extend(memchr::memchr_iter(b'\n', source.as_bytes()).map(|i| i as u32 + 1));
+pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlError> {
+    let Decoded {
+        text: source,
+        encoding,
+    } = decoded;
+    let line_marks = crate::tree::line_marks(&source);
     let result = {
         let mut s = Scanner::new(&source, limits);
         s.run().map(|()| s.finish())
@@ -175,7 +210,7 @@ pub(crate) fn build(
             attributes,
             namespaces,
             pool,
-            line_starts,
+            line_marks,
         }),
         Err(Fault { offset, kind }) => {
             let doc = Document {
@@ -185,7 +220,7 @@ pub(crate) fn build(
                 attributes: Vec::new(),
                 namespaces: Vec::new(),
                 pool: String::new(),
-                line_starts,
+                line_marks,
             };
             let (line, column) = doc.line_col(offset as u32);
             Err(XmlError { kind, line, column })
@@ -205,6 +240,8 @@ struct Scanner<'a> {
     bindings: Vec<Binding>,
     /// The attributes of the tag being read (fast path), reused.
     tokens: Vec<Token>,
+    /// Whether a key in `tokens` starts with `xmlns`.
+    tokens_xmlns: bool,
     /// Raw names of the attributes of the element being checked, reused.
     raw_keys: Vec<(u32, u32)>,
     pieces: Vec<Piece>,
@@ -234,6 +271,7 @@ impl<'a> Scanner<'a> {
             open: Vec::with_capacity(32),
             bindings: Vec::with_capacity(16),
             tokens: Vec::with_capacity(16),
+            tokens_xmlns: false,
             raw_keys: Vec::with_capacity(16),
             pieces: Vec::with_capacity(64),
             scratch: String::new(),
@@ -568,13 +606,13 @@ impl<'a> Scanner<'a> {
     /// A start or empty-element tag at `i`. Returns the offset after it.
     fn start_tag(&mut self, i: usize) -> Res<usize> {
         match self.scan_tag(i) {
-            Some((name_end, end, empty)) => {
+            Some((name_end, name_class, end, empty)) => {
                 let mark = self.bindings.len();
                 self.declare_tokens(i)?;
                 let tokens = std::mem::take(&mut self.tokens);
                 let r = self.open_element(
                     i,
-                    (i + 1, name_end),
+                    (i + 1, name_end, name_class),
                     tokens.iter().map(|t| Ok(*t)),
                     empty,
                     mark,
@@ -594,14 +632,12 @@ impl<'a> Scanner<'a> {
     /// limit allows; the slow path then reads it exactly as quick-xml did.
     /// (quick-xml did not require whitespace between attributes; neither does
     /// this.)
-    fn scan_tag(&mut self, i: usize) -> Option<(usize, usize, bool)> {
+    fn scan_tag(&mut self, i: usize) -> Option<(usize, u8, usize, bool)> {
         let b = self.b;
         let n = b.len();
         self.tokens.clear();
-        let mut j = i + 1;
-        while j < n && CLASS[b[j] as usize] & NAME != 0 {
-            j += 1;
-        }
+        self.tokens_xmlns = false;
+        let (mut j, name_class) = scan_name(b, i + 1);
         if j == i + 1 {
             return None;
         }
@@ -612,19 +648,24 @@ impl<'a> Scanner<'a> {
             }
             let c = *b.get(j)?;
             if c == b'>' {
-                return Some((name_end, j + 1, false));
+                return Some((name_end, name_class, j + 1, false));
             }
             if c == b'/' {
-                return (b.get(j + 1) == Some(&b'>')).then_some((name_end, j + 2, true));
+                return (b.get(j + 1) == Some(&b'>')).then_some((
+                    name_end,
+                    name_class,
+                    j + 2,
+                    true,
+                ));
             }
             if CLASS[c as usize] & NAME == 0 {
                 return None;
             }
             let key_start = j;
-            while j < n && CLASS[b[j] as usize] & NAME != 0 {
-                j += 1;
-            }
+            let (end, key_class) = scan_name(b, j);
+            j = end;
             let key_end = j;
+            self.tokens_xmlns |= b[key_start..key_end].starts_with(b"xmlns");
             while j < n && is_ws(b[j]) {
                 j += 1;
             }
@@ -660,6 +701,7 @@ impl<'a> Scanner<'a> {
                 key: (key_start as u32, key_end as u32),
                 value: (value_start as u32, j as u32),
                 flags,
+                key_class,
             });
             j += 1;
         }
@@ -688,7 +730,13 @@ impl<'a> Scanner<'a> {
         };
         let mark = self.bindings.len();
         self.declare(i, attrs())?;
-        self.open_element(i, (i + 1, name_end), attrs(), empty, mark)?;
+        self.open_element(
+            i,
+            (i + 1, name_end, UNCHECKED | COLON),
+            attrs(),
+            empty,
+            mark,
+        )?;
         Ok(close + 1)
     }
 
@@ -697,6 +745,9 @@ impl<'a> Scanner<'a> {
     fn declare_tokens(&mut self, at: usize) -> Res<()> {
         if self.open.len() >= MAX_NS_NESTING {
             return syntax(at, "a namespace declaration is not valid");
+        }
+        if !self.tokens_xmlns {
+            return Ok(());
         }
         for k in 0..self.tokens.len() {
             let t = self.tokens[k];
@@ -771,41 +822,68 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
-    /// The namespace index of `prefix` (a byte range; `None` for an
-    /// unprefixed name), or the prefix as an error. Unprefixed attributes
-    /// have no namespace; unprefixed elements take the nearest default.
-    fn resolve(&mut self, prefix: Option<(usize, usize)>, element: bool) -> Result<u32, String> {
+    /// The namespace index of an element name: of its prefix, or of the
+    /// nearest default declaration. `Err` for an undeclared prefix.
+    fn element_ns(&mut self, prefix: Option<(usize, usize)>) -> Result<u32, ()> {
+        match prefix {
+            Some((pa, pb)) => self.prefix_ns(pa, pb),
+            None => match self.bindings.iter().rposition(|d| d.prefix.0 == d.prefix.1) {
+                Some(k) => Ok(self.binding_ns(k)),
+                None => Ok(0),
+            },
+        }
+    }
+
+    /// The namespace index bound to the prefix in `pa..pb`: the innermost
+    /// declaration (an empty value unbinds it), else the built-in `xml` and
+    /// `xmlns` prefixes. `Err` for an undeclared prefix.
+    fn prefix_ns(&mut self, pa: usize, pb: usize) -> Result<u32, ()> {
         let b = self.b;
-        let found = match prefix {
-            None if !element => return Ok(0),
-            None => self.bindings.iter().rposition(|d| d.prefix.0 == d.prefix.1),
-            Some((pa, pb)) => {
-                let p = &b[pa..pb];
-                let found = self.bindings.iter().rposition(|d| {
-                    d.prefix.0 != d.prefix.1 && &b[d.prefix.0 as usize..d.prefix.1 as usize] == p
-                });
-                match found {
-                    Some(k) if self.bindings[k].value.0 != self.bindings[k].value.1 => Some(k),
-                    Some(_) => return Err(short(self.str(pa, pb))),
-                    None => {
-                        return match p {
-                            b"xml" => Ok(self.intern(XML_NS)),
-                            b"xmlns" => Ok(self.intern(XMLNS_NS)),
-                            _ => Err(short(self.str(pa, pb))),
-                        }
-                    }
-                }
+        let p = &b[pa..pb];
+        let found = self.bindings.iter().rposition(|d| {
+            d.prefix.0 != d.prefix.1 && &b[d.prefix.0 as usize..d.prefix.1 as usize] == p
+        });
+        match found {
+            Some(k) if self.bindings[k].value.0 != self.bindings[k].value.1 => {
+                Ok(self.binding_ns(k))
             }
-        };
-        let Some(k) = found else { return Ok(0) };
+            Some(_) => Err(()),
+            None => match p {
+                b"xml" => Ok(self.intern(XML_NS)),
+                b"xmlns" => Ok(self.intern(XMLNS_NS)),
+                _ => Err(()),
+            },
+        }
+    }
+
+    /// The namespace index of binding `k`, interned on first use.
+    #[inline]
+    fn binding_ns(&mut self, k: usize) -> u32 {
         let d = &self.bindings[k];
         if d.ns != NONE {
-            return Ok(d.ns);
+            return d.ns;
         }
         let uri = self.str(d.value.0 as usize, d.value.1 as usize);
         let ns = self.intern(uri);
         self.bindings[k].ns = ns;
-        Ok(ns)
+        ns
+    }
+
+    /// Whether the name in `a..e`, whose bytes' classes or-ed are `class`,
+    /// is a qualified name (`colon` is its first colon). Names of ASCII
+    /// letters, digits and `_-.:` are decided from the first byte and the
+    /// colon; others go to [`is_qname`].
+    #[inline]
+    fn qname_ok(&self, a: usize, e: usize, class: u8, colon: Option<usize>) -> bool {
+        if class & (HIGH | UNCHECKED) != 0 {
+            return is_qname(self.str(a, e));
+        }
+        let b = self.b;
+        let starts = |k: usize| CLASS[b[k] as usize] & NSTART != 0;
+        a < e
+            && starts(a)
+            && colon
+                .is_none_or(|c| c + 1 < e && starts(c + 1) && memchr(b':', &b[c + 1..e]).is_none())
     }
 
     fn intern(&mut self, uri: &str) -> u32 {
@@ -829,7 +907,7 @@ impl<'a> Scanner<'a> {
     fn open_element(
         &mut self,
         at: usize,
-        (na, nb): (usize, usize),
+        (na, nb, name_class): (usize, usize, u8),
         attrs: impl Iterator<Item = Result<Token, BadAttr>>,
         empty: bool,
         bindings_before: usize,
@@ -846,14 +924,17 @@ impl<'a> Scanner<'a> {
                 },
             );
         }
-        let qname = self.str(na, nb);
-        let colon = memchr(b':', &b[na..nb]).map(|k| na + k);
-        let ns = match self.resolve(colon.map(|c| (na, c)), true) {
-            Ok(ns) => ns,
-            Err(p) => return fault(at, XmlErrorKind::UndeclaredPrefix(p)),
+        let colon = if name_class & COLON != 0 {
+            memchr(b':', &b[na..nb]).map(|k| na + k)
+        } else {
+            None
         };
-        if !is_qname(qname) {
-            return fault(at, XmlErrorKind::BadName(short(qname)));
+        let Ok(ns) = self.element_ns(colon.map(|c| (na, c))) else {
+            let prefix = self.str(na, colon.unwrap_or(na));
+            return fault(at, XmlErrorKind::UndeclaredPrefix(short(prefix)));
+        };
+        if !self.qname_ok(na, nb, name_class, colon) {
+            return fault(at, XmlErrorKind::BadName(short(self.str(na, nb))));
         }
         let local = colon.map_or(na, |c| c + 1);
         let id = self.elements.len() as u32;
@@ -892,17 +973,25 @@ impl<'a> Scanner<'a> {
             if key.starts_with(b"xmlns") && matches!(key.get(5), None | Some(b':')) {
                 continue;
             }
-            let key_str = self.str(ka, kb);
-            if !is_qname(key_str) {
-                return fault(at, XmlErrorKind::BadName(short(key_str)));
+            let colon = if t.key_class & COLON != 0 {
+                memchr(b':', key).map(|k| ka + k)
+            } else {
+                None
+            };
+            if !self.qname_ok(ka, kb, t.key_class, colon) {
+                return fault(at, XmlErrorKind::BadName(short(self.str(ka, kb))));
             }
             if t.flags & V_LT != 0 {
                 return syntax(at, "«<» is not allowed in an attribute value");
             }
-            let colon = memchr(b':', key).map(|k| ka + k);
-            let ans = match self.resolve(colon.map(|c| (ka, c)), false) {
-                Ok(ns) => ns,
-                Err(p) => return fault(at, XmlErrorKind::UndeclaredPrefix(p)),
+            let ans = match colon {
+                None => 0,
+                Some(c) => match self.prefix_ns(ka, c) {
+                    Ok(ns) => ns,
+                    Err(()) => {
+                        return fault(at, XmlErrorKind::UndeclaredPrefix(short(self.str(ka, c))))
+                    }
+                },
             };
             let la = colon.map_or(ka, |c| c + 1);
             let lname = &b[la..kb];
@@ -912,7 +1001,10 @@ impl<'a> Scanner<'a> {
                 .iter()
                 .any(|a| a.ns == ans && &b[a.name.0 as usize..a.name.1 as usize] == lname)
             {
-                return fault(at, XmlErrorKind::DuplicateAttribute(short(key_str)));
+                return fault(
+                    at,
+                    XmlErrorKind::DuplicateAttribute(short(self.str(ka, kb))),
+                );
             }
             let (va, vb) = (t.value.0 as usize, t.value.1 as usize);
             let value = if t.flags & (V_AMP | V_WS) == 0 {
@@ -1168,6 +1260,7 @@ impl Iterator for AttrIter<'_> {
             key: (key_start as u32, key_end as u32),
             value: (value_start as u32, value_end as u32),
             flags,
+            key_class: UNCHECKED | COLON,
         }))
     }
 }
