@@ -50,6 +50,8 @@ const NSTART: u8 = 8;
 const COLON: u8 = 16;
 /// Bytes of non-ASCII characters.
 const HIGH: u8 = 32;
+/// `<` and `&`: the bytes that end a run of text.
+const TSTOP: u8 = 128;
 /// Not a byte class: marks a name read by the slow path, whose bytes were not
 /// classified, so [`Scanner::qname_ok`] must check it in full.
 const UNCHECKED: u8 = 64;
@@ -78,6 +80,9 @@ const fn classes() -> [u8; 256] {
         if c >= 0x80 {
             k |= HIGH;
         }
+        if c == b'<' || c == b'&' {
+            k |= TSTOP;
+        }
         t[i] = k;
         i += 1;
     }
@@ -92,6 +97,97 @@ fn is_ws(b: u8) -> bool {
 
 fn all_ws(b: &[u8]) -> bool {
     b.iter().all(|&c| is_ws(c))
+}
+
+/// The first offset from `j` whose byte has a class in `mask` (or the end).
+/// Tests eight bytes per step: names and attribute values are short, so
+/// this beats a call to memchr and a byte-at-a-time loop.
+#[inline(always)]
+fn find_class(b: &[u8], mut j: usize, mask: u8) -> usize {
+    let class = |c: u8| CLASS[c as usize];
+    while let Some(w) = b.get(j..j + 8) {
+        let any = class(w[0])
+            | class(w[1])
+            | class(w[2])
+            | class(w[3])
+            | class(w[4])
+            | class(w[5])
+            | class(w[6])
+            | class(w[7]);
+        if any & mask != 0 {
+            break;
+        }
+        j += 8;
+    }
+    while let Some(&c) = b.get(j) {
+        if class(c) & mask != 0 {
+            return j;
+        }
+        j += 1;
+    }
+    j
+}
+
+/// Whether two short byte strings (names) are equal, without a call to
+/// memcmp.
+#[inline(always)]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
+}
+
+/// Eight bytes of `b` from `j` as a little-endian word, if there are eight.
+#[inline(always)]
+fn word(b: &[u8], j: usize) -> Option<u64> {
+    let w: [u8; 8] = b.get(j..j + 8)?.try_into().ok()?;
+    Some(u64::from_le_bytes(w))
+}
+
+const LOW7: u64 = 0x7F7F_7F7F_7F7F_7F7F;
+const HIGH1: u64 = 0x8080_8080_8080_8080;
+
+/// The offset of the first byte from `j` that is not whitespace (or the
+/// end). In the checked source a byte is whitespace exactly when it is at
+/// most 0x20 — decode.rs refused every other control character — so eight
+/// bytes are tested at once: the high bit of each byte above 0x20 (ASCII,
+/// via an addition that cannot carry into the next byte, or non-ASCII) is
+/// set. Indentation runs then take one step and one well-predicted branch.
+#[inline(always)]
+fn skip_ws(b: &[u8], mut j: usize) -> usize {
+    while let Some(w) = word(b, j) {
+        let above = (((w & LOW7) + 0x5F5F_5F5F_5F5F_5F5F) | w) & HIGH1;
+        if above != 0 {
+            return j + (above.trailing_zeros() / 8) as usize;
+        }
+        j += 8;
+    }
+    while j < b.len() && b[j] <= 0x20 {
+        j += 1;
+    }
+    j
+}
+
+/// Whether the `len` bytes at `a` and at `c` of `b` are equal, compared
+/// eight at a time (an end tag against its start tag's name).
+#[inline(always)]
+fn same_at(b: &[u8], a: usize, c: usize, len: usize) -> bool {
+    let mut k = 0;
+    while k + 8 <= len {
+        match (word(b, a + k), word(b, c + k)) {
+            (Some(x), Some(y)) if x == y => k += 8,
+            _ => return false,
+        }
+    }
+    let rest = len - k;
+    if rest == 0 {
+        return true;
+    }
+    match (word(b, a + k), word(b, c + k)) {
+        (Some(x), Some(y)) => (x ^ y) & (u64::MAX >> (64 - 8 * rest)) == 0,
+        _ => match (b.get(a + k..a + len), b.get(c + k..c + len)) {
+            (Some(x), Some(y)) => x == y,
+            _ => false,
+        },
+    }
 }
 
 /// An error at a byte offset; line and column are computed at the end.
@@ -297,10 +393,20 @@ impl<'a> Scanner<'a> {
         let n = b.len();
         let mut i = 0;
         while i < n {
-            // Character data runs up to the next markup or reference.
-            let next = memchr2(b'<', b'&', &b[i..]).map_or(n, |k| i + k);
+            // Character data runs up to the next markup or reference. Most
+            // runs are indentation, known to be whitespace once it ends at
+            // `<`; the rest are short values, searched inline first.
+            let mut next = skip_ws(b, i);
+            let ws = next == n || CLASS[b[next] as usize] & TSTOP != 0;
+            if !ws {
+                let limit = (next + 32).min(n);
+                next = find_class(&b[..limit], next, TSTOP);
+                if next == limit && limit < n {
+                    next = memchr2(b'<', b'&', &b[limit..]).map_or(n, |k| limit + k);
+                }
+            }
             if next > i {
-                self.text(i, next)?;
+                self.text(i, next, ws)?;
             }
             if next == n {
                 break;
@@ -324,11 +430,11 @@ impl<'a> Scanner<'a> {
 
     // ---- character data ----------------------------------------------
 
-    /// A run of text in `a..b` (no `<`, no `&`).
-    fn text(&mut self, a: usize, b: usize) -> Res<()> {
+    /// A run of text in `a..b` (no `<`, no `&`); `ws` if it is all whitespace.
+    fn text(&mut self, a: usize, b: usize, ws: bool) -> Res<()> {
         let run = &self.b[a..b];
         if self.open.is_empty() {
-            return self.outside_root(a, all_ws(run));
+            return self.outside_root(a, ws);
         }
         if self.has_cdata_end {
             for k in memchr::memchr_iter(b']', run) {
@@ -337,7 +443,6 @@ impl<'a> Scanner<'a> {
                 }
             }
         }
-        let ws = all_ws(run);
         if self.has_cr && memchr(b'\r', run).is_some() {
             let text = self.str(a, b);
             self.push_normalised(text);
@@ -562,12 +667,9 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         if let Some(top) = self.open.last() {
             let (qa, qb) = (top.qname.0 as usize, top.qname.1 as usize);
-            let qname = &b[qa..qb];
-            if b[i + 2..].starts_with(qname) {
-                let mut j = i + 2 + qname.len();
-                while j < b.len() && is_ws(b[j]) {
-                    j += 1;
-                }
+            let len = qb - qa;
+            if same_at(b, qa, i + 2, len) {
+                let j = skip_ws(b, i + 2 + len);
                 if b.get(j) == Some(&b'>') {
                     self.close_top();
                     return Ok(j + 1);
@@ -684,10 +786,8 @@ impl<'a> Scanner<'a> {
             let value_start = j;
             let mut flags = 0;
             loop {
-                j += b[j..]
-                    .iter()
-                    .position(|&c| CLASS[c as usize] & VSTOP != 0)?;
-                let c = b[j];
+                j = find_class(b, j, VSTOP);
+                let c = *b.get(j)?;
                 if c == q {
                     break;
                 }
@@ -841,7 +941,7 @@ impl<'a> Scanner<'a> {
         let b = self.b;
         let p = &b[pa..pb];
         let found = self.bindings.iter().rposition(|d| {
-            d.prefix.0 != d.prefix.1 && &b[d.prefix.0 as usize..d.prefix.1 as usize] == p
+            d.prefix.0 != d.prefix.1 && same(&b[d.prefix.0 as usize..d.prefix.1 as usize], p)
         });
         match found {
             Some(k) if self.bindings[k].value.0 != self.bindings[k].value.1 => {
@@ -962,7 +1062,7 @@ impl<'a> Scanner<'a> {
             if self
                 .raw_keys
                 .iter()
-                .any(|&(a, e)| &b[a as usize..e as usize] == key)
+                .any(|&(a, e)| same(&b[a as usize..e as usize], key))
             {
                 return fault(
                     at,
@@ -999,7 +1099,7 @@ impl<'a> Scanner<'a> {
             // attribute twice.
             if self.attributes[attr_start..]
                 .iter()
-                .any(|a| a.ns == ans && &b[a.name.0 as usize..a.name.1 as usize] == lname)
+                .any(|a| a.ns == ans && same(&b[a.name.0 as usize..a.name.1 as usize], lname))
             {
                 return fault(
                     at,
