@@ -334,6 +334,15 @@ struct Scanner<'a> {
     pool: String,
     open: Vec<Open>,
     bindings: Vec<Binding>,
+    /// Changes whenever the binding stack does; the lookup caches below are
+    /// valid while it has the value they recorded.
+    ns_generation: u64,
+    /// The default namespace found last: (generation, namespace index).
+    default_cache: (u64, u32),
+    /// The prefix resolved last: (generation, prefix range, namespace
+    /// index). Messages use runs of one prefix (`epj3:` elements inside
+    /// `epj3:` elements), so one entry saves most searches of the stack.
+    prefix_cache: (u64, (u32, u32), u32),
     /// The attributes of the tag being read (fast path), reused.
     tokens: Vec<Token>,
     /// Whether a key in `tokens` starts with `xmlns`.
@@ -366,6 +375,9 @@ impl<'a> Scanner<'a> {
             pool: String::new(),
             open: Vec::with_capacity(32),
             bindings: Vec::with_capacity(16),
+            ns_generation: 0,
+            default_cache: (u64::MAX, 0),
+            prefix_cache: (u64::MAX, (0, 0), 0),
             tokens: Vec::with_capacity(16),
             tokens_xmlns: false,
             raw_keys: Vec::with_capacity(16),
@@ -914,6 +926,7 @@ impl<'a> Scanner<'a> {
             return bad();
         }
         let (pa, pb) = prefix.unwrap_or((ka, ka));
+        self.ns_generation = self.ns_generation.wrapping_add(1);
         self.bindings.push(Binding {
             prefix: (pa as u32, pb as u32),
             value: t.value,
@@ -922,22 +935,54 @@ impl<'a> Scanner<'a> {
         Ok(())
     }
 
+    /// Drops the bindings past `len` (the scope of a closed element).
+    #[inline]
+    fn pop_bindings(&mut self, len: usize) {
+        if self.bindings.len() != len {
+            self.bindings.truncate(len);
+            self.ns_generation = self.ns_generation.wrapping_add(1);
+        }
+    }
+
     /// The namespace index of an element name: of its prefix, or of the
     /// nearest default declaration. `Err` for an undeclared prefix.
+    #[inline]
     fn element_ns(&mut self, prefix: Option<(usize, usize)>) -> Result<u32, ()> {
         match prefix {
             Some((pa, pb)) => self.prefix_ns(pa, pb),
-            None => match self.bindings.iter().rposition(|d| d.prefix.0 == d.prefix.1) {
-                Some(k) => Ok(self.binding_ns(k)),
-                None => Ok(0),
-            },
+            None => {
+                if self.default_cache.0 == self.ns_generation {
+                    return Ok(self.default_cache.1);
+                }
+                let ns = match self.bindings.iter().rposition(|d| d.prefix.0 == d.prefix.1) {
+                    Some(k) => self.binding_ns(k),
+                    None => 0,
+                };
+                self.default_cache = (self.ns_generation, ns);
+                Ok(ns)
+            }
         }
     }
 
     /// The namespace index bound to the prefix in `pa..pb`: the innermost
     /// declaration (an empty value unbinds it), else the built-in `xml` and
     /// `xmlns` prefixes. `Err` for an undeclared prefix.
+    #[inline]
     fn prefix_ns(&mut self, pa: usize, pb: usize) -> Result<u32, ()> {
+        let b = self.b;
+        let (generation, (ca, cb), ns) = self.prefix_cache;
+        if generation == self.ns_generation
+            && cb - ca == (pb - pa) as u32
+            && same_at(b, ca as usize, pa, pb - pa)
+        {
+            return Ok(ns);
+        }
+        let ns = self.prefix_ns_search(pa, pb)?;
+        self.prefix_cache = (self.ns_generation, (pa as u32, pb as u32), ns);
+        Ok(ns)
+    }
+
+    fn prefix_ns_search(&mut self, pa: usize, pb: usize) -> Result<u32, ()> {
         let b = self.b;
         let p = &b[pa..pb];
         let found = self.bindings.iter().rposition(|d| {
@@ -973,7 +1018,7 @@ impl<'a> Scanner<'a> {
     /// is a qualified name (`colon` is its first colon). Names of ASCII
     /// letters, digits and `_-.:` are decided from the first byte and the
     /// colon; others go to [`is_qname`].
-    #[inline]
+    #[inline(always)]
     fn qname_ok(&self, a: usize, e: usize, class: u8, colon: Option<usize>) -> bool {
         if class & (HIGH | UNCHECKED) != 0 {
             return is_qname(self.str(a, e));
@@ -982,8 +1027,9 @@ impl<'a> Scanner<'a> {
         let starts = |k: usize| CLASS[b[k] as usize] & NSTART != 0;
         a < e
             && starts(a)
-            && colon
-                .is_none_or(|c| c + 1 < e && starts(c + 1) && memchr(b':', &b[c + 1..e]).is_none())
+            && colon.is_none_or(|c| {
+                c + 1 < e && starts(c + 1) && b[c + 1..e].iter().all(|&x| x != b':')
+            })
     }
 
     fn intern(&mut self, uri: &str) -> u32 {
@@ -1025,7 +1071,7 @@ impl<'a> Scanner<'a> {
             );
         }
         let colon = if name_class & COLON != 0 {
-            memchr(b':', &b[na..nb]).map(|k| na + k)
+            b[na..nb].iter().position(|&c| c == b':').map(|k| na + k)
         } else {
             None
         };
@@ -1074,7 +1120,7 @@ impl<'a> Scanner<'a> {
                 continue;
             }
             let colon = if t.key_class & COLON != 0 {
-                memchr(b':', key).map(|k| ka + k)
+                key.iter().position(|&c| c == b':').map(|k| ka + k)
             } else {
                 None
             };
@@ -1143,7 +1189,7 @@ impl<'a> Scanner<'a> {
             self.elements[p].last_child = id;
         }
         if empty {
-            self.bindings.truncate(bindings_before);
+            self.pop_bindings(bindings_before);
             if self.open.is_empty() {
                 self.root_done = true;
             }
@@ -1251,7 +1297,7 @@ impl<'a> Scanner<'a> {
         }
         self.pieces.truncate(pieces_from);
         self.scratch.truncate(open.scratch as usize);
-        self.bindings.truncate(open.bindings as usize);
+        self.pop_bindings(open.bindings as usize);
         if self.open.is_empty() {
             self.root_done = true;
         }
