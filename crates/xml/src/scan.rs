@@ -166,6 +166,28 @@ fn skip_ws(b: &[u8], mut j: usize) -> usize {
     j
 }
 
+/// The offset of the first colon in `b[a..e]`, eight bytes per step (an
+/// exact test for a zero byte of the word xor-ed with `:`; bytes past `e`
+/// are masked off).
+#[inline(always)]
+fn colon_in(b: &[u8], mut a: usize, e: usize) -> Option<usize> {
+    while a < e {
+        let Some(w) = word(b, a) else {
+            return b[a..e].iter().position(|&c| c == b':').map(|k| a + k);
+        };
+        let y = w ^ 0x3A3A_3A3A_3A3A_3A3A;
+        let mut zero = !(((y & LOW7) + LOW7) | y | LOW7);
+        if e - a < 8 {
+            zero &= (1u64 << (8 * (e - a))) - 1;
+        }
+        if zero != 0 {
+            return Some(a + (zero.trailing_zeros() / 8) as usize);
+        }
+        a += 8;
+    }
+    None
+}
+
 /// Whether the `len` bytes at `a` and at `c` of `b` are equal, compared
 /// eight at a time (an end tag against its start tag's name).
 #[inline(always)]
@@ -1027,9 +1049,7 @@ impl<'a> Scanner<'a> {
         let starts = |k: usize| CLASS[b[k] as usize] & NSTART != 0;
         a < e
             && starts(a)
-            && colon.is_none_or(|c| {
-                c + 1 < e && starts(c + 1) && b[c + 1..e].iter().all(|&x| x != b':')
-            })
+            && colon.is_none_or(|c| c + 1 < e && starts(c + 1) && colon_in(b, c + 1, e).is_none())
     }
 
     fn intern(&mut self, uri: &str) -> u32 {
@@ -1071,7 +1091,7 @@ impl<'a> Scanner<'a> {
             );
         }
         let colon = if name_class & COLON != 0 {
-            b[na..nb].iter().position(|&c| c == b':').map(|k| na + k)
+            colon_in(b, na, nb)
         } else {
             None
         };
@@ -1120,7 +1140,7 @@ impl<'a> Scanner<'a> {
                 continue;
             }
             let colon = if t.key_class & COLON != 0 {
-                key.iter().position(|&c| c == b':').map(|k| ka + k)
+                colon_in(b, ka, kb)
             } else {
                 None
             };
