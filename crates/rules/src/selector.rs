@@ -1,0 +1,596 @@
+//! The selector language: a small, namespace-aware subset of XPath that says
+//! which elements or attributes a rule looks at.
+//!
+//! ```text
+//! selector  := "." | "@" name | ["/" | "//"] step (("/" | "//") step)* ["/@" name]
+//! step      := prefix ":" (local | "*") | "*"        followed by zero or more [filter]
+//! filter    := "[" cond ("or" cond)* "]"
+//! cond      := selector [("=" | "!=") literal]  |  selector "in" "(" literal ("," literal)* ")"
+//! literal   := 'text' | "text"
+//! ```
+//!
+//! Selectors are relative to the rule's context element (by default the
+//! message's main document); a leading `/` starts at the document root
+//! (`MsgHead`), `//` searches all descendants. Every element name carries a
+//! prefix: `mh` (MsgHead), `po` (any PLO namespace, every version, including
+//! poKomponent), `dm` (Dialogmelding), `ov` (Overgang's extension), `xsi`,
+//! `*` (any namespace), or one the rule file declares under `[namespaces]`.
+//! A value is an attribute's value, or an element's `V` attribute when it has
+//! one (coded values and timestamps), else its trimmed text.
+
+use overgang_xml::Node;
+
+/// The MsgHead v1.2 namespace.
+pub const MSGHEAD_NS: &str = "http://www.kith.no/xmlstds/msghead/2006-05-24";
+
+/// How a prefix matches namespaces.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NsTest {
+    Any,
+    Exact(Box<str>),
+    /// Any namespace starting with one of these.
+    Prefixes(Vec<Box<str>>),
+}
+
+impl NsTest {
+    fn matches(&self, ns: &str) -> bool {
+        match self {
+            NsTest::Any => true,
+            NsTest::Exact(u) => **u == *ns,
+            NsTest::Prefixes(ps) => ps.iter().any(|p| ns.starts_with(&**p)),
+        }
+    }
+}
+
+/// The prefixes every rule file can use without declaring them.
+pub fn builtin_prefix(prefix: &str) -> Option<NsTest> {
+    Some(match prefix {
+        "mh" => NsTest::Exact(MSGHEAD_NS.into()),
+        "po" => NsTest::Prefixes(vec![
+            "http://www.kith.no/xmlstds/po/".into(),
+            "http://ehelse.no/xmlstds/po/".into(),
+        ]),
+        "dm" => NsTest::Prefixes(vec!["http://www.kith.no/xmlstds/dialog/".into()]),
+        "ov" => NsTest::Exact(crate::EXTENSION_NS.into()),
+        "xsi" => NsTest::Exact(overgang_xml::XSI_NS.into()),
+        _ => return None,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Axis {
+    Child,
+    Descendant,
+}
+
+#[derive(Clone, Debug)]
+struct Step {
+    axis: Axis,
+    ns: NsTest,
+    /// `None` for `*`.
+    local: Option<Box<str>>,
+    filters: Vec<Vec<Cond>>,
+}
+
+impl Step {
+    fn accepts(&self, n: Node<'_>) -> bool {
+        self.local.as_deref().is_none_or(|l| l == n.name())
+            && self.ns.matches(n.ns())
+            && self
+                .filters
+                .iter()
+                .all(|alts| alts.iter().any(|c| c.holds(n)))
+    }
+}
+
+#[derive(Clone, Debug)]
+enum Cond {
+    Exists(Selector),
+    Eq(Selector, Vec<String>),
+    Ne(Selector, String),
+}
+
+impl Cond {
+    fn holds(&self, n: Node<'_>) -> bool {
+        match self {
+            Cond::Exists(s) => s.select(n).iter().any(|i| i.has_content()),
+            Cond::Eq(s, vals) => s
+                .select(n)
+                .iter()
+                .any(|i| vals.iter().any(|v| *v == i.value())),
+            Cond::Ne(s, v) => s.select(n).iter().any(|i| *v != i.value()),
+        }
+    }
+}
+
+/// A compiled selector.
+#[derive(Clone, Debug)]
+pub struct Selector {
+    absolute: bool,
+    steps: Vec<Step>,
+    attr: Option<Box<str>>,
+    source: String,
+}
+
+/// What a selector found: an element, or an attribute of one.
+#[derive(Clone, Copy, Debug)]
+pub enum Item<'d> {
+    Element(Node<'d>),
+    Attribute(Node<'d>, &'d str, &'d str),
+}
+
+impl<'d> Item<'d> {
+    /// The element (for an attribute: its element).
+    pub fn node(&self) -> Node<'d> {
+        match self {
+            Item::Element(n) | Item::Attribute(n, _, _) => *n,
+        }
+    }
+
+    /// The value: an attribute's value; an element's `V` attribute when it
+    /// has one, else its trimmed text.
+    pub fn value(&self) -> &'d str {
+        match self {
+            Item::Attribute(_, _, v) => v.trim(),
+            Item::Element(n) => n.attr("V").unwrap_or_else(|| n.text()).trim(),
+        }
+    }
+
+    /// True when there is something in it: a non-empty value, or (for an
+    /// element) child elements or attributes.
+    pub fn has_content(&self) -> bool {
+        match self {
+            Item::Attribute(_, _, v) => !v.trim().is_empty(),
+            Item::Element(n) => {
+                n.has_text()
+                    || n.has_children()
+                    || n.attributes().any(|a| a.ns() != overgang_xml::XSI_NS)
+            }
+        }
+    }
+
+    /// The attribute's name, for paths.
+    pub fn attr_name(&self) -> Option<&'d str> {
+        match self {
+            Item::Attribute(_, a, _) => Some(a),
+            Item::Element(_) => None,
+        }
+    }
+}
+
+/// Where the selection stopped finding anything: the deepest element that
+/// exists on the way, and the name of the step that found nothing there.
+pub struct Missing<'d> {
+    pub at: Node<'d>,
+    /// `Name` for an element step, `@name` for the attribute.
+    pub step: String,
+}
+
+impl Selector {
+    /// Parses a selector; `ns` resolves prefixes.
+    pub fn parse(src: &str, ns: &dyn Fn(&str) -> Option<NsTest>) -> Result<Selector, String> {
+        let mut p = Parser {
+            s: src.as_bytes(),
+            src,
+            i: 0,
+            ns,
+        };
+        let sel = p.selector()?;
+        p.ws();
+        if p.i < p.s.len() {
+            return Err(format!(
+                "unexpected «{}» at character {}",
+                p.rest_preview(),
+                p.i + 1
+            ));
+        }
+        Ok(Selector {
+            source: src.to_owned(),
+            ..sel
+        })
+    }
+
+    /// The text the selector was written as.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// The name of the last element step (for texts and paths).
+    pub fn last_name(&self) -> Option<&str> {
+        self.steps.last().and_then(|s| s.local.as_deref())
+    }
+
+    /// Everything the selector finds from `ctx`, in document order.
+    pub fn select<'d>(&self, ctx: Node<'d>) -> Vec<Item<'d>> {
+        let nodes = self.nodes(ctx, self.steps.len());
+        match &self.attr {
+            None => nodes.into_iter().map(Item::Element).collect(),
+            Some(a) => nodes
+                .into_iter()
+                .filter_map(|n| {
+                    n.attributes()
+                        .find(|x| x.name() == &**a && x.ns().is_empty())
+                        .map(|x| Item::Attribute(n, x.name(), x.value()))
+                })
+                .collect(),
+        }
+    }
+
+    fn start<'d>(&self, ctx: Node<'d>) -> Node<'d> {
+        if self.absolute {
+            ctx.document().root()
+        } else {
+            ctx
+        }
+    }
+
+    /// The elements after the first `upto` steps.
+    fn nodes<'d>(&self, ctx: Node<'d>, upto: usize) -> Vec<Node<'d>> {
+        let start = self.start(ctx);
+        let mut cur: Vec<Node<'d>> = Vec::new();
+        let mut first = true;
+        for step in &self.steps[..upto] {
+            let mut next = Vec::new();
+            // An absolute selector's first step tests the root itself.
+            if first && self.absolute && step.axis == Axis::Child {
+                if step.accepts(start) {
+                    next.push(start);
+                }
+            } else {
+                let from: &[Node<'d>] = if first {
+                    std::slice::from_ref(&start)
+                } else {
+                    &cur
+                };
+                for &n in from {
+                    match step.axis {
+                        Axis::Child => next.extend(n.children().filter(|c| step.accepts(*c))),
+                        Axis::Descendant => {
+                            next.extend(n.descendants().skip(1).filter(|c| step.accepts(*c)))
+                        }
+                    }
+                }
+            }
+            first = false;
+            if next.is_empty() {
+                return next;
+            }
+            cur = next;
+        }
+        if first {
+            vec![start]
+        } else {
+            cur
+        }
+    }
+
+    /// When the selector finds nothing with content from `ctx`: where it
+    /// stopped. `None` when it does find something.
+    pub fn missing<'d>(&self, ctx: Node<'d>) -> Option<Missing<'d>> {
+        if self.select(ctx).iter().any(Item::has_content) {
+            return None;
+        }
+        let mut at = self.start(ctx);
+        for k in 0..self.steps.len() {
+            let found = self.nodes(ctx, k + 1);
+            match found.first() {
+                Some(&n) => at = n,
+                None => {
+                    return Some(Missing {
+                        at,
+                        step: self.steps[k].local.as_deref().unwrap_or("*").to_owned(),
+                    })
+                }
+            }
+        }
+        Some(Missing {
+            at,
+            step: match &self.attr {
+                Some(a) => format!("@{a}"),
+                None => String::new(),
+            },
+        })
+    }
+}
+
+struct Parser<'a> {
+    s: &'a [u8],
+    src: &'a str,
+    i: usize,
+    ns: &'a dyn Fn(&str) -> Option<NsTest>,
+}
+
+impl Parser<'_> {
+    fn ws(&mut self) {
+        while self.s.get(self.i).is_some_and(|c| c.is_ascii_whitespace()) {
+            self.i += 1;
+        }
+    }
+
+    fn peek(&self) -> Option<u8> {
+        self.s.get(self.i).copied()
+    }
+
+    fn eat(&mut self, t: &str) -> bool {
+        if self.s[self.i.min(self.s.len())..].starts_with(t.as_bytes()) {
+            self.i += t.len();
+            true
+        } else {
+            false
+        }
+    }
+
+    fn rest_preview(&self) -> String {
+        self.src
+            .get(self.i..)
+            .unwrap_or("")
+            .chars()
+            .take(20)
+            .collect()
+    }
+
+    fn name(&mut self) -> Result<String, String> {
+        let start = self.i;
+        while self.peek().is_some_and(|c| {
+            c.is_ascii_alphanumeric() || matches!(c, b'_' | b'-' | b'.') || c >= 0x80
+        }) {
+            self.i += 1;
+        }
+        if self.i == start {
+            return Err(format!("expected a name at character {}", start + 1));
+        }
+        Ok(self.src.get(start..self.i).unwrap_or("").to_owned())
+    }
+
+    fn selector(&mut self) -> Result<Selector, String> {
+        self.ws();
+        let mut sel = Selector {
+            absolute: false,
+            steps: Vec::new(),
+            attr: None,
+            source: String::new(),
+        };
+        if self.eat("@") {
+            sel.attr = Some(self.name()?.into());
+            return Ok(sel);
+        }
+        if self.peek() == Some(b'.') && self.s.get(self.i + 1) != Some(&b'.') {
+            self.i += 1;
+            if self.eat("/@") {
+                sel.attr = Some(self.name()?.into());
+            }
+            return Ok(sel);
+        }
+        let mut axis = Axis::Child;
+        if self.eat("//") {
+            axis = Axis::Descendant;
+        } else if self.eat("/") {
+            sel.absolute = true;
+        }
+        loop {
+            self.ws();
+            if self.eat("@") {
+                if sel.steps.is_empty() {
+                    return Err("an attribute must follow an element step".into());
+                }
+                sel.attr = Some(self.name()?.into());
+                break;
+            }
+            let step = self.step(axis)?;
+            sel.steps.push(step);
+            self.ws();
+            if self.eat("//") {
+                axis = Axis::Descendant;
+            } else if self.eat("/") {
+                axis = Axis::Child;
+            } else {
+                break;
+            }
+        }
+        Ok(sel)
+    }
+
+    fn step(&mut self, axis: Axis) -> Result<Step, String> {
+        let at = self.i + 1;
+        let (ns, local) = if self.eat("*") {
+            if self.eat(":") {
+                (NsTest::Any, self.local()?)
+            } else {
+                (NsTest::Any, None)
+            }
+        } else {
+            let prefix = self.name()?;
+            if !self.eat(":") {
+                return Err(format!(
+                    "«{prefix}» at character {at} needs a namespace prefix (po:, mh:, dm:, ov:, *:…)"
+                ));
+            }
+            let ns = (self.ns)(&prefix)
+                .ok_or_else(|| format!("the namespace prefix «{prefix}» is not known"))?;
+            (ns, self.local()?)
+        };
+        let mut filters = Vec::new();
+        loop {
+            self.ws();
+            if !self.eat("[") {
+                break;
+            }
+            let mut alts = vec![self.cond()?];
+            loop {
+                self.ws();
+                if self.eat("]") {
+                    break;
+                }
+                if self.eat("or") {
+                    alts.push(self.cond()?);
+                } else {
+                    return Err(format!(
+                        "expected «]» or «or» at character {}, found «{}»",
+                        self.i + 1,
+                        self.rest_preview()
+                    ));
+                }
+            }
+            filters.push(alts);
+        }
+        Ok(Step {
+            axis,
+            ns,
+            local,
+            filters,
+        })
+    }
+
+    fn local(&mut self) -> Result<Option<Box<str>>, String> {
+        if self.eat("*") {
+            Ok(None)
+        } else {
+            Ok(Some(self.name()?.into()))
+        }
+    }
+
+    fn cond(&mut self) -> Result<Cond, String> {
+        let sel = self.selector()?;
+        self.ws();
+        if self.eat("!=") {
+            return Ok(Cond::Ne(sel, self.literal()?));
+        }
+        if self.eat("=") {
+            return Ok(Cond::Eq(sel, vec![self.literal()?]));
+        }
+        if self.eat("in") {
+            self.ws();
+            if !self.eat("(") {
+                return Err("expected «(» after «in»".into());
+            }
+            let mut vals = vec![self.literal()?];
+            loop {
+                self.ws();
+                if self.eat(")") {
+                    break;
+                }
+                if !self.eat(",") {
+                    return Err("expected «,» or «)» in the list after «in»".into());
+                }
+                vals.push(self.literal()?);
+            }
+            return Ok(Cond::Eq(sel, vals));
+        }
+        Ok(Cond::Exists(sel))
+    }
+
+    fn literal(&mut self) -> Result<String, String> {
+        self.ws();
+        let q = match self.peek() {
+            Some(q @ (b'\'' | b'"')) => q,
+            _ => {
+                return Err(format!(
+                    "expected a quoted value at character {}",
+                    self.i + 1
+                ))
+            }
+        };
+        self.i += 1;
+        let start = self.i;
+        while self.peek().is_some_and(|c| c != q) {
+            self.i += 1;
+        }
+        if self.peek() != Some(q) {
+            return Err("a quoted value is not closed".into());
+        }
+        let v = self.src.get(start..self.i).unwrap_or("").to_owned();
+        self.i += 1;
+        Ok(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DOC: &str = r#"<MsgHead xmlns="http://www.kith.no/xmlstds/msghead/2006-05-24">
+  <MsgInfo><Type V="INNLEGGELSESRAPPORT" DN="x"/></MsgInfo>
+  <Document><RefDoc><Content>
+    <Innleggelsesrapport xmlns="http://www.kith.no/xmlstds/po/Innleggelsesrapport/2012-04-01">
+      <Pasient>
+        <Journaltekst><Overskriftskode V="AAI"/><Tekst>Falt hjemme</Tekst></Journaltekst>
+        <Journaltekst><Overskriftskode V="8"/><Tekst> </Tekst></Journaltekst>
+      </Pasient>
+    </Innleggelsesrapport>
+  </Content></RefDoc></Document>
+</MsgHead>"#;
+
+    fn sel(s: &str) -> Selector {
+        Selector::parse(s, &builtin_prefix).unwrap_or_else(|e| panic!("{s}: {e}"))
+    }
+
+    fn doc() -> overgang_xml::Document {
+        overgang_xml::parse(DOC.as_bytes(), &Default::default()).expect("parses")
+    }
+
+    #[test]
+    fn selects_with_filters_and_attributes() {
+        let d = doc();
+        let root = d.root();
+        let s = sel("//po:Journaltekst[po:Overskriftskode/@V = 'AAI']/po:Tekst");
+        let items = s.select(root);
+        assert_eq!(items.len(), 1);
+        assert_eq!(items[0].value(), "Falt hjemme");
+        let s = sel("//po:Journaltekst[po:Overskriftskode in ('X', '8')]/po:Tekst");
+        let items = s.select(root);
+        assert_eq!(items.len(), 1);
+        assert!(!items[0].has_content());
+        assert_eq!(
+            sel("/mh:MsgHead/mh:MsgInfo/mh:Type/@V").select(root)[0].value(),
+            "INNLEGGELSESRAPPORT"
+        );
+        assert_eq!(
+            sel("/mh:MsgHead/mh:MsgInfo/mh:Type").select(root)[0].value(),
+            "INNLEGGELSESRAPPORT"
+        );
+        assert!(
+            sel("/po:MsgHead").select(root).is_empty(),
+            "namespace matters"
+        );
+        assert_eq!(sel("//*:Journaltekst").select(root).len(), 2);
+        assert_eq!(
+            sel("//po:Journaltekst[po:Overskriftskode/@V != 'AAI']")
+                .select(root)
+                .len(),
+            1
+        );
+        assert_eq!(
+            sel("//po:Journaltekst[po:Overskriftskode/@V = 'Q' or po:Tekst]")
+                .select(root)
+                .len(),
+            1
+        );
+    }
+
+    #[test]
+    fn missing_names_the_first_absent_step() {
+        let d = doc();
+        let root = d.root();
+        let m = sel("//po:Pasient/po:Legemiddel/po:Navn")
+            .missing(root)
+            .expect("missing");
+        assert_eq!(m.at.name(), "Pasient");
+        assert_eq!(m.step, "Legemiddel");
+        let m = sel("//po:Journaltekst[po:Overskriftskode/@V='8']/po:Tekst")
+            .missing(root)
+            .expect("empty text counts as missing");
+        assert_eq!(m.at.name(), "Tekst");
+        assert!(sel("//po:Journaltekst").missing(root).is_none());
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let e = |s: &str| Selector::parse(s, &builtin_prefix).expect_err(s);
+        assert!(e("Pasient").contains("needs a namespace prefix"));
+        assert!(e("zz:Pasient").contains("«zz» is not known"));
+        assert!(e("po:A[po:B = 'x'").contains("expected «]»"));
+        assert!(e("po:A[po:B = x]").contains("quoted value"));
+        assert!(e("po:A]").contains("unexpected"));
+        assert!(e("po:A[po:B in ('x' 'y')]").contains("«,» or «)»"));
+    }
+}
