@@ -118,7 +118,8 @@ fn describe(c: &CheckSpec) -> String {
         | CheckSpec::Absent(s)
         | CheckSpec::HasTime(s)
         | CheckSpec::NationalId(s)
-        | CheckSpec::HabitualBaseline(s) => format!("{} {s}", c.kind()),
+        | CheckSpec::HabitualBaseline(s)
+        | CheckSpec::HabitualBaselineAny(s) => format!("{} {s}", c.kind()),
         CheckSpec::Count { select, min, max } => {
             let b = |x: &Option<u32>| x.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
             format!("count {select} in {}..{}", b(min), b(max))

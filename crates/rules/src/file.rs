@@ -94,6 +94,10 @@ pub enum CheckSpec {
     /// (pre-illness) level: stated in the message's extension document, or
     /// (later) derived from the patient's earlier messages.
     HabitualBaseline(String),
+    /// At least one of the IPLOS variables whose codes the selector finds has
+    /// a habitual level (so a report without any is one finding, not one
+    /// per variable).
+    HabitualBaselineAny(String),
 }
 
 impl CheckSpec {
@@ -110,6 +114,7 @@ impl CheckSpec {
             CheckSpec::DateOrder { .. } => "date_order",
             CheckSpec::NationalId(_) => "national_id",
             CheckSpec::HabitualBaseline(_) => "habitual_baseline",
+            CheckSpec::HabitualBaselineAny(_) => "habitual_baseline_any",
         }
     }
 }

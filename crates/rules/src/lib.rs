@@ -441,6 +441,7 @@ impl Catalogue {
             },
             CheckSpec::NationalId(s) => Check::NationalId(sel(s)?),
             CheckSpec::HabitualBaseline(s) => Check::HabitualBaseline(sel(s)?),
+            CheckSpec::HabitualBaselineAny(s) => Check::HabitualBaselineAny(sel(s)?),
         })
     }
 
@@ -560,6 +561,7 @@ enum Check {
     },
     NationalId(Selector),
     HabitualBaseline(Selector),
+    HabitualBaselineAny(Selector),
 }
 
 /// Where a rule is broken: an element, and what to add to its path (the
@@ -600,7 +602,8 @@ impl Check {
             | Check::Absent(s)
             | Check::HasTime(s)
             | Check::NationalId(s)
-            | Check::HabitualBaseline(s) => s,
+            | Check::HabitualBaseline(s)
+            | Check::HabitualBaselineAny(s) => s,
             Check::Count { sel, .. }
             | Check::InCodelist { sel, .. }
             | Check::InSet { sel, .. }
@@ -681,6 +684,23 @@ impl Check {
                     _ => Vec::new(),
                 }
             }
+            Check::HabitualBaselineAny(s) => {
+                let codes: Vec<&str> = s
+                    .select(ctx)
+                    .into_iter()
+                    .map(|i| i.value())
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                if !codes.is_empty() && codes.iter().all(|c| input.baselines.habitual(c).is_none())
+                {
+                    vec![Violation {
+                        node: ctx,
+                        suffix: String::new(),
+                    }]
+                } else {
+                    Vec::new()
+                }
+            }
             _ => self
                 .selector()
                 .select(ctx)
@@ -703,7 +723,10 @@ impl Check {
                 let n = sel.select(ctx).len() as u32;
                 n >= *min && max.is_none_or(|m| n <= m)
             }
-            Check::HabitualBaseline(_) => self.violations(ctx, cat, input).is_empty(),
+            Check::HabitualBaseline(_) | Check::HabitualBaselineAny(_) => {
+                !self.selector().select(ctx).is_empty()
+                    && self.violations(ctx, cat, input).is_empty()
+            }
             Check::DateOrder { first, then } => {
                 !first.select(ctx).is_empty()
                     && !then.select(ctx).is_empty()

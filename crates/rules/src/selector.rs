@@ -3,7 +3,7 @@
 //!
 //! ```text
 //! selector  := "." | "@" name | ["/" | "//"] step (("/" | "//") step)* ["/@" name]
-//! step      := prefix ":" (local | "*") | "*"        followed by zero or more [filter]
+//! step      := (prefix ":" (local | "*") | "*") [filter]*  |  ".."  (the parent)
 //! filter    := "[" cond ("or" cond)* "]"
 //! cond      := selector [("=" | "!=") literal]  |  selector "in" "(" literal ("," literal)* ")"
 //! literal   := 'text' | "text"
@@ -61,6 +61,7 @@ pub fn builtin_prefix(prefix: &str) -> Option<NsTest> {
 enum Axis {
     Child,
     Descendant,
+    Parent,
 }
 
 #[derive(Clone, Debug)]
@@ -248,6 +249,13 @@ impl Selector {
                         Axis::Descendant => {
                             next.extend(n.descendants().skip(1).filter(|c| step.accepts(*c)))
                         }
+                        Axis::Parent => {
+                            if let Some(p) = n.parent() {
+                                if !next.contains(&p) {
+                                    next.push(p);
+                                }
+                            }
+                        }
                     }
                 }
             }
@@ -392,6 +400,17 @@ impl Parser<'_> {
 
     fn step(&mut self, axis: Axis) -> Result<Step, String> {
         let at = self.i + 1;
+        if self.eat("..") {
+            if axis != Axis::Child {
+                return Err(format!("«//..» at character {at} is not supported"));
+            }
+            return Ok(Step {
+                axis: Axis::Parent,
+                ns: NsTest::Any,
+                local: None,
+                filters: Vec::new(),
+            });
+        }
         let (ns, local) = if self.eat("*") {
             if self.eat(":") {
                 (NsTest::Any, self.local()?)
@@ -553,6 +572,9 @@ mod tests {
             "namespace matters"
         );
         assert_eq!(sel("//*:Journaltekst").select(root).len(), 2);
+        let tekst = sel("//po:Tekst").select(root)[0].node();
+        assert_eq!(sel("../../po:Journaltekst").select(tekst).len(), 2);
+        assert_eq!(sel("..").select(tekst)[0].node().name(), "Journaltekst");
         assert_eq!(
             sel("//po:Journaltekst[po:Overskriftskode/@V != 'AAI']")
                 .select(root)

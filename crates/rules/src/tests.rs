@@ -222,6 +222,39 @@ check.habitual_baseline = "po:Funksjonsvariabel""#,
     assert_eq!(f.len(), 1);
     assert!(f[0].path.ends_with("KartlagtFunksjon[2]"));
     assert!(run_with(&cat, &xml, &Known(&["7", "10"])).is_empty());
+
+    // One finding when no variable has a level; per variable once some do.
+    let r = r#"[[rule]]
+id = "HAB-1"
+severity = "warning"
+for_each = "po:InfoKartleggingFunksjonsniva"
+check.habitual_baseline_any = "po:KartlagtFunksjon/po:Funksjonsvariabel"
+text_nb = "Habituelt funksjonsnivå mangler"
+text_en = "The habitual functional level is missing"
+source = "t"
+
+[[rule]]
+id = "HAB-2"
+severity = "warning"
+for_each = "po:InfoKartleggingFunksjonsniva/po:KartlagtFunksjon"
+when.habitual_baseline_any = "../po:KartlagtFunksjon/po:Funksjonsvariabel"
+check.habitual_baseline = "po:Funksjonsvariabel"
+text_nb = "Habituelt funksjonsnivå mangler for {dn:po:Funksjonsvariabel}"
+text_en = "The habitual functional level is missing for {dn:po:Funksjonsvariabel}"
+source = "t"
+"#;
+    let cat = Catalogue::load([("t.toml", r)]).expect("loads");
+    let f = run_with(&cat, &xml, &NoBaselines);
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].code, "HAB-1");
+    assert!(f[0].path.ends_with("/InfoKartleggingFunksjonsniva"));
+    let f = run_with(&cat, &xml, &Known(&["10"]));
+    assert_eq!(f.len(), 1);
+    assert_eq!(f[0].code, "HAB-2");
+    assert_eq!(
+        f[0].text_nb,
+        "Habituelt funksjonsnivå mangler for Personlig hygiene"
+    );
 }
 
 #[test]
