@@ -89,6 +89,25 @@ fn all_official_examples_are_accepted() {
     }
 }
 
+/// Our example with the Funksjonsprofil extension (docs/EXTENSION.md) is
+/// accepted with no findings, and answered with an OK AppRec.
+#[test]
+fn the_extension_example_is_accepted_with_no_findings() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas/examples/innleggelsesrapport-med-funksjonsprofil.xml");
+    let v = validate_json_ok(&example);
+    let f = &v[0];
+    assert_eq!(f["verdict"], "accepted", "{f}");
+    assert_eq!(f["findings"].as_array().map(Vec::len), Some(0), "{f}");
+    assert_eq!(f["msg_type"], "INNLEGGELSESRAPPORT", "{f}");
+    assert_eq!(f["standard"], "PLO Innleggelsesrapport v1.6", "{f}");
+    let out = bin().arg("apprec").arg(&example).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.contains("<Status V=\"1\""), "{xml}");
+    assert!(!xml.contains("<Error"), "{xml}");
+}
+
 #[test]
 fn text_output_is_for_people_in_both_languages() {
     let bad = b"<?xml version=\"1.0\"?>\n<MsgHead>\n  <MsgInfo></MsgHead>";
