@@ -13,7 +13,9 @@
 //! message's main document); a leading `/` starts at the document root
 //! (`MsgHead`), `//` searches all descendants. Every element name carries a
 //! prefix: `mh` (MsgHead), `po` (any PLO namespace, every version, including
-//! poKomponent), `dm` (Dialogmelding), `ov` (Overgang's extension), `xsi`,
+//! poKomponent), `epj` (the EPJ component namespaces: cave, journal notes,
+//! medication), `fk1` (felleskomponent1: persons, organisations, phone
+//! numbers), `dm` (Dialogmelding), `ov` (Overgang's extension), `xsi`,
 //! `*` (any namespace), or one the rule file declares under `[namespaces]`.
 //! A value is an attribute's value, or an element's `V` attribute when it has
 //! one (coded values and timestamps), else its trimmed text.
@@ -51,6 +53,8 @@ pub fn builtin_prefix(prefix: &str) -> Option<NsTest> {
             "http://ehelse.no/xmlstds/po/".into(),
         ]),
         "dm" => NsTest::Prefixes(vec!["http://www.kith.no/xmlstds/dialog/".into()]),
+        "epj" => NsTest::Prefixes(vec!["http://www.kith.no/xmlstds/epj/".into()]),
+        "fk1" => NsTest::Exact("http://www.kith.no/xmlstds/felleskomponent1".into()),
         "ov" => NsTest::Exact(crate::EXTENSION_NS.into()),
         "xsi" => NsTest::Exact(overgang_xml::XSI_NS.into()),
         _ => return None,

@@ -6,7 +6,7 @@
 //! and the completeness rules ([`overgang_rules`]). Pure: no IO, no clock.
 
 use overgang_model::{from_xml_error, Finding, Message, Verdict};
-use overgang_rules::{Catalogue, Input, NoBaselines, RulesError};
+use overgang_rules::{BaselineKind, Baselines, Catalogue, Input, RulesError};
 use overgang_schema::{SchemaError, SchemaSet};
 use overgang_xml::{Document, Limits};
 
@@ -101,7 +101,7 @@ impl Validator {
         findings.extend(self.rules.evaluate(&Input {
             doc: &doc,
             message: &message,
-            baselines: &NoBaselines,
+            baselines: &StatedBaselines(&message),
             path_of: &path_of,
         }));
         Report {
@@ -113,5 +113,20 @@ impl Validator {
             document: Some(doc),
             message,
         }
+    }
+}
+
+/// The habitual levels the sender stated in the message's Overgang
+/// extension document (`Funksjonsprofil`). Levels derived from the patient's
+/// earlier messages are the patient-flow stage's to add.
+struct StatedBaselines<'a>(&'a Message);
+
+impl Baselines for StatedBaselines<'_> {
+    fn habitual(&self, variable: &str) -> Option<BaselineKind> {
+        let v = self.0.functional_profile.as_ref()?.variable(variable)?;
+        v.habitual
+            .as_ref()
+            .and_then(|h| h.score_on_scale())
+            .map(|_| BaselineKind::Explicit)
     }
 }
