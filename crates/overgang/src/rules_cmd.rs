@@ -91,6 +91,9 @@ fn write_rule(out: &mut impl Write, i: &RuleInfo) -> Result<()> {
         all(&i.messages),
         all(&i.versions)
     )?;
+    if let Some(p) = &i.precondition {
+        writeln!(out, "  forutsetning / precondition: {}", describe(p))?;
+    }
     if let Some(f) = &i.for_each {
         writeln!(out, "  for hver / for each: {f}")?;
     }
@@ -119,7 +122,8 @@ fn describe(c: &CheckSpec) -> String {
         | CheckSpec::HasTime(s)
         | CheckSpec::NationalId(s)
         | CheckSpec::HabitualBaseline(s)
-        | CheckSpec::HabitualBaselineAny(s) => format!("{} {s}", c.kind()),
+        | CheckSpec::HabitualBaselineAny(s)
+        | CheckSpec::CodesInTheirLists(s) => format!("{} {s}", c.kind()),
         CheckSpec::Count { select, min, max } => {
             let b = |x: &Option<u32>| x.map(|v| v.to_string()).unwrap_or_else(|| "*".into());
             format!("count {select} in {}..{}", b(min), b(max))

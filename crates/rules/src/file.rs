@@ -33,6 +33,10 @@ pub struct RuleSpec {
     /// empty: every version.
     #[serde(default)]
     pub versions: Option<Spanned<Vec<String>>>,
+    /// A condition on the main document; the rule runs only when it holds
+    /// (e.g. not for cancellations).
+    #[serde(default)]
+    pub precondition: Option<Spanned<CheckSpec>>,
     #[serde(default)]
     pub for_each: Option<Spanned<String>>,
     #[serde(default)]
@@ -96,8 +100,12 @@ pub enum CheckSpec {
     HabitualBaseline(String),
     /// At least one of the IPLOS variables whose codes the selector finds has
     /// a habitual level (so a report without any is one finding, not one
-    /// per variable).
+    /// per variable). When the selector finds no variable, some habitual
+    /// level must be known for the patient at all.
     HabitualBaselineAny(String),
+    /// Every coded element found whose `S` names a code list Overgang
+    /// carries has a `V` in that list.
+    CodesInTheirLists(String),
 }
 
 impl CheckSpec {
@@ -115,6 +123,7 @@ impl CheckSpec {
             CheckSpec::NationalId(_) => "national_id",
             CheckSpec::HabitualBaseline(_) => "habitual_baseline",
             CheckSpec::HabitualBaselineAny(_) => "habitual_baseline_any",
+            CheckSpec::CodesInTheirLists(_) => "codes_in_their_lists",
         }
     }
 }

@@ -67,6 +67,8 @@ pub enum BaselineKind {
 /// document; the patient-flow stage can add levels derived from history.
 pub trait Baselines {
     fn habitual(&self, variable: &str) -> Option<BaselineKind>;
+    /// Whether any habitual level is known for the patient at all.
+    fn any(&self) -> Option<BaselineKind>;
 }
 
 /// No habitual levels known.
@@ -74,6 +76,9 @@ pub struct NoBaselines;
 
 impl Baselines for NoBaselines {
     fn habitual(&self, _: &str) -> Option<BaselineKind> {
+        None
+    }
+    fn any(&self) -> Option<BaselineKind> {
         None
     }
 }
@@ -91,6 +96,7 @@ pub struct Input<'a, 'd> {
 /// A compiled rule.
 pub struct Rule {
     info: RuleInfo,
+    precondition: Option<Check>,
     for_each: Option<Selector>,
     when: Option<Check>,
     check: Check,
@@ -109,6 +115,8 @@ pub struct RuleInfo {
     pub messages: Vec<String>,
     /// Versions; empty: every version.
     pub versions: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub precondition: Option<CheckSpec>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub for_each: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -310,6 +318,14 @@ impl Catalogue {
                 versions.push(v.clone());
             }
         }
+        let precondition = spec
+            .precondition
+            .as_ref()
+            .map(|c| {
+                self.compile_check(c.get_ref(), ns)
+                    .map_err(|w| err(c.span(), format!("precondition: {w}")))
+            })
+            .transpose()?;
         let for_each = spec
             .for_each
             .as_ref()
@@ -368,6 +384,7 @@ impl Catalogue {
                 enabled: spec.enabled.unwrap_or(true),
                 messages,
                 versions,
+                precondition: spec.precondition.as_ref().map(|c| c.get_ref().clone()),
                 for_each: spec.for_each.as_ref().map(|s| s.get_ref().clone()),
                 when: spec.when.as_ref().map(|c| c.get_ref().clone()),
                 check: spec.check.get_ref().clone(),
@@ -378,6 +395,7 @@ impl Catalogue {
                 defined_at: format!("{name}:{}", file::line_of(text, spec.id.span().start)),
                 overridden_at: Vec::new(),
             },
+            precondition,
             for_each,
             when,
             check,
@@ -442,6 +460,7 @@ impl Catalogue {
             CheckSpec::NationalId(s) => Check::NationalId(sel(s)?),
             CheckSpec::HabitualBaseline(s) => Check::HabitualBaseline(sel(s)?),
             CheckSpec::HabitualBaselineAny(s) => Check::HabitualBaselineAny(sel(s)?),
+            CheckSpec::CodesInTheirLists(s) => Check::CodesInTheirLists(sel(s)?),
         })
     }
 
@@ -465,6 +484,11 @@ impl Catalogue {
                     || version.is_some_and(|v| i.versions.iter().any(|x| x == v)))
             {
                 continue;
+            }
+            if let Some(p) = &rule.precondition {
+                if !p.holds(ctx0, self, input) {
+                    continue;
+                }
             }
             let contexts: Vec<Node<'_>> = match &rule.for_each {
                 None => vec![ctx0],
@@ -562,6 +586,7 @@ enum Check {
     NationalId(Selector),
     HabitualBaseline(Selector),
     HabitualBaselineAny(Selector),
+    CodesInTheirLists(Selector),
 }
 
 /// Where a rule is broken: an element, and what to add to its path (the
@@ -603,7 +628,8 @@ impl Check {
             | Check::HasTime(s)
             | Check::NationalId(s)
             | Check::HabitualBaseline(s)
-            | Check::HabitualBaselineAny(s) => s,
+            | Check::HabitualBaselineAny(s)
+            | Check::CodesInTheirLists(s) => s,
             Check::Count { sel, .. }
             | Check::InCodelist { sel, .. }
             | Check::InSet { sel, .. }
@@ -701,6 +727,19 @@ impl Check {
                     Vec::new()
                 }
             }
+            Check::CodesInTheirLists(s) => s
+                .select(ctx)
+                .iter()
+                .filter_map(|i| {
+                    let n = i.node();
+                    let v = n.attr("V")?.trim();
+                    let list = cat.codelists.by_oid(n.attr("S")?.trim())?;
+                    (!v.is_empty() && !list.contains(v)).then(|| Violation {
+                        node: n,
+                        suffix: "/@V".to_owned(),
+                    })
+                })
+                .collect(),
             _ => self
                 .selector()
                 .select(ctx)
@@ -723,9 +762,12 @@ impl Check {
                 let n = sel.select(ctx).len() as u32;
                 n >= *min && max.is_none_or(|m| n <= m)
             }
-            Check::HabitualBaseline(_) | Check::HabitualBaselineAny(_) => {
+            Check::HabitualBaseline(_) => {
                 !self.selector().select(ctx).is_empty()
                     && self.violations(ctx, cat, input).is_empty()
+            }
+            Check::HabitualBaselineAny(_) | Check::CodesInTheirLists(_) => {
+                self.violations(ctx, cat, input).is_empty()
             }
             Check::DateOrder { first, then } => {
                 !first.select(ctx).is_empty()
@@ -769,9 +811,10 @@ fn date_after(a: &str, b: &str) -> bool {
     }
 }
 
-/// A finding text with `{dn:SELECTOR}` placeholders: the display name of a
+/// A finding text with placeholders: `{dn:SELECTOR}` the display name of a
 /// coded element (the code list's name for its code, else its `DN`, else the
-/// code). Only coded values can be shown, so no free text from the message
+/// code), `{code:SELECTOR}` its code, `{list:SELECTOR}` the number of its code
+/// list. Only coded values can be shown, so no free text from the message
 /// (which may identify the patient) can reach a finding.
 struct Template {
     parts: Vec<Part>,
@@ -779,7 +822,12 @@ struct Template {
 
 enum Part {
     Text(String),
+    /// Display name of a coded element.
     Dn(Selector),
+    /// The code (`V`) of a coded element.
+    Code(Selector),
+    /// The number of the code list a coded element's `S` names.
+    List(Selector),
 }
 
 impl Template {
@@ -793,12 +841,18 @@ impl Template {
                 .find('}')
                 .ok_or_else(|| "a «{» is not closed by «}»".to_owned())?;
             let inner = &after[..end];
-            let Some(sel) = inner.strip_prefix("dn:") else {
+            let part = if let Some(sel) = inner.strip_prefix("dn:") {
+                Part::Dn(Selector::parse(sel, ns)?)
+            } else if let Some(sel) = inner.strip_prefix("code:") {
+                Part::Code(Selector::parse(sel, ns)?)
+            } else if let Some(sel) = inner.strip_prefix("list:") {
+                Part::List(Selector::parse(sel, ns)?)
+            } else {
                 return Err(format!(
-                    "«{{{inner}}}» is not a placeholder; the only one is {{dn:SELECTOR}}"
+                    "«{{{inner}}}» is not a placeholder; they are {{dn:SELECTOR}}, {{code:SELECTOR}} and {{list:SELECTOR}}"
                 ));
             };
-            parts.push(Part::Dn(Selector::parse(sel, ns)?));
+            parts.push(part);
             rest = &after[end + 1..];
         }
         parts.push(Part::Text(rest.to_owned()));
@@ -816,6 +870,19 @@ impl Template {
                         .into_iter()
                         .find_map(|i| display(i.node(), lists));
                     out.push_str(shown.as_deref().unwrap_or("?"));
+                }
+                Part::Code(sel) => {
+                    let code = sel.select(ctx).into_iter().find_map(|i| {
+                        let v = i.node().attr("V")?.trim();
+                        (!v.is_empty()).then(|| overgang_xml::short(v))
+                    });
+                    out.push_str(code.as_deref().unwrap_or("?"));
+                }
+                Part::List(sel) => {
+                    let list = sel.select(ctx).into_iter().find_map(|i| {
+                        overgang_codelists::list_number_of_oid(i.node().attr("S")?.trim())
+                    });
+                    out.push_str(&list.map(|l| l.to_string()).unwrap_or_else(|| "?".into()));
                 }
             }
         }

@@ -2,10 +2,11 @@
 //! which elements or attributes a rule looks at.
 //!
 //! ```text
-//! selector  := "." | "@" name | ["/" | "//"] step (("/" | "//") step)* ["/@" name]
+//! selector  := path ("|" path)*              (the results of each path, joined)
+//! path      := "." | "@" name | ["/" | "//"] step (("/" | "//") step)* ["/@" name]
 //! step      := (prefix ":" (local | "*") | "*") [filter]*  |  ".."  (the parent)
 //! filter    := "[" cond ("or" cond)* "]"
-//! cond      := selector [("=" | "!=") literal]  |  selector "in" "(" literal ("," literal)* ")"
+//! cond      := path [("=" | "!=") literal]  |  path "in" "(" literal ("," literal)* ")"
 //! literal   := 'text' | "text"
 //! ```
 //!
@@ -90,9 +91,9 @@ impl Step {
 
 #[derive(Clone, Debug)]
 enum Cond {
-    Exists(Selector),
-    Eq(Selector, Vec<String>),
-    Ne(Selector, String),
+    Exists(Path),
+    Eq(Path, Vec<String>),
+    Ne(Path, String),
 }
 
 impl Cond {
@@ -108,13 +109,19 @@ impl Cond {
     }
 }
 
-/// A compiled selector.
+/// A compiled selector: one or more paths (`A | B`), their results joined.
 #[derive(Clone, Debug)]
 pub struct Selector {
+    alts: Vec<Path>,
+    source: String,
+}
+
+/// One path of a selector.
+#[derive(Clone, Debug)]
+struct Path {
     absolute: bool,
     steps: Vec<Step>,
     attr: Option<Box<str>>,
-    source: String,
 }
 
 /// What a selector found: an element, or an attribute of one.
@@ -180,8 +187,15 @@ impl Selector {
             i: 0,
             ns,
         };
-        let sel = p.selector()?;
-        p.ws();
+        let mut alts = vec![p.path()?];
+        loop {
+            p.ws();
+            if p.eat("|") {
+                alts.push(p.path()?);
+            } else {
+                break;
+            }
+        }
         if p.i < p.s.len() {
             return Err(format!(
                 "unexpected «{}» at character {}",
@@ -190,8 +204,8 @@ impl Selector {
             ));
         }
         Ok(Selector {
+            alts,
             source: src.to_owned(),
-            ..sel
         })
     }
 
@@ -200,13 +214,36 @@ impl Selector {
         &self.source
     }
 
-    /// The name of the last element step (for texts and paths).
+    /// The name of the last element step of the first path.
     pub fn last_name(&self) -> Option<&str> {
-        self.steps.last().and_then(|s| s.local.as_deref())
+        self.alts
+            .first()
+            .and_then(|p| p.steps.last())
+            .and_then(|s| s.local.as_deref())
     }
 
-    /// Everything the selector finds from `ctx`, in document order.
+    /// Everything the selector finds from `ctx`: each path's results in
+    /// document order, paths in the order written.
     pub fn select<'d>(&self, ctx: Node<'d>) -> Vec<Item<'d>> {
+        match self.alts.as_slice() {
+            [one] => one.select(ctx),
+            many => many.iter().flat_map(|p| p.select(ctx)).collect(),
+        }
+    }
+
+    /// When the selector finds nothing with content from `ctx`: where the
+    /// first path stopped. `None` when it does find something.
+    pub fn missing<'d>(&self, ctx: Node<'d>) -> Option<Missing<'d>> {
+        if self.select(ctx).iter().any(Item::has_content) {
+            return None;
+        }
+        self.alts.first().map(|p| p.missing(ctx))
+    }
+}
+
+impl Path {
+    /// Everything the selector finds from `ctx`, in document order.
+    fn select<'d>(&self, ctx: Node<'d>) -> Vec<Item<'d>> {
         let nodes = self.nodes(ctx, self.steps.len());
         match &self.attr {
             None => nodes.into_iter().map(Item::Element).collect(),
@@ -276,32 +313,28 @@ impl Selector {
         }
     }
 
-    /// When the selector finds nothing with content from `ctx`: where it
-    /// stopped. `None` when it does find something.
-    pub fn missing<'d>(&self, ctx: Node<'d>) -> Option<Missing<'d>> {
-        if self.select(ctx).iter().any(Item::has_content) {
-            return None;
-        }
+    /// Where the path stops finding anything from `ctx`.
+    fn missing<'d>(&self, ctx: Node<'d>) -> Missing<'d> {
         let mut at = self.start(ctx);
         for k in 0..self.steps.len() {
             let found = self.nodes(ctx, k + 1);
             match found.first() {
                 Some(&n) => at = n,
                 None => {
-                    return Some(Missing {
+                    return Missing {
                         at,
                         step: self.steps[k].local.as_deref().unwrap_or("*").to_owned(),
-                    })
+                    }
                 }
             }
         }
-        Some(Missing {
+        Missing {
             at,
             step: match &self.attr {
                 Some(a) => format!("@{a}"),
                 None => String::new(),
             },
-        })
+        }
     }
 }
 
@@ -354,13 +387,12 @@ impl Parser<'_> {
         Ok(self.src.get(start..self.i).unwrap_or("").to_owned())
     }
 
-    fn selector(&mut self) -> Result<Selector, String> {
+    fn path(&mut self) -> Result<Path, String> {
         self.ws();
-        let mut sel = Selector {
+        let mut sel = Path {
             absolute: false,
             steps: Vec::new(),
             attr: None,
-            source: String::new(),
         };
         if self.eat("@") {
             sel.attr = Some(self.name()?.into());
@@ -473,7 +505,7 @@ impl Parser<'_> {
     }
 
     fn cond(&mut self) -> Result<Cond, String> {
-        let sel = self.selector()?;
+        let sel = self.path()?;
         self.ws();
         if self.eat("!=") {
             return Ok(Cond::Ne(sel, self.literal()?));
@@ -579,6 +611,16 @@ mod tests {
         let tekst = sel("//po:Tekst").select(root)[0].node();
         assert_eq!(sel("../../po:Journaltekst").select(tekst).len(), 2);
         assert_eq!(sel("..").select(tekst)[0].node().name(), "Journaltekst");
+        assert_eq!(
+            sel("//po:Nothing | //po:Tekst | //po:Journaltekst")
+                .select(root)
+                .len(),
+            4
+        );
+        let m = sel("po:Pasient/po:X | //po:Y")
+            .missing(root)
+            .expect("missing");
+        assert_eq!(m.step, "Pasient");
         assert_eq!(
             sel("//po:Journaltekst[po:Overskriftskode/@V != 'AAI']")
                 .select(root)

@@ -186,7 +186,7 @@ category = "identity"
 check.national_id = "/mh:MsgHead/mh:MsgInfo/mh:Patient/mh:Ident[mh:TypeId/@V in ('FNR','DNR','HNR')]/mh:Id"
 text_nb = "Fødselsnummeret er ikke gyldig"
 text_en = "The national identity number is not valid"
-apprec = "E33"
+apprec = "E31"
 source = "practice"
 "#;
     let mut bad = valid_fnr().into_bytes();
@@ -195,7 +195,7 @@ source = "practice"
     let f = run(r, &message(&bad, ""));
     assert_eq!(f.len(), 1);
     assert_eq!(f[0].category, Category::Identity);
-    assert_eq!(f[0].apprec_error.as_deref(), Some("E33"));
+    assert_eq!(f[0].apprec_error.as_deref(), Some("E31"));
     assert_eq!(f[0].path, "/MsgHead/MsgInfo/Patient/Ident/Id");
     let json = format!("{f:?}");
     assert!(!json.contains(&bad), "the number must not be in a finding");
@@ -206,6 +206,9 @@ struct Known(&'static [&'static str]);
 impl Baselines for Known {
     fn habitual(&self, v: &str) -> Option<BaselineKind> {
         self.0.contains(&v).then_some(BaselineKind::Explicit)
+    }
+    fn any(&self) -> Option<BaselineKind> {
+        (!self.0.is_empty()).then_some(BaselineKind::Derived)
     }
 }
 
@@ -349,4 +352,43 @@ fn the_default_catalogue_loads() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), n, "ids are unique");
+}
+
+#[test]
+fn precondition_and_codes_in_their_lists() {
+    // A code that list 9111 does not have, named with its list.
+    let xml = message(&valid_fnr(), "").replace(
+        r#"<Funksjonsvariabel V="10" S="2.16.578.1.12.4.1.1.9111"/>"#,
+        r#"<Funksjonsvariabel V="99" S="2.16.578.1.12.4.1.1.9111"/>"#,
+    );
+    let r = r#"[[rule]]
+id = "KODE-1"
+severity = "warning"
+category = "codelist"
+for_each = "//*:*[@S]"
+check.codes_in_their_lists = "."
+text_nb = "Koden «{code:.}» finnes ikke i kodeverk {list:.}"
+text_en = "Code «{code:.}» is not in code list {list:.}"
+source = "t"
+"#;
+    let f = run(r, &xml);
+    assert_eq!(f.len(), 1, "{f:?}");
+    assert_eq!(f[0].text_nb, "Koden «99» finnes ikke i kodeverk 9111");
+    assert!(
+        f[0].path
+            .ends_with("KartlagtFunksjon[2]/Funksjonsvariabel/@V"),
+        "{}",
+        f[0].path
+    );
+    // The same rule with a precondition that does not hold runs not at all.
+    let r2 = r.replace(
+        "for_each",
+        "precondition.present = \"po:Nothing\"\nfor_each",
+    );
+    assert!(run(&r2, &xml).is_empty());
+    let r3 = r.replace(
+        "for_each",
+        "precondition.present = \"po:InfoKartleggingFunksjonsniva\"\nfor_each",
+    );
+    assert_eq!(run(&r3, &xml).len(), 1);
 }

@@ -129,4 +129,17 @@ impl Baselines for StatedBaselines<'_> {
             .and_then(|h| h.score_on_scale())
             .map(|_| BaselineKind::Explicit)
     }
+
+    fn any(&self) -> Option<BaselineKind> {
+        let p = self.0.functional_profile.as_ref()?;
+        p.variables
+            .iter()
+            .any(|v| {
+                v.habitual
+                    .as_ref()
+                    .and_then(|h| h.score_on_scale())
+                    .is_some()
+            })
+            .then_some(BaselineKind::Explicit)
+    }
 }
