@@ -717,8 +717,12 @@ impl Check {
                     .map(|i| i.value())
                     .filter(|v| !v.is_empty())
                     .collect();
-                if !codes.is_empty() && codes.iter().all(|c| input.baselines.habitual(c).is_none())
-                {
+                let none = if codes.is_empty() {
+                    input.baselines.any().is_none()
+                } else {
+                    codes.iter().all(|c| input.baselines.habitual(c).is_none())
+                };
+                if none {
                     vec![Violation {
                         node: ctx,
                         suffix: String::new(),
