@@ -16,7 +16,7 @@ mod selector;
 
 pub use file::{CheckSpec, OverrideSpec, RuleSpec};
 pub use nid::{check as check_national_id, make as make_national_id, NidProblem};
-pub use selector::{builtin_prefix, Item, NsTest, Selector, MSGHEAD_NS};
+pub use selector::{builtin_prefix, Index, Item, NsTest, Selector, MSGHEAD_NS};
 
 use overgang_codelists::CodeLists;
 use overgang_model::{Category, Finding, Message, Severity};
@@ -475,6 +475,7 @@ impl Catalogue {
             .and_then(|d| d.content_root_node)
             .and_then(|id| input.doc.node(id))
             .unwrap_or_else(|| input.doc.root());
+        let ix = Index::new(input.doc);
         for rule in &self.rules {
             let i = &rule.info;
             if !i.enabled
@@ -486,21 +487,25 @@ impl Catalogue {
                 continue;
             }
             if let Some(p) = &rule.precondition {
-                if !p.holds(ctx0, self, input) {
+                if !p.holds(ctx0, self, input, &ix) {
                     continue;
                 }
             }
             let contexts: Vec<Node<'_>> = match &rule.for_each {
                 None => vec![ctx0],
-                Some(s) => s.select(ctx0).iter().map(Item::node).collect(),
+                Some(s) => s
+                    .select_in(ctx0, Some(&ix))
+                    .iter()
+                    .map(Item::node)
+                    .collect(),
             };
             for ctx in contexts {
                 if let Some(w) = &rule.when {
-                    if !w.holds(ctx, self, input) {
+                    if !w.holds(ctx, self, input, &ix) {
                         continue;
                     }
                 }
-                for v in rule.check.violations(ctx, self, input) {
+                for v in rule.check.violations(ctx, self, input, &ix) {
                     let (line, col) = v.node.line_col();
                     let mut path = (input.path_of)(v.node);
                     path.push_str(&v.suffix);
@@ -643,10 +648,11 @@ impl Check {
         ctx: Node<'d>,
         cat: &Catalogue,
         input: &Input<'_, 'd>,
+        ix: &Index<'d>,
     ) -> Vec<Violation<'d>> {
         match self {
             Check::Present(s) => s
-                .missing(ctx)
+                .missing_in(ctx, Some(ix))
                 .map(|m| Violation {
                     node: m.at,
                     suffix: if m.step.is_empty() {
@@ -658,17 +664,17 @@ impl Check {
                 .into_iter()
                 .collect(),
             Check::Absent(s) => s
-                .select(ctx)
+                .select_in(ctx, Some(ix))
                 .iter()
                 .filter(|i| i.has_content())
                 .map(Violation::at)
                 .collect(),
             Check::Count { sel, min, max } => {
-                let items = sel.select(ctx);
+                let items = sel.select_in(ctx, Some(ix));
                 let n = items.len() as u32;
                 if n < *min {
                     let suffix = sel.last_name().map(|l| format!("/{l}")).unwrap_or_default();
-                    match sel.missing(ctx) {
+                    match sel.missing_in(ctx, Some(ix)) {
                         Some(m) if !m.step.is_empty() => vec![Violation {
                             node: m.at,
                             suffix: format!("/{}", m.step),
@@ -683,14 +689,14 @@ impl Check {
             }
             Check::DateOrder { first, then } => {
                 let Some(a) = first
-                    .select(ctx)
+                    .select_in(ctx, Some(ix))
                     .into_iter()
                     .map(|i| i.value())
                     .find(|v| !v.is_empty())
                 else {
                     return Vec::new();
                 };
-                then.select(ctx)
+                then.select_in(ctx, Some(ix))
                     .iter()
                     .filter(|i| !i.value().is_empty() && date_after(a, i.value()))
                     .map(Violation::at)
@@ -698,7 +704,7 @@ impl Check {
             }
             Check::HabitualBaseline(s) => {
                 let code = s
-                    .select(ctx)
+                    .select_in(ctx, Some(ix))
                     .into_iter()
                     .map(|i| i.value())
                     .find(|v| !v.is_empty());
@@ -712,7 +718,7 @@ impl Check {
             }
             Check::HabitualBaselineAny(s) => {
                 let codes: Vec<&str> = s
-                    .select(ctx)
+                    .select_in(ctx, Some(ix))
                     .into_iter()
                     .map(|i| i.value())
                     .filter(|v| !v.is_empty())
@@ -732,7 +738,7 @@ impl Check {
                 }
             }
             Check::CodesInTheirLists(s) => s
-                .select(ctx)
+                .select_in(ctx, Some(ix))
                 .iter()
                 .filter_map(|i| {
                     let n = i.node();
@@ -746,7 +752,7 @@ impl Check {
                 .collect(),
             _ => self
                 .selector()
-                .select(ctx)
+                .select_in(ctx, Some(ix))
                 .iter()
                 .filter(|i| {
                     let v = i.value();
@@ -758,28 +764,34 @@ impl Check {
     }
 
     /// As a condition (`when`): true when the selection is there and passes.
-    fn holds<'d>(&self, ctx: Node<'d>, cat: &Catalogue, input: &Input<'_, 'd>) -> bool {
+    fn holds<'d>(
+        &self,
+        ctx: Node<'d>,
+        cat: &Catalogue,
+        input: &Input<'_, 'd>,
+        ix: &Index<'d>,
+    ) -> bool {
         match self {
-            Check::Present(s) => s.select(ctx).iter().any(Item::has_content),
-            Check::Absent(s) => !s.select(ctx).iter().any(Item::has_content),
+            Check::Present(s) => s.select_in(ctx, Some(ix)).iter().any(Item::has_content),
+            Check::Absent(s) => !s.select_in(ctx, Some(ix)).iter().any(Item::has_content),
             Check::Count { sel, min, max } => {
-                let n = sel.select(ctx).len() as u32;
+                let n = sel.select_in(ctx, Some(ix)).len() as u32;
                 n >= *min && max.is_none_or(|m| n <= m)
             }
             Check::HabitualBaseline(_) => {
-                !self.selector().select(ctx).is_empty()
-                    && self.violations(ctx, cat, input).is_empty()
+                !self.selector().select_in(ctx, Some(ix)).is_empty()
+                    && self.violations(ctx, cat, input, ix).is_empty()
             }
             Check::HabitualBaselineAny(_) | Check::CodesInTheirLists(_) => {
-                self.violations(ctx, cat, input).is_empty()
+                self.violations(ctx, cat, input, ix).is_empty()
             }
             Check::DateOrder { first, then } => {
-                !first.select(ctx).is_empty()
-                    && !then.select(ctx).is_empty()
-                    && self.violations(ctx, cat, input).is_empty()
+                !first.select_in(ctx, Some(ix)).is_empty()
+                    && !then.select_in(ctx, Some(ix)).is_empty()
+                    && self.violations(ctx, cat, input, ix).is_empty()
             }
             _ => {
-                let items = self.selector().select(ctx);
+                let items = self.selector().select_in(ctx, Some(ix));
                 let values: Vec<&str> = items
                     .iter()
                     .map(|i| i.value())
