@@ -271,6 +271,9 @@ mod markdown {
             vs => format!("versions {}", vs.join(", ")),
         };
         let _ = writeln!(out, "- **Applies to:** {types}; {versions}");
+        if let Some(p) = &i.precondition {
+            let _ = writeln!(out, "- **Only when:** {}", condition(p, lists));
+        }
         let _ = writeln!(out, "- **Check:** {}", in_words(i, lists));
         let _ = writeln!(out, "- **Text (nb):** {}", text(&i.text_nb));
         let _ = writeln!(out, "- **Text (en):** {}", text(&i.text_en));
@@ -372,7 +375,11 @@ mod markdown {
                 code(s)
             ),
             CheckSpec::HabitualBaselineAny(s) => format!(
-                "at least one of the IPLOS variables coded in {} has a known habitual (pre-illness) level",
+                "at least one of the IPLOS variables coded in {} has a known habitual (pre-illness) level (when none is coded: some habitual level is known for the patient)",
+                code(s)
+            ),
+            CheckSpec::CodesInTheirLists(s) => format!(
+                "every coded element in {} whose S names a code list Overgang carries has a code from that list",
                 code(s)
             ),
         }
@@ -413,7 +420,11 @@ mod markdown {
                 code(s)
             ),
             CheckSpec::HabitualBaselineAny(s) => format!(
-                "{} is there and at least one of its IPLOS variables has a known habitual level",
+                "at least one of the IPLOS variables coded in {} has a known habitual level (when none is coded: some habitual level is known for the patient)",
+                code(s)
+            ),
+            CheckSpec::CodesInTheirLists(s) => format!(
+                "every coded element in {} has a code from the list its S names",
                 code(s)
             ),
         }

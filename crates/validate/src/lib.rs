@@ -15,7 +15,8 @@ use overgang_xml::{Document, Limits};
 pub enum Error {
     #[error("message profiles: {0}")]
     Schema(#[from] SchemaError),
-    #[error("rules: {0}")]
+    /// A rule file that cannot be used; its text names file, line and rule.
+    #[error(transparent)]
     Rules(#[from] RulesError),
 }
 
