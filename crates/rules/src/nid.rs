@@ -40,7 +40,14 @@ pub fn check(value: &str) -> Result<(), NidProblem> {
     if month > 40 {
         month -= 40; // H-number
     }
-    if !(1..=12).contains(&month) || !(1..=31).contains(&day) {
+    // The century is not in the number, so 29 February is allowed.
+    let days_in_month = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 => 29,
+        _ => return Err(NidProblem::Date),
+    };
+    if !(1..=days_in_month).contains(&day) {
         return Err(NidProblem::Date);
     }
     let k1 = check_digit(&d[..9], &W1).ok_or(NidProblem::CheckDigit)?;
@@ -93,6 +100,8 @@ mod tests {
         assert_eq!(check("0101901234x"), Err(NidProblem::Format));
         assert_eq!(check("32019012345"), Err(NidProblem::Date));
         assert_eq!(check("01139012345"), Err(NidProblem::Date));
+        assert_eq!(check("31024040278"), Err(NidProblem::Date), "31 February");
+        assert_eq!(check("31044012345"), Err(NidProblem::Date), "31 April");
     }
 
     #[test]
