@@ -78,7 +78,15 @@ fn all_official_examples_are_accepted() {
     let files = v.as_array().expect("array");
     assert_eq!(files.len(), 22);
     for f in files {
-        assert_eq!(f["verdict"], "accepted", "{f}");
+        // Accepted: completeness rules may warn about real gaps (reviewed in
+        // docs/RULES.md), but nothing in the official examples is an error.
+        assert!(
+            f["verdict"] == "accepted" || f["verdict"] == "accepted_with_warnings",
+            "{f}"
+        );
+        for finding in f["findings"].as_array().expect("findings") {
+            assert_ne!(finding["severity"], "error", "{f}");
+        }
         assert!(f["msg_id"].is_string(), "{f}");
         assert!(f["msg_type"].is_string(), "{f}");
         for k in [
@@ -87,6 +95,25 @@ fn all_official_examples_are_accepted() {
             assert!(f.get(k).is_some(), "missing {k} in {f}");
         }
     }
+}
+
+/// Our example with the Funksjonsprofil extension (docs/EXTENSION.md) is
+/// accepted with no findings, and answered with an OK AppRec.
+#[test]
+fn the_extension_example_is_accepted_with_no_findings() {
+    let example = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../schemas/examples/innleggelsesrapport-med-funksjonsprofil.xml");
+    let v = validate_json_ok(&example);
+    let f = &v[0];
+    assert_eq!(f["verdict"], "accepted", "{f}");
+    assert_eq!(f["findings"].as_array().map(Vec::len), Some(0), "{f}");
+    assert_eq!(f["msg_type"], "INNLEGGELSESRAPPORT", "{f}");
+    assert_eq!(f["standard"], "PLO Innleggelsesrapport v1.6", "{f}");
+    let out = bin().arg("apprec").arg(&example).output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let xml = String::from_utf8_lossy(&out.stdout);
+    assert!(xml.contains("<Status V=\"1\""), "{xml}");
+    assert!(!xml.contains("<Error"), "{xml}");
 }
 
 #[test]
@@ -117,7 +144,8 @@ fn several_files_end_with_a_summary() {
     let out = bin().arg("validate").arg(examples()).output().unwrap();
     assert_eq!(out.status.code(), Some(0));
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("22 filer: 22 godkjent"), "{text}");
+    assert!(text.contains("22 filer: "), "{text}");
+    assert!(text.contains(", 0 avvist"), "{text}");
 }
 
 #[test]
@@ -240,7 +268,9 @@ fn reads_iso_8859_1_messages() {
     let file = dir.join("latin1.xml");
     std::fs::write(&file, &latin1).unwrap();
     let v = validate_json_ok(&file);
-    assert_eq!(v[0]["verdict"], "accepted");
+    let utf8 = validate_json_ok(&examples().join("Innleggelsesrapport_v1-6_Ny.xml"));
+    assert_eq!(v[0]["verdict"], utf8[0]["verdict"]);
+    assert_eq!(v[0]["findings"], utf8[0]["findings"]);
     // The same bytes declared as UTF-8 are refused, at the first bad byte.
     let mut lying = latin1.clone();
     let decl = b"encoding=\"ISO-8859-1\"";

@@ -3,7 +3,8 @@
 //! [`Message::read`] turns a parsed document (a MsgHead envelope, or a bare
 //! AppRec or PLO document) into typed values: the envelope, the documents, the
 //! main document's [`Standard`], what later stages need from a PLO document
-//! ([`PloDocument`]) and a received AppRec ([`AppRecInfo`]). Reading never
+//! ([`PloDocument`]), a received AppRec ([`AppRecInfo`]) and Overgang's
+//! habitual-baseline extension ([`FunctionalProfile`]). Reading never
 //! fails; what is missing is `None` or empty, so the model also serves
 //! rejected messages when their AppRec is built.
 //!
@@ -15,6 +16,7 @@
 
 pub mod apprec;
 pub mod common;
+pub mod extension;
 pub mod findings;
 pub mod message;
 pub mod plo;
@@ -22,6 +24,10 @@ pub mod standard;
 
 pub use apprec::{AppRecInfo, AppRecParty, AppRecStatus, OriginalMsgId};
 pub use common::{Coded, Ident, Loc, LocatedCode, Sensitive};
+pub use extension::{
+    is_funksjonsprofil_namespace, FunctionalProfile, ProfileAssessment, ProfileVariable,
+    FUNKSJONSPROFIL_NS, FUNKSJONSPROFIL_ROOT,
+};
 pub use findings::{from_xml_error, Category, Finding, Lang, Severity, Verdict};
 pub use message::{
     ConversationRef, DocumentInfo, HealthcareProfessional, HerPair, Message, MsgHead, Organisation,

@@ -2,6 +2,7 @@
 
 use crate::apprec::AppRecInfo;
 use crate::common::{idents, text, ts, Coded, Ident, Loc, Sensitive};
+use crate::extension::{is_funksjonsprofil_root, FunctionalProfile};
 use crate::plo::PloDocument;
 use crate::standard::{NsMatch, Standard, NS_MSGHEAD};
 use overgang_xml::{Document, Node};
@@ -21,7 +22,8 @@ pub struct Message {
     /// The envelope's `Document`s in order (attachments included).
     pub documents: Vec<DocumentInfo>,
     /// Index in `documents` of the main document (the first one whose content
-    /// is a recognised standard; else the first with XML content).
+    /// is a recognised standard; else the first with XML content that is not
+    /// an Overgang extension document).
     pub main: Option<usize>,
     /// The main document's standard (for a bare AppRec/PLO root: the root's).
     pub standard: Option<Standard>,
@@ -31,6 +33,11 @@ pub struct Message {
     pub plo: Option<PloDocument>,
     /// The AppRec's contents, when the message is (or carries) an AppRec.
     pub apprec: Option<AppRecInfo>,
+    /// The Overgang Funksjonsprofil extension (habitual and current IPLOS
+    /// levels): read from the first `Document` whose content root is
+    /// `Funksjonsprofil` in its namespace, or from a bare `Funksjonsprofil`
+    /// root. See `docs/EXTENSION.md`.
+    pub functional_profile: Option<FunctionalProfile>,
 }
 
 /// `MsgHead/MsgInfo`.
@@ -206,6 +213,16 @@ pub struct DocumentInfo {
     pub standard: Option<Standard>,
 }
 
+impl DocumentInfo {
+    /// True when the content root is an Overgang Funksjonsprofil extension
+    /// document (never the main document).
+    pub fn is_extension(&self) -> bool {
+        self.content_root
+            .as_ref()
+            .is_some_and(|(ns, local)| is_funksjonsprofil_root(ns, local))
+    }
+}
+
 impl Message {
     /// Reads the message model from a parsed document. Never fails.
     pub fn read(doc: &Document) -> Message {
@@ -235,12 +252,25 @@ impl Message {
                 .documents
                 .iter()
                 .position(|d| d.standard.is_some())
-                .or_else(|| m.documents.iter().position(|d| d.content_root.is_some()));
+                .or_else(|| {
+                    m.documents
+                        .iter()
+                        .position(|d| d.content_root.is_some() && !d.is_extension())
+                });
             if let Some(d) = m.main.and_then(|i| m.documents.get(i)) {
                 if let Some(node) = d.content_root_node.and_then(|id| doc.node(id)) {
                     m.read_main(node);
                 }
             }
+            m.functional_profile = m
+                .documents
+                .iter()
+                .find(|d| d.is_extension())
+                .and_then(|d| d.content_root_node)
+                .and_then(|id| doc.node(id))
+                .map(FunctionalProfile::read);
+        } else if is_funksjonsprofil_root(root.ns(), root.name()) {
+            m.functional_profile = Some(FunctionalProfile::read(root));
         } else {
             m.read_main(root);
         }

@@ -1,9 +1,8 @@
 //! `overgang apprec`: print the application receipt that answers a message.
 
-use crate::LimitArgs;
+use crate::{LimitArgs, RuleArgs};
 use anyhow::{Context, Result};
 use overgang_apprec::{AppRecOptions, AppRecVersion, NewReceipt};
-use overgang_validate::{Options, Validator};
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,6 +19,8 @@ pub struct Args {
     status3_for_warnings: bool,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
     /// The message to answer (`-` for standard input).
     #[arg(value_name = "FILE")]
     file: PathBuf,
@@ -33,10 +34,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         std::fs::read(&args.file).with_context(|| args.file.display().to_string())?
     };
-    let validator = Validator::new(Options {
-        limits: args.limits.limits(),
-    })
-    .context("could not load the message profiles")?;
+    let validator = crate::validator(&args.limits, &args.rules)?;
     let report = validator.validate(&bytes);
     let msg_id = uuid::Uuid::new_v4().to_string();
     let gen_date = xs_datetime_utc(SystemTime::now());

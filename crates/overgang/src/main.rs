@@ -1,10 +1,12 @@
 //! `overgang`: the gateway's one binary.
 //!
-//! Subcommands today: `validate` (for EHR vendors' CI and for people) and
-//! `apprec` (the receipt that answers a message). The server comes next.
+//! Subcommands today: `validate` (for EHR vendors' CI and for people),
+//! `apprec` (the receipt that answers a message) and `rules` (the effective
+//! completeness rule catalogue). The server comes next.
 
 mod apprec_cmd;
 mod output;
+mod rules_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -30,6 +32,9 @@ enum Command {
     Validate(validate_cmd::Args),
     /// Print the application receipt (AppRec) that answers a message.
     Apprec(apprec_cmd::Args),
+    /// Show the effective completeness rule catalogue, or check a rule file.
+    #[command(subcommand)]
+    Rules(rules_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -71,6 +76,43 @@ impl LimitArgs {
     }
 }
 
+/// Deployment rule files, applied on top of the default catalogue.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct RuleArgs {
+    /// A rule file that adds rules, changes severities or disables rules
+    /// (repeatable; applied in order on top of the default catalogue).
+    #[arg(long = "rules", value_name = "FILE")]
+    pub files: Vec<std::path::PathBuf>,
+}
+
+impl RuleArgs {
+    /// The files as `(name, text)`.
+    pub fn read(&self) -> anyhow::Result<Vec<(String, String)>> {
+        use anyhow::Context;
+        self.files
+            .iter()
+            .map(|p| {
+                let text = std::fs::read_to_string(p)
+                    .with_context(|| format!("{}: could not read the rule file", p.display()))?;
+                Ok((p.display().to_string(), text))
+            })
+            .collect()
+    }
+}
+
+/// The validator for the subcommands that read messages. A bad rule file is
+/// an error that names the file, line and rule: nothing runs without it.
+pub fn validator(
+    limits: &LimitArgs,
+    rules: &RuleArgs,
+) -> anyhow::Result<overgang_validate::Validator> {
+    let options = overgang_validate::Options {
+        limits: limits.limits(),
+        rule_files: rules.read()?,
+    };
+    Ok(overgang_validate::Validator::new(options)?)
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
@@ -83,6 +125,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate_cmd::run(args),
         Command::Apprec(args) => apprec_cmd::run(args),
+        Command::Rules(cmd) => rules_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

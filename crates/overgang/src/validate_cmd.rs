@@ -1,10 +1,9 @@
 //! `overgang validate`.
 
 use crate::output::{self, FileReport};
-use crate::{LangArg, LimitArgs};
-use anyhow::{Context, Result};
+use crate::{LangArg, LimitArgs, RuleArgs};
+use anyhow::Result;
 use clap::ValueEnum;
-use overgang_validate::{Options, Validator};
 use std::io::{IsTerminal, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -30,6 +29,8 @@ pub struct Args {
     color: ColorArg,
     #[command(flatten)]
     limits: LimitArgs,
+    #[command(flatten)]
+    rules: RuleArgs,
     /// Files or directories to validate; `-` reads one message from standard input.
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
@@ -43,10 +44,7 @@ pub enum ColorArg {
 }
 
 pub fn run(args: Args) -> Result<ExitCode> {
-    let validator = Validator::new(Options {
-        limits: args.limits.limits(),
-    })
-    .context("could not load the message profiles")?;
+    let validator = crate::validator(&args.limits, &args.rules)?;
 
     let mut io_errors = false;
     let mut inputs: Vec<PathBuf> = Vec::new();

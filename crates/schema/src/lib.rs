@@ -16,6 +16,10 @@ mod profile;
 mod regex;
 mod validate;
 
+/// The XML Schema regular expression engine the profiles use, for other
+/// pure stages (the completeness rules) that need the same pattern syntax.
+pub use regex::Regex;
+
 #[cfg(test)]
 mod tests;
 

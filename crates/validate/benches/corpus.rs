@@ -12,8 +12,9 @@
 //!   separate reading from validation;
 //! - `corpus-check`: parse + schema-level validation only (what
 //!   `xmllint --schema` does, so the figure to set beside it);
-//! - `stage/schema`, `stage/model`: schema validation and `Message::read` on
-//!   documents parsed beforehand, to see what each stage costs alone;
+//! - `stage/schema`, `stage/model`, `stage/rules`: schema validation,
+//!   `Message::read` and the whole default rule catalogue on documents
+//!   parsed (and read) beforehand, to see what each stage costs alone;
 //! - `corpus-quickxml`: the same 22 messages through a bare quick-xml
 //!   namespace-resolving event loop (attributes iterated, no tree, no
 //!   checks): the floor any reader built on quick-xml can reach here;
@@ -122,6 +123,22 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             for d in &docs {
                 black_box(overgang_model::Message::read(black_box(d)));
+            }
+        })
+    });
+    let messages: Vec<overgang_model::Message> =
+        docs.iter().map(overgang_model::Message::read).collect();
+    let rules = validator.rules();
+    g.bench_function("rules", |b| {
+        b.iter(|| {
+            for (d, m) in docs.iter().zip(&messages) {
+                let path_of = |n: overgang_xml::Node<'_>| schemas.path_of(n);
+                black_box(rules.evaluate(&overgang_rules::Input {
+                    doc: d,
+                    message: m,
+                    baselines: &overgang_rules::NoBaselines,
+                    path_of: &path_of,
+                }));
             }
         })
     });

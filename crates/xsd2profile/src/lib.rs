@@ -33,12 +33,77 @@ pub fn generate(dir: &Path) -> Result<Vec<(String, String)>> {
         let bytes = std::fs::read(dir.join(&name)).with_context(|| format!("reading {name}"))?;
         let text = decode(&bytes);
         let root = parse_dom(&text).with_context(|| format!("parsing {name}"))?;
-        let rendered = render(&name, &root).with_context(|| format!("rendering {name}"))?;
+        let rendered =
+            render(&name, target_for(&name), &root).with_context(|| format!("rendering {name}"))?;
         if out.insert(rendered.0.clone(), rendered.1).is_some() {
             bail!("two schemas map to profile {}", rendered.0);
         }
     }
     Ok(out.into_iter().collect())
+}
+
+/// The namespace prefix every Overgang extension schema's target namespace
+/// must start with, so an extension can never declare anything in an
+/// official namespace.
+pub const EXTENSION_NS_PREFIX: &str = "urn:overgang:";
+
+/// Reads Overgang's own extension schemas (`schemas/extensions/`, named
+/// `overgang-<name>-v<version>.xsd`) and returns `(relative path, profile
+/// text)` pairs under `extensions/`, sorted by path. Each schema must have a
+/// target namespace starting with [`EXTENSION_NS_PREFIX`].
+pub fn generate_extensions(dir: &Path) -> Result<Vec<(String, String)>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".xsd"))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("no XSD files in {}", dir.display());
+    }
+    let mut out = BTreeMap::new();
+    for name in names {
+        let target = extension_target(&name)?;
+        let bytes = std::fs::read(dir.join(&name)).with_context(|| format!("reading {name}"))?;
+        let text = decode(&bytes);
+        let root = parse_dom(&text).with_context(|| format!("parsing {name}"))?;
+        let ns = root.attr("targetNamespace").unwrap_or("");
+        if !ns.starts_with(EXTENSION_NS_PREFIX) {
+            bail!("{name}: an extension's targetNamespace must start with {EXTENSION_NS_PREFIX} (found {ns:?})");
+        }
+        let rendered = render(&name, target, &root).with_context(|| format!("rendering {name}"))?;
+        if out.insert(rendered.0.clone(), rendered.1).is_some() {
+            bail!("two schemas map to profile {}", rendered.0);
+        }
+    }
+    Ok(out.into_iter().collect())
+}
+
+/// `overgang-funksjonsprofil-v1.0.xsd` → `extensions/funksjonsprofil-1.0.profile`,
+/// header `profile overgang funksjonsprofil 1.0`.
+fn extension_target(file: &str) -> Result<Target> {
+    let stem = file.trim_end_matches(".xsd");
+    let parsed = stem
+        .strip_prefix("overgang-")
+        .and_then(|s| s.rsplit_once("-v"))
+        .filter(|(name, version)| {
+            !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                && !version.is_empty()
+                && version.chars().all(|c| c.is_ascii_digit() || c == '.')
+        });
+    let Some((name, version)) = parsed else {
+        bail!("{file}: an extension schema must be named overgang-<name>-v<version>.xsd");
+    };
+    Ok(Target {
+        path: format!("extensions/{name}-{version}.profile"),
+        family: "overgang".into(),
+        name: name.into(),
+        version: version.into(),
+    })
 }
 
 /// UTF-8 or ISO-8859-1, as the XML declaration says.
@@ -372,11 +437,10 @@ impl Ctx {
     }
 }
 
-fn render(file: &str, root: &El) -> Result<(String, String)> {
+fn render(file: &str, t: Target, root: &El) -> Result<(String, String)> {
     if !root.is("schema") {
         bail!("root is not xs:schema");
     }
-    let t = target_for(file);
     let mut cx = Ctx {
         target_ns: root.attr("targetNamespace").unwrap_or("").to_owned(),
         element_qualified: root.attr("elementFormDefault") == Some("qualified"),
@@ -821,5 +885,24 @@ mod tests {
             target_for("MsgHead-v1_2.xsd").path,
             "msghead/msghead-1.2.profile"
         );
+    }
+
+    #[test]
+    fn extension_paths() {
+        let t = extension_target("overgang-funksjonsprofil-v1.0.xsd").expect("valid name");
+        assert_eq!(t.path, "extensions/funksjonsprofil-1.0.profile");
+        assert_eq!(
+            (t.family.as_str(), t.name.as_str(), t.version.as_str()),
+            ("overgang", "funksjonsprofil", "1.0")
+        );
+        for bad in [
+            "funksjonsprofil-v1.0.xsd",
+            "overgang-funksjonsprofil.xsd",
+            "overgang-Funksjonsprofil-v1.0.xsd",
+            "overgang--v1.0.xsd",
+            "overgang-x-v.xsd",
+        ] {
+            assert!(extension_target(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -1,8 +1,12 @@
 //! xsd2profile: derives Overgang's message profiles (`schemas/profiles/`) from
 //! the official XML Schemas.
 //!
-//! Usage: `xsd2profile <xsd-dir> <out-dir>` (from the repository root:
-//! `cargo run -p xsd2profile -- ../shared/standards/xsd schemas/profiles`).
+//! Usage: `xsd2profile <xsd-dir> <out-dir> [--extensions <dir>]` (from the
+//! repository root:
+//! `cargo run -p xsd2profile -- ../shared/standards/xsd schemas/profiles --extensions schemas/extensions`).
+//! `--extensions` adds the profiles of Overgang's own extension schemas
+//! (`schemas/extensions/overgang-<name>-v<version>.xsd`) under
+//! `<out-dir>/extensions/`.
 //!
 //! The profiles carry facts only (names, cardinalities, types, facets, code
 //! list numbers); annotations, documentation and comments are dropped. The
@@ -12,11 +16,17 @@ use anyhow::{bail, Context, Result};
 use std::path::Path;
 
 fn main() -> Result<()> {
+    const USAGE: &str = "usage: xsd2profile <xsd-dir> <out-dir> [--extensions <dir>]";
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (Some(xsd_dir), Some(out_dir)) = (args.first(), args.get(1)) else {
-        bail!("usage: xsd2profile <xsd-dir> <out-dir>");
+    let (xsd_dir, out_dir, ext_dir) = match args.as_slice() {
+        [x, o] => (x, o, None),
+        [x, o, flag, e] if flag == "--extensions" => (x, o, Some(e)),
+        _ => bail!(USAGE),
     };
-    let files = xsd2profile::generate(Path::new(xsd_dir))?;
+    let mut files = xsd2profile::generate(Path::new(xsd_dir))?;
+    if let Some(e) = ext_dir {
+        files.extend(xsd2profile::generate_extensions(Path::new(e))?);
+    }
     let out = Path::new(out_dir);
     for (rel, text) in &files {
         let path = out.join(rel);

@@ -1,11 +1,14 @@
 //! The committed profiles must be exactly what the generator makes from the
-//! official XSDs. Fails (does not skip) when the standards folder is missing.
+//! official XSDs and from Overgang's own extension schemas
+//! (`schemas/extensions/`). Fails (does not skip) when the standards folder
+//! is missing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 const XSD_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/standards/xsd");
 const PROFILES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/profiles");
+const EXTENSIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../schemas/extensions");
 
 fn read_tree(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
     for entry in std::fs::read_dir(dir).expect("read profile dir") {
@@ -29,7 +32,16 @@ fn committed_profiles_match_the_generator() {
         Path::new(XSD_DIR).is_dir(),
         "the official XSDs are missing at {XSD_DIR}; this test needs ../shared/standards"
     );
-    let generated = xsd2profile::generate(Path::new(XSD_DIR)).expect("generate profiles");
+    let mut generated = xsd2profile::generate(Path::new(XSD_DIR)).expect("generate profiles");
+    let extensions =
+        xsd2profile::generate_extensions(Path::new(EXTENSIONS)).expect("generate extensions");
+    assert!(
+        extensions
+            .iter()
+            .any(|(p, _)| p == "extensions/funksjonsprofil-1.0.profile"),
+        "the Funksjonsprofil extension profile is not generated"
+    );
+    generated.extend(extensions);
 
     // Write into a temporary directory, as the binary would, and read back.
     let tmp: PathBuf =
@@ -51,12 +63,12 @@ fn committed_profiles_match_the_generator() {
     let committed_names: Vec<_> = committed.keys().collect();
     assert_eq!(
         fresh_names, committed_names,
-        "profile file sets differ; rerun xsd2profile"
+        "profile file sets differ; rerun xsd2profile (with --extensions schemas/extensions)"
     );
     for (name, text) in &fresh {
         assert!(
             committed.get(name) == Some(text),
-            "schemas/profiles/{name} is stale; rerun: cargo run -p xsd2profile -- ../shared/standards/xsd schemas/profiles"
+            "schemas/profiles/{name} is stale; rerun: cargo run -p xsd2profile -- ../shared/standards/xsd schemas/profiles --extensions schemas/extensions"
         );
     }
 }

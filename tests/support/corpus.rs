@@ -1,0 +1,56 @@
+//! Where the tests find the repository and the public standards.
+//!
+//! The standards (`../shared/standards/` beside the repository) are read at
+//! run time and never copied into the repository; a test that needs them
+//! fails, never skips, when they are missing.
+
+#![allow(dead_code)] // each test crate uses part of this module
+
+use std::path::{Path, PathBuf};
+
+/// The repository's root folder.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// `../shared/standards`, which must be there.
+pub fn standards() -> PathBuf {
+    let p = repo().join("../shared/standards");
+    assert!(
+        p.join("examples/plo-1.6").is_dir(),
+        "the public standards are missing: expected {}/examples/plo-1.6 (see ../shared/standards/README.md)",
+        p.display()
+    );
+    p
+}
+
+/// The folder of the 22 official PLO v1.6 examples.
+pub fn official_dir() -> PathBuf {
+    standards().join("examples/plo-1.6")
+}
+
+/// The 22 official PLO v1.6 examples as (file name, path), sorted by name.
+pub fn official_examples() -> Vec<(String, PathBuf)> {
+    let dir = official_dir();
+    let mut v: Vec<(String, PathBuf)> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
+        .map(|p| {
+            let name = p
+                .file_name()
+                .expect("file name")
+                .to_string_lossy()
+                .into_owned();
+            (name, p)
+        })
+        .collect();
+    v.sort();
+    assert_eq!(
+        v.len(),
+        22,
+        "expected the 22 official PLO v1.6 examples in {}",
+        dir.display()
+    );
+    v
+}
