@@ -5,7 +5,15 @@ use std::time::Instant;
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(200);
-    let cat = overgang_rules::Catalogue::builtin().expect("catalogue");
+    // `OVERGANG_DISABLE=ID,ID` switches rules off, to see what each costs.
+    let off: String = std::env::var("OVERGANG_DISABLE")
+        .unwrap_or_default()
+        .split(',')
+        .filter(|s| !s.is_empty())
+        .map(|id| format!("[[override]]\nid = \"{id}\"\nenabled = false\n"))
+        .collect();
+    let cat = overgang_rules::Catalogue::builtin_with([("disable.toml", off.as_str())])
+        .expect("catalogue");
     let limits = overgang_xml::Limits::default();
     let docs: Vec<overgang_xml::Document> = args
         .map(|p| overgang_xml::parse(&std::fs::read(p).expect("read"), &limits).expect("parse"))

@@ -66,7 +66,7 @@ pub struct OverrideSpec {
 }
 
 /// The predicates, as written: a table with exactly one of these keys.
-#[derive(Clone, Debug, Deserialize, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CheckSpec {
     /// The selector finds something with content.

@@ -144,6 +144,9 @@ impl Rule {
 pub struct Catalogue {
     rules: Vec<Rule>,
     codelists: CodeLists,
+    /// The local names `//` steps of the rules look for: what the per-message
+    /// [`Index`] records.
+    indexed: Vec<Box<str>>,
 }
 
 impl std::fmt::Debug for Catalogue {
@@ -178,10 +181,27 @@ impl Catalogue {
         let mut cat = Catalogue {
             rules: Vec::new(),
             codelists: CodeLists::builtin(),
+            indexed: Vec::new(),
         };
         for (name, text) in files {
             cat.add_file(name, text)?;
         }
+        let mut names = Vec::new();
+        for r in &cat.rules {
+            if let Some(s) = &r.for_each {
+                s.descendant_names(&mut names);
+            }
+            for c in [&r.precondition, &r.when]
+                .into_iter()
+                .flatten()
+                .chain([&r.check])
+            {
+                for s in c.selectors() {
+                    s.descendant_names(&mut names);
+                }
+            }
+        }
+        cat.indexed = names;
         Ok(cat)
     }
 
@@ -475,7 +495,10 @@ impl Catalogue {
             .and_then(|d| d.content_root_node)
             .and_then(|id| input.doc.node(id))
             .unwrap_or_else(|| input.doc.root());
-        let ix = Index::new(input.doc);
+        let ix = Index::new(input.doc, &self.indexed);
+        // Many rules share a precondition ("not a cancellation"): decide
+        // each distinct one once per message.
+        let mut decided: Vec<(&CheckSpec, bool)> = Vec::new();
         for rule in &self.rules {
             let i = &rule.info;
             if !i.enabled
@@ -486,8 +509,16 @@ impl Catalogue {
             {
                 continue;
             }
-            if let Some(p) = &rule.precondition {
-                if !p.holds(ctx0, self, input, &ix) {
+            if let (Some(p), Some(spec)) = (&rule.precondition, &i.precondition) {
+                let holds = match decided.iter().find(|(s, _)| *s == spec) {
+                    Some(&(_, h)) => h,
+                    None => {
+                        let h = p.holds(ctx0, self, input, &ix);
+                        decided.push((spec, h));
+                        h
+                    }
+                };
+                if !holds {
                     continue;
                 }
             }
@@ -626,6 +657,14 @@ impl Check {
         })
     }
 
+    /// Every selector the predicate uses.
+    fn selectors(&self) -> Vec<&Selector> {
+        match self {
+            Check::DateOrder { first, then } => vec![first, then],
+            _ => vec![self.selector()],
+        }
+    }
+
     fn selector(&self) -> &Selector {
         match self {
             Check::Present(s)
@@ -648,7 +687,7 @@ impl Check {
         ctx: Node<'d>,
         cat: &Catalogue,
         input: &Input<'_, 'd>,
-        ix: &Index<'d>,
+        ix: &Index<'d, '_>,
     ) -> Vec<Violation<'d>> {
         match self {
             Check::Present(s) => s
@@ -769,11 +808,11 @@ impl Check {
         ctx: Node<'d>,
         cat: &Catalogue,
         input: &Input<'_, 'd>,
-        ix: &Index<'d>,
+        ix: &Index<'d, '_>,
     ) -> bool {
         match self {
-            Check::Present(s) => s.select_in(ctx, Some(ix)).iter().any(Item::has_content),
-            Check::Absent(s) => !s.select_in(ctx, Some(ix)).iter().any(Item::has_content),
+            Check::Present(s) => s.any(ctx, Some(ix), &mut |i| i.has_content()),
+            Check::Absent(s) => !s.any(ctx, Some(ix), &mut |i| i.has_content()),
             Check::Count { sel, min, max } => {
                 let n = sel.select_in(ctx, Some(ix)).len() as u32;
                 n >= *min && max.is_none_or(|m| n <= m)

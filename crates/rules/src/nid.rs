@@ -31,7 +31,10 @@ pub fn check(value: &str) -> Result<(), NidProblem> {
     if v.len() != 11 || !v.bytes().all(|b| b.is_ascii_digit()) {
         return Err(NidProblem::Format);
     }
-    let d: Vec<u32> = v.bytes().map(|b| u32::from(b - b'0')).collect();
+    let mut d = [0u32; 11];
+    for (x, b) in d.iter_mut().zip(v.bytes()) {
+        *x = u32::from(b - b'0');
+    }
     let mut day = d[0] * 10 + d[1];
     let mut month = d[2] * 10 + d[3];
     if day > 40 {

@@ -23,52 +23,49 @@
 
 use overgang_xml::{Document, Node};
 
-/// Where each local name occurs in a document (element ids, ascending), so a
-/// `//name` step jumps to its candidates instead of walking the subtree.
+/// Where the names that `//` steps look for occur in a document (element
+/// ids, ascending), so such a step jumps to its candidates instead of walking
+/// the subtree. The catalogue knows those names when it compiles, so one pass
+/// over the elements, comparing each with a handful of names, builds it.
 /// Built once per message and shared by every rule.
-pub struct Index<'d> {
-    /// (hash of the local name, element id), sorted: each name's ids form
-    /// one run in document order (names are compared again on lookup, so a
-    /// hash collision costs time, never a wrong answer). Sorting integers is
-    /// cheaper than hashing into a map or sorting strings for the hundred-odd
-    /// elements of a message.
-    by_name: Vec<(u64, u32)>,
+pub struct Index<'d, 'n> {
+    names: &'n [Box<str>],
+    ids: Vec<Vec<u32>>,
     doc: &'d Document,
 }
 
-/// FNV-1a: short names, no allocation, no dependency.
-fn name_hash(s: &str) -> u64 {
-    s.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    })
-}
-
-impl<'d> Index<'d> {
-    pub fn new(doc: &'d Document) -> Index<'d> {
-        let mut by_name: Vec<(u64, u32)> = doc
-            .elements()
-            .map(|n| (name_hash(n.name()), n.id()))
-            .collect();
-        by_name.sort_unstable();
-        Index { by_name, doc }
+impl<'d, 'n> Index<'d, 'n> {
+    /// Indexes the elements named in `names` (each name once).
+    pub fn new(doc: &'d Document, names: &'n [Box<str>]) -> Index<'d, 'n> {
+        let mut ids = vec![Vec::new(); names.len()];
+        for n in doc.elements() {
+            let name = n.name();
+            if let Some(k) = names.iter().position(|x| **x == *name) {
+                ids[k].push(n.id());
+            }
+        }
+        Index { names, ids, doc }
     }
 
     /// The descendants of `n` (not `n` itself) named `local`, in document
-    /// order. Ids are in document order and a subtree is a contiguous range.
-    fn descendants_named<'a>(
-        &'a self,
+    /// order; `None` when `local` is not indexed. Ids are in document order
+    /// and a subtree is a contiguous range.
+    fn descendants_named(
+        &self,
         n: Node<'d>,
-        local: &'a str,
-    ) -> impl Iterator<Item = Node<'d>> + 'a {
-        let h = name_hash(local);
+        local: &str,
+    ) -> Option<impl Iterator<Item = Node<'d>> + '_> {
+        let k = self.names.iter().position(|x| **x == *local)?;
+        let list = &self.ids[k];
         let start = n.id() + 1;
         let end = n.id() + n.descendants().size_hint().0 as u32;
-        let from = self.by_name.partition_point(|&k| k < (h, start));
-        self.by_name[from..]
-            .iter()
-            .take_while(move |&&(kh, i)| kh == h && i < end)
-            .filter_map(move |&(_, i)| self.doc.node(i))
-            .filter(move |c| c.name() == local)
+        let from = list.partition_point(|&i| i < start);
+        Some(
+            list[from..]
+                .iter()
+                .take_while(move |&&i| i < end)
+                .filter_map(move |&i| self.doc.node(i)),
+        )
     }
 }
 
@@ -169,12 +166,9 @@ impl Cond {
             };
         }
         match self {
-            Cond::Exists(s) => s.select(n, None).iter().any(|i| i.has_content()),
-            Cond::Eq(s, vals) => s
-                .select(n, None)
-                .iter()
-                .any(|i| vals.iter().any(|v| *v == i.value())),
-            Cond::Ne(s, v) => s.select(n, None).iter().any(|i| *v != i.value()),
+            Cond::Exists(s) => s.any(n, None, &mut |i| i.has_content()),
+            Cond::Eq(s, vals) => s.any(n, None, &mut |i| vals.iter().any(|v| *v == i.value())),
+            Cond::Ne(s, v) => s.any(n, None, &mut |i| *v != i.value()),
         }
     }
 }
@@ -279,6 +273,30 @@ impl Selector {
         })
     }
 
+    /// The local names its `//` steps look for (filters included), for the
+    /// catalogue's [`Index`].
+    pub fn descendant_names(&self, out: &mut Vec<Box<str>>) {
+        fn path(p: &Path, out: &mut Vec<Box<str>>) {
+            for st in &p.steps {
+                if let (Axis::Descendant, Some(l)) = (st.axis, &st.local) {
+                    if !out.contains(l) {
+                        out.push(l.clone());
+                    }
+                }
+                for alts in &st.filters {
+                    for c in alts {
+                        match c {
+                            Cond::Exists(q) | Cond::Eq(q, _) | Cond::Ne(q, _) => path(q, out),
+                        }
+                    }
+                }
+            }
+        }
+        for p in &self.alts {
+            path(p, out);
+        }
+    }
+
     /// The text the selector was written as.
     pub fn source(&self) -> &str {
         &self.source
@@ -298,8 +316,19 @@ impl Selector {
         self.select_in(ctx, None)
     }
 
+    /// Whether `f` holds for something the selector finds, in document
+    /// order, stopping at the first; no list is built for child-only paths.
+    pub fn any<'d>(
+        &self,
+        ctx: Node<'d>,
+        ix: Option<&Index<'d, '_>>,
+        f: &mut dyn FnMut(Item<'d>) -> bool,
+    ) -> bool {
+        self.alts.iter().any(|p| p.any(ctx, ix, f))
+    }
+
     /// [`Selector::select`] with the document's name index.
-    pub fn select_in<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d>>) -> Vec<Item<'d>> {
+    pub fn select_in<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d, '_>>) -> Vec<Item<'d>> {
         match self.alts.as_slice() {
             [one] => one.select(ctx, ix),
             many => many.iter().flat_map(|p| p.select(ctx, ix)).collect(),
@@ -313,8 +342,8 @@ impl Selector {
     }
 
     /// [`Selector::missing`] with the document's name index.
-    pub fn missing_in<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d>>) -> Option<Missing<'d>> {
-        if self.select_in(ctx, ix).iter().any(Item::has_content) {
+    pub fn missing_in<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d, '_>>) -> Option<Missing<'d>> {
+        if self.any(ctx, ix, &mut |i| i.has_content()) {
             return None;
         }
         self.alts.first().map(|p| p.missing(ctx, ix))
@@ -323,7 +352,53 @@ impl Selector {
 
 impl Path {
     /// Everything the selector finds from `ctx`, in document order.
-    fn select<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d>>) -> Vec<Item<'d>> {
+    /// See [`Selector::any`]. Paths of child steps are walked depth first
+    /// (which is document order) without building lists.
+    fn any<'d>(
+        &self,
+        ctx: Node<'d>,
+        ix: Option<&Index<'d, '_>>,
+        f: &mut dyn FnMut(Item<'d>) -> bool,
+    ) -> bool {
+        fn walk<'d>(
+            steps: &[Step],
+            n: Node<'d>,
+            attr: Option<&str>,
+            f: &mut dyn FnMut(Item<'d>) -> bool,
+        ) -> bool {
+            match steps.split_first() {
+                None => match attr {
+                    None => f(Item::Element(n)),
+                    Some(a) => n
+                        .attributes()
+                        .find(|x| x.name() == a && x.ns().is_empty())
+                        .is_some_and(|x| f(Item::Attribute(n, x.name(), x.value()))),
+                },
+                Some((st, rest)) => n
+                    .children()
+                    .filter(|c| st.accepts(*c))
+                    .any(|c| walk(rest, c, attr, f)),
+            }
+        }
+        if self.absolute || self.steps.iter().any(|s| s.axis != Axis::Child) {
+            return self.select(ctx, ix).into_iter().any(f);
+        }
+        walk(&self.steps, ctx, self.attr.as_deref(), f)
+    }
+
+    fn select<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d, '_>>) -> Vec<Item<'d>> {
+        // `.` and `@A`: the context itself, without building a node list.
+        if self.steps.is_empty() && !self.absolute {
+            return match &self.attr {
+                None => vec![Item::Element(ctx)],
+                Some(a) => ctx
+                    .attributes()
+                    .find(|x| x.name() == &**a && x.ns().is_empty())
+                    .map(|x| Item::Attribute(ctx, x.name(), x.value()))
+                    .into_iter()
+                    .collect(),
+            };
+        }
         let nodes = self.nodes(ctx, self.steps.len(), ix);
         match &self.attr {
             None => nodes.into_iter().map(Item::Element).collect(),
@@ -347,7 +422,7 @@ impl Path {
     }
 
     /// The elements after the first `upto` steps.
-    fn nodes<'d>(&self, ctx: Node<'d>, upto: usize, ix: Option<&Index<'d>>) -> Vec<Node<'d>> {
+    fn nodes<'d>(&self, ctx: Node<'d>, upto: usize, ix: Option<&Index<'d, '_>>) -> Vec<Node<'d>> {
         let start = self.start(ctx);
         let mut cur: Vec<Node<'d>> = Vec::new();
         let mut first = true;
@@ -367,12 +442,16 @@ impl Path {
                 for &n in from {
                     match step.axis {
                         Axis::Child => next.extend(n.children().filter(|c| step.accepts(*c))),
-                        Axis::Descendant => match (ix, step.local.as_deref()) {
-                            (Some(ix), Some(l)) => {
-                                next.extend(ix.descendants_named(n, l).filter(|c| step.accepts(*c)))
+                        Axis::Descendant => {
+                            match ix
+                                .zip(step.local.as_deref())
+                                .and_then(|(ix, l)| ix.descendants_named(n, l))
+                            {
+                                Some(found) => next.extend(found.filter(|c| step.accepts(*c))),
+                                None => next
+                                    .extend(n.descendants().skip(1).filter(|c| step.accepts(*c))),
                             }
-                            _ => next.extend(n.descendants().skip(1).filter(|c| step.accepts(*c))),
-                        },
+                        }
                         Axis::Parent => {
                             if let Some(p) = n.parent() {
                                 if !next.contains(&p) {
@@ -397,7 +476,7 @@ impl Path {
     }
 
     /// Where the path stops finding anything from `ctx`.
-    fn missing<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d>>) -> Missing<'d> {
+    fn missing<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d, '_>>) -> Missing<'d> {
         let mut at = self.start(ctx);
         for k in 0..self.steps.len() {
             let found = self.nodes(ctx, k + 1, ix);
@@ -722,7 +801,16 @@ mod tests {
     #[test]
     fn the_index_changes_nothing() {
         let d = doc();
-        let ix = Index::new(&d);
+        let names: Vec<Box<str>> = [
+            "Journaltekst",
+            "Tekst",
+            "Overskriftskode",
+            "Pasient",
+            "Nothing",
+        ]
+        .map(Box::from)
+        .to_vec();
+        let ix = Index::new(&d, &names);
         for src in [
             "//po:Journaltekst",
             "//po:Journaltekst[po:Overskriftskode/@V = 'AAI']/po:Tekst",
