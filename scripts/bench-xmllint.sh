@@ -10,9 +10,15 @@
 # marginal cost of one message is (t_b - t_a) / (22 * (REPEAT - 1)).
 # xmllint is single-threaded: figures are per core.
 #
+# With OVERGANG=path/to/check_files (the example in crates/validate, built with
+# `cargo build --release -p overgang-validate --example check_files`), the same
+# four commands are timed for Overgang's parse + schema-level validation in the
+# same hyperfine run, interleaved with xmllint's, and the ratio is printed.
+#
 # Usage: scripts/bench-xmllint.sh [REPEAT]    (default 40)
 # Env:   STANDARDS=path/to/shared/standards   (default: ../shared/standards next to the repo)
 #        RUNS=10                              (hyperfine runs per command)
+#        OVERGANG=path/to/check_files         (optional, see above)
 set -euo pipefail
 
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -46,10 +52,21 @@ trap 'rm -rf "$tmp"' EXIT
 printf '%s\n' "${files[@]}" > "$tmp/one.args"
 printf '%s\n' "${many[@]}" > "$tmp/many.args"
 
-hyperfine --warmup 2 --runs "$runs" --style basic --export-json "$tmp/h.json" \
-  -n "corpus x1 (22 msgs)" "xargs -a $tmp/one.args xmllint --noout --nonet --schema $xsd" \
-  -n "corpus x$repeat ($((22 * repeat)) msgs)" "xargs -a $tmp/many.args xmllint --noout --nonet --schema $xsd" \
+cmds=(
+  -n "xmllint x1 (22 msgs)" "xargs -a $tmp/one.args xmllint --noout --nonet --schema $xsd"
+  -n "xmllint x$repeat ($((22 * repeat)) msgs)" "xargs -a $tmp/many.args xmllint --noout --nonet --schema $xsd"
+)
+if [ -n "${OVERGANG:-}" ]; then
+  [ -x "$OVERGANG" ] || { echo "OVERGANG=$OVERGANG is not an executable" >&2; exit 1; }
+  "$OVERGANG" "${files[@]}" >/dev/null || { echo "Overgang finds the corpus invalid" >&2; exit 1; }
+  cmds+=(
+    -n "overgang x1 (22 msgs)" "xargs -a $tmp/one.args $OVERGANG"
+    -n "overgang x$repeat ($((22 * repeat)) msgs)" "xargs -a $tmp/many.args $OVERGANG"
+  )
+fi
+hyperfine --warmup 2 --runs "$runs" --style basic --export-json "$tmp/h.json" "${cmds[@]}" \
   >&2
+
 
 # xargs must not split the long list over several xmllint processes:
 # check that the argument list fits in one invocation.
@@ -61,16 +78,22 @@ python3 - "$tmp/h.json" "$bytes" "$repeat" <<'PY'
 import json, sys
 h = json.load(open(sys.argv[1]))
 total_bytes, repeat = int(sys.argv[2]), int(sys.argv[3])
-t1, tn = (r["mean"] for r in h["results"])
-s1, sn = (r["stddev"] for r in h["results"])
+res = h["results"]
 n = 22 * (repeat - 1)
-per_msg = (tn - t1) / n
 avg_bytes = total_bytes / 22
-fixed = t1 - 22 * per_msg
 print(f"corpus: 22 messages, {total_bytes} bytes ({avg_bytes:.0f} bytes/message)")
-print(f"x1:  {t1*1e3:.2f} ms ± {s1*1e3:.2f}   x{repeat}: {tn*1e3:.2f} ms ± {sn*1e3:.2f}")
-print(f"fixed cost (process start + schema load/compile): {fixed*1e3:.2f} ms")
-print(f"marginal per message: {per_msg*1e6:.1f} µs")
-print(f"xmllint throughput (one core, schema loaded): {1/per_msg:,.0f} msgs/s, {avg_bytes/per_msg/1e6:.2f} MB/s")
-print(f"xmllint one process per message (naive): {1/(fixed+per_msg):,.0f} msgs/s")
+per = {}
+for name, (one, many) in (("xmllint", res[0:2]), ("overgang", res[2:4])):
+    if not many:
+        continue
+    t1, tn = one["mean"], many["mean"]
+    per_msg = (tn - t1) / n
+    per[name] = per_msg
+    fixed = t1 - 22 * per_msg
+    print(f"{name}: x1 {t1*1e3:.2f} ms ± {one['stddev']*1e3:.2f}, x{repeat} {tn*1e3:.2f} ms ± {many['stddev']*1e3:.2f}")
+    print(f"{name}: fixed cost (process start + schema load/compile): {fixed*1e3:.2f} ms")
+    print(f"{name}: marginal per message: {per_msg*1e6:.1f} µs, {1/per_msg:,.0f} msgs/s, {avg_bytes/per_msg/1e6:.2f} MB/s (one core)")
+    print(f"{name}: one process per message (naive): {1/(fixed+per_msg):,.0f} msgs/s")
+if len(per) == 2:
+    print(f"ratio xmllint / overgang per message: {per['xmllint']/per['overgang']:.1f}x")
 PY
