@@ -522,14 +522,11 @@ impl Catalogue {
                     continue;
                 }
             }
-            let contexts: Vec<Node<'_>> = match &rule.for_each {
-                None => vec![ctx0],
-                Some(s) => s
-                    .select_in(ctx0, Some(&ix))
-                    .iter()
-                    .map(Item::node)
-                    .collect(),
-            };
+            // The main document's root, or each element `for_each` finds.
+            let selected = rule.for_each.as_ref().map(|s| s.select_in(ctx0, Some(&ix)));
+            let contexts = std::iter::once(ctx0)
+                .filter(|_| selected.is_none())
+                .chain(selected.iter().flatten().map(Item::node));
             for ctx in contexts {
                 if let Some(w) = &rule.when {
                     if !w.holds(ctx, self, input, &ix) {
