@@ -773,19 +773,33 @@ impl Check {
                     Vec::new()
                 }
             }
-            Check::CodesInTheirLists(s) => s
-                .select_in(ctx, Some(ix))
-                .iter()
-                .filter_map(|i| {
-                    let n = i.node();
-                    let v = n.attr("V")?.trim();
-                    let list = cat.codelists.by_oid(n.attr("S")?.trim())?;
+            Check::CodesInTheirLists(s) => {
+                // One pass over the attributes for V and S; no list for `.`.
+                let judge = |n: Node<'d>| -> Option<Violation<'d>> {
+                    let (mut v, mut sys) = (None, None);
+                    for a in n.attributes() {
+                        match a.name() {
+                            "V" if a.ns().is_empty() => v = Some(a.value()),
+                            "S" if a.ns().is_empty() => sys = Some(a.value()),
+                            _ => {}
+                        }
+                    }
+                    let v = v?.trim();
+                    let list = cat.codelists.by_oid(sys?.trim())?;
                     (!v.is_empty() && !list.contains(v)).then(|| Violation {
                         node: n,
                         suffix: "/@V".to_owned(),
                     })
-                })
-                .collect(),
+                };
+                if s.is_self() {
+                    judge(ctx).into_iter().collect()
+                } else {
+                    s.select_in(ctx, Some(ix))
+                        .iter()
+                        .filter_map(|i| judge(i.node()))
+                        .collect()
+                }
+            }
             _ => self
                 .selector()
                 .select_in(ctx, Some(ix))

@@ -297,6 +297,11 @@ impl Selector {
         }
     }
 
+    /// True for `.`: the context element itself.
+    pub fn is_self(&self) -> bool {
+        matches!(self.alts.as_slice(), [p] if p.steps.is_empty() && p.attr.is_none() && !p.absolute)
+    }
+
     /// The text the selector was written as.
     pub fn source(&self) -> &str {
         &self.source
