@@ -88,12 +88,14 @@ for name, (one, many) in (("xmllint", res[0:2]), ("overgang", res[2:4])):
         continue
     t1, tn = one["mean"], many["mean"]
     per_msg = (tn - t1) / n
-    per[name] = per_msg
+    # The fastest runs: on a shared machine the minimum is the steadier figure.
+    best = (many["min"] - one["min"]) / n
+    per[name] = (per_msg, best)
     fixed = t1 - 22 * per_msg
     print(f"{name}: x1 {t1*1e3:.2f} ms ± {one['stddev']*1e3:.2f}, x{repeat} {tn*1e3:.2f} ms ± {many['stddev']*1e3:.2f}")
     print(f"{name}: fixed cost (process start + schema load/compile): {fixed*1e3:.2f} ms")
-    print(f"{name}: marginal per message: {per_msg*1e6:.1f} µs, {1/per_msg:,.0f} msgs/s, {avg_bytes/per_msg/1e6:.2f} MB/s (one core)")
+    print(f"{name}: marginal per message: {per_msg*1e6:.1f} µs (from the fastest runs: {best*1e6:.1f} µs), {1/per_msg:,.0f} msgs/s, {avg_bytes/per_msg/1e6:.2f} MB/s (one core)")
     print(f"{name}: one process per message (naive): {1/(fixed+per_msg):,.0f} msgs/s")
 if len(per) == 2:
-    print(f"ratio xmllint / overgang per message: {per['xmllint']/per['overgang']:.1f}x")
+    print(f"ratio xmllint / overgang per message: {per['xmllint'][0]/per['overgang'][0]:.1f}x (means), {per['xmllint'][1]/per['overgang'][1]:.1f}x (fastest runs)")
 PY
