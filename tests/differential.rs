@@ -13,6 +13,7 @@
 //! missing.
 
 mod support {
+    pub mod corpus;
     pub mod mutate;
 }
 
@@ -45,30 +46,14 @@ fn xsd() -> PathBuf {
 
 /// The 22 official PLO v1.6 examples, as (file name, text), sorted by name.
 fn seeds() -> Vec<(String, String)> {
-    let dir = standards().join("examples/plo-1.6");
-    let mut v: Vec<(String, String)> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
-        .map(|e| e.expect("dir entry").path())
-        .filter(|p| p.extension().is_some_and(|x| x == "xml"))
-        .map(|p| {
-            let name = p
-                .file_name()
-                .expect("file name")
-                .to_string_lossy()
-                .into_owned();
+    support::corpus::official_examples()
+        .into_iter()
+        .map(|(name, p)| {
             let text = std::fs::read_to_string(&p)
                 .unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
             (name, text)
         })
-        .collect();
-    v.sort();
-    assert_eq!(
-        v.len(),
-        22,
-        "expected the 22 official PLO v1.6 examples in {}",
-        dir.display()
-    );
-    v
+        .collect()
 }
 
 /// A fresh, uniquely named directory under the system temp dir.

@@ -361,6 +361,21 @@ impl Regex {
         Ok(re)
     }
 
+    /// The set of instructions reachable from the set `cur` (bit per
+    /// instruction, epsilon closures included) after reading `c`.
+    fn step_set(&self, cur: u64, c: char) -> u64 {
+        let mut to = 0u64;
+        let mut bits = cur;
+        while bits != 0 {
+            let pc = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if self.char_ok(pc, c) {
+                to |= self.closure.get(pc + 1).copied().unwrap_or(0);
+            }
+        }
+        to
+    }
+
     /// Subset construction over ASCII; `None` when the pattern needs more
     /// than [`MAX_DFA_STATES`] states.
     fn build_dfa(&self) -> Option<Dfa> {
@@ -371,16 +386,7 @@ impl Regex {
         while i < sets.len() {
             let cur = sets[i];
             for b in 0u8..128 {
-                let c = b as char;
-                let mut to = 0u64;
-                let mut bits = cur;
-                while bits != 0 {
-                    let pc = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if self.char_ok(pc, c) {
-                        to |= self.closure.get(pc + 1).copied().unwrap_or(0);
-                    }
-                }
+                let to = self.step_set(cur, b as char);
                 let id = if to == 0 {
                     DEAD
                 } else if let Some(j) = sets.iter().position(|&x| x == to) {
@@ -455,15 +461,7 @@ impl Regex {
         if !self.closure.is_empty() {
             let mut cur = self.closure[0];
             for c in s.chars() {
-                let mut next = 0u64;
-                let mut bits = cur;
-                while bits != 0 {
-                    let pc = bits.trailing_zeros() as usize;
-                    bits &= bits - 1;
-                    if self.char_ok(pc, c) {
-                        next |= self.closure.get(pc + 1).copied().unwrap_or(0);
-                    }
-                }
+                let next = self.step_set(cur, c);
                 if next == 0 {
                     return false;
                 }

@@ -18,16 +18,7 @@ const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// Reads every `*.xsd` in `dir` (except our own `all.xsd` wrapper) and returns
 /// `(relative path, profile text)` pairs, sorted by path.
 pub fn generate(dir: &Path) -> Result<Vec<(String, String)>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".xsd") && n != "all.xsd")
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        bail!("no XSD files in {}", dir.display());
-    }
+    let names = xsd_names(dir, |n| n != "all.xsd")?;
     let mut out = BTreeMap::new();
     for name in names {
         let bytes = std::fs::read(dir.join(&name)).with_context(|| format!("reading {name}"))?;
@@ -42,6 +33,22 @@ pub fn generate(dir: &Path) -> Result<Vec<(String, String)>> {
     Ok(out.into_iter().collect())
 }
 
+/// The `*.xsd` file names in `dir` that `keep` accepts, sorted; an error
+/// when there are none.
+fn xsd_names(dir: &Path, keep: impl Fn(&str) -> bool) -> Result<Vec<String>> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .with_context(|| format!("reading {}", dir.display()))?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".xsd") && keep(n))
+        .collect();
+    names.sort();
+    if names.is_empty() {
+        bail!("no XSD files in {}", dir.display());
+    }
+    Ok(names)
+}
+
 /// The namespace prefix every Overgang extension schema's target namespace
 /// must start with, so an extension can never declare anything in an
 /// official namespace.
@@ -52,16 +59,7 @@ pub const EXTENSION_NS_PREFIX: &str = "urn:overgang:";
 /// text)` pairs under `extensions/`, sorted by path. Each schema must have a
 /// target namespace starting with [`EXTENSION_NS_PREFIX`].
 pub fn generate_extensions(dir: &Path) -> Result<Vec<(String, String)>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .with_context(|| format!("reading {}", dir.display()))?
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".xsd"))
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        bail!("no XSD files in {}", dir.display());
-    }
+    let names = xsd_names(dir, |_| true)?;
     let mut out = BTreeMap::new();
     for name in names {
         let target = extension_target(&name)?;
