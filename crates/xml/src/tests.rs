@@ -262,6 +262,191 @@ fn errors_point_at_the_fault_and_name_the_element() {
     assert_eq!((e.line, e.column), (2, 8));
 }
 
+/// The error for `s`, with its line and column.
+fn err(s: &str) -> (XmlErrorKind, u32, u32) {
+    let e = p(s).expect_err("should be refused");
+    (e.kind, e.line, e.column)
+}
+
+#[test]
+fn refuses_attributes_without_whitespace_between_them() {
+    let what = XmlErrorKind::Syntax("attributes must be separated by whitespace");
+    // At the attribute that follows the value directly.
+    assert_eq!(err("<a b=\"1\"c=\"2\"/>"), (what.clone(), 1, 9));
+    assert_eq!(
+        err("<a>\n <b x='1' y='2'z='3'></b></a>"),
+        (what.clone(), 2, 16)
+    );
+    assert_eq!(err("<a b='1'c = '2'/>").0, what);
+    assert_eq!(err("<a xmlns:p='u'p:b='1'/>").0, what);
+    assert!(p("<a b=\"1\"\tc='2'\nd=\"3\"/>").is_ok());
+    assert!(p("<a b=\"1\"/>").is_ok());
+    assert!(p("<a b=\"1\"></a>").is_ok());
+}
+
+#[test]
+fn refuses_references_outside_the_root() {
+    assert_eq!(err("<a/>&#32;"), (XmlErrorKind::ContentAfterRoot, 1, 5));
+    assert_eq!(
+        err("<a></a>\n&#x20;"),
+        (XmlErrorKind::ContentAfterRoot, 2, 1)
+    );
+    assert_eq!(err("<a/>&amp;").0, XmlErrorKind::ContentAfterRoot);
+    assert_eq!(
+        err("<a/>\n<![CDATA[ ]]>"),
+        (XmlErrorKind::ContentAfterRoot, 2, 1)
+    );
+    assert_eq!(
+        err("<?xml version=\"1.0\"?>&#32;<a/>"),
+        (XmlErrorKind::TextBeforeRoot, 1, 22)
+    );
+    assert_eq!(err("<!--x-->&#10;<a/>").0, XmlErrorKind::TextBeforeRoot);
+    // Whitespace itself, comments and PIs may stand outside.
+    assert!(p("<!--x-->\n<a/>\n<!--y--><?p x?>\n \t").is_ok());
+}
+
+#[test]
+fn checks_the_xml_declaration() {
+    let refused = |s: &str, what: &'static str, column: u32| {
+        assert_eq!(err(s), (XmlErrorKind::Syntax(what), 1, column), "{s}");
+    };
+    refused("<?xml?><a/>", "the XML declaration has no version", 6);
+    refused("<?xml ?><a/>", "the XML declaration has no version", 7);
+    refused(
+        "<?xml encoding=\"UTF-8\" version=\"1.0\"?><a/>",
+        "the XML declaration has no version",
+        7,
+    );
+    refused(
+        "<?xml version=\"2.0\"?><a/>",
+        "the XML version is not 1.x",
+        16,
+    );
+    refused(
+        "<?xml version=\"1.0a\"?><a/>",
+        "the XML version is not 1.x",
+        16,
+    );
+    refused(
+        "<?xml version=1.0?><a/>",
+        "the XML declaration expects a quoted value",
+        15,
+    );
+    refused(
+        "<?xml version \"1.0\"?><a/>",
+        "the XML declaration expects «=»",
+        15,
+    );
+    refused(
+        "<?xml version=\"1.0'?><a/>",
+        "a value in the XML declaration is not closed",
+        15,
+    );
+    refused(
+        "<?xml version=\"1.0\"encoding=\"UTF-8\"?><a/>",
+        "the XML declaration needs whitespace here",
+        20,
+    );
+    refused(
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\"standalone=\"no\"?><a/>",
+        "the XML declaration needs whitespace here",
+        42,
+    );
+    refused(
+        "<?xml version=\"1.0\" encoding=\" UTF-8\"?><a/>",
+        "the XML declaration's encoding name is not valid",
+        31,
+    );
+    refused(
+        "<?xml version=\"1.0\" standalone=\"maybe\"?><a/>",
+        "standalone must be «yes» or «no»",
+        33,
+    );
+    refused(
+        "<?xml version=\"1.0\" standalone=\"yes\" encoding=\"UTF-8\"?><a/>",
+        "the XML declaration has unexpected content",
+        38,
+    );
+    refused(
+        "<?xml version=\"1.0\" foo=\"bar\"?><a/>",
+        "the XML declaration has unexpected content",
+        21,
+    );
+    // On a later line.
+    let e = p("<?xml version=\"1.0\"\n  standalone='no' x?>\n<a/>").unwrap_err();
+    assert_eq!((e.line, e.column), (2, 19));
+    for ok in [
+        "<?xml version=\"1.0\"?><a/>",
+        "<?xml version='1.1'?><a/>",
+        "<?xml version=\"1.\"?><a/>",
+        "<?xml \t version = \"1.0\"\n encoding = 'utf-8'  standalone = \"yes\" \n?><a/>",
+        "<?xml version=\"1.0\" encoding=\"ISO-8859-1\" standalone=\"no\"?><a/>",
+        // libxml2 does not ask for whitespace after a UTF-8 encoding.
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"standalone=\"yes\"?><a/>",
+    ] {
+        assert!(p(ok).is_ok(), "{ok}: {:?}", p(ok).err());
+    }
+}
+
+#[test]
+fn namespace_declarations_get_the_checks_of_attribute_values() {
+    let lt = XmlErrorKind::Syntax("«<» is not allowed in an attribute value");
+    assert_eq!(err("<a xmlns=\"<\"/>"), (lt.clone(), 1, 1));
+    assert_eq!(err("<a>\n <b xmlns:p=\"u<\"/></a>"), (lt, 2, 2));
+    assert_eq!(
+        err("<a xmlns:p=\"&x;\"/>"),
+        (XmlErrorKind::UndefinedEntity("x".into()), 1, 1)
+    );
+    assert_eq!(
+        err("<a xmlns=\"&#0;\"/>").0,
+        XmlErrorKind::Syntax("an attribute value is malformed")
+    );
+    assert_eq!(err("<a xmlns=\"&#1;\"/>").0, XmlErrorKind::IllegalChar(1));
+    assert_eq!(
+        err("<a xmlns=\"a&b\"/>").0,
+        XmlErrorKind::Syntax("an attribute value is malformed")
+    );
+    // Predefined entities and character references pass; the namespace is
+    // the raw value, as before.
+    let doc = p("<a xmlns=\"urn:a&amp;b\" xmlns:p=\"&#x75;\"/>").unwrap();
+    assert_eq!(doc.root().ns(), "urn:a&amp;b");
+    // Kept: `xmlns:` declares the default namespace (xmllint exits 0).
+    assert_eq!(p("<a xmlns:=\"urn:u\"/>").unwrap().root().ns(), "urn:u");
+}
+
+#[test]
+fn checks_processing_instruction_targets() {
+    assert_eq!(
+        err("<a>\n<?1 x?></a>"),
+        (XmlErrorKind::BadName("1".into()), 2, 3)
+    );
+    assert_eq!(err("<?-a?><a/>").0, XmlErrorKind::BadName("-a".into()));
+    assert_eq!(err("<?a/b?><a/>").0, XmlErrorKind::BadName("a/b".into()));
+    assert_eq!(
+        err("<? x?><a/>"),
+        (
+            XmlErrorKind::Syntax("a processing instruction has no target"),
+            1,
+            3
+        )
+    );
+    let reserved = XmlErrorKind::Syntax("an XML declaration may only stand at the start");
+    assert_eq!(err("<?XML x?><a/>").0, reserved);
+    assert_eq!(err("<a><?xMl?></a>").0, reserved);
+    assert_eq!(err("<a/><?xml version=\"1.0\"?>").0, reserved);
+    for ok in [
+        "<?a?><a/>",
+        "<?a-b.c_d x?><a/>",
+        "<?a:b x?><a/>",
+        "<?xml-stylesheet href='x'?><a/>",
+        "<?xmlfoo x?><a/>",
+        "<?é x?><a/>",
+        "<a><?a\tx?></a>",
+    ] {
+        assert!(p(ok).is_ok(), "{ok}: {:?}", p(ok).err());
+    }
+}
+
 #[test]
 fn errors_never_carry_long_content() {
     let long = "x".repeat(500);
