@@ -315,8 +315,8 @@ impl Selector {
             .and_then(|s| s.local.as_deref())
     }
 
-    /// Everything the selector finds from `ctx`: each path's results in
-    /// document order, paths in the order written.
+    /// Everything the selector finds from `ctx`, in document order; a union
+    /// lists each element or attribute once.
     pub fn select<'d>(&self, ctx: Node<'d>) -> Vec<Item<'d>> {
         self.select_in(ctx, None)
     }
@@ -336,7 +336,13 @@ impl Selector {
     pub fn select_in<'d>(&self, ctx: Node<'d>, ix: Option<&Index<'d, '_>>) -> Vec<Item<'d>> {
         match self.alts.as_slice() {
             [one] => one.select(ctx, ix),
-            many => many.iter().flat_map(|p| p.select(ctx, ix)).collect(),
+            many => {
+                // A union, as in XPath: document order, each item once.
+                let mut all: Vec<Item<'d>> = many.iter().flat_map(|p| p.select(ctx, ix)).collect();
+                all.sort_by_key(|i| (i.node().id(), i.attr_name()));
+                all.dedup_by_key(|i| (i.node().id(), i.attr_name()));
+                all
+            }
         }
     }
 
