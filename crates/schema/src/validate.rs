@@ -45,12 +45,33 @@ pub(crate) struct Run<'s, 'd> {
     set: &'s SchemaSet,
     s: &'s Schema,
     doc: &'d Document,
-    ns_cache: Vec<u32>,
+    /// What each document namespace index maps to, filled on first use: the
+    /// document's namespace table is small, and comparing indexes saves
+    /// looking up and comparing URIs per element and attribute.
+    ns_cache: Vec<NsInfo>,
     pub findings: Vec<Finding>,
     ids: HashSet<String>,
 }
 
 use overgang_xml::short;
+
+/// A document namespace as the schemas see it.
+#[derive(Clone, Copy)]
+struct NsInfo {
+    /// Schema namespace id, [`UNKNOWN`] when the schemas do not know the
+    /// namespace, [`NOT_YET`] when the entry is not filled.
+    id: u32,
+    /// The namespace is `XSI_NS`.
+    xsi: bool,
+    /// The empty namespace (no namespace).
+    empty: bool,
+}
+
+const NS_NOT_YET: NsInfo = NsInfo {
+    id: NOT_YET,
+    xsi: false,
+    empty: false,
+};
 
 impl<'s, 'd> Run<'s, 'd> {
     pub fn new(set: &'s SchemaSet, doc: &'d Document) -> Self {
@@ -82,18 +103,34 @@ impl<'s, 'd> Run<'s, 'd> {
     /// Schema namespace id of a document namespace index; `None` when the
     /// schemas do not know the namespace.
     fn ns_of(&mut self, node: Node<'d>) -> Option<NsId> {
-        let idx = node.ns_index() as usize;
-        if idx >= self.ns_cache.len() {
-            self.ns_cache.resize(idx + 1, NOT_YET);
-        }
-        if self.ns_cache[idx] == NOT_YET {
-            let uri = self.doc.namespace(idx as u32);
-            self.ns_cache[idx] = self.s.ns_lookup.get(uri).copied().unwrap_or(UNKNOWN);
-        }
-        match self.ns_cache[idx] {
+        match self.ns_info(node.ns_index()).id {
             UNKNOWN => None,
             n => Some(n),
         }
+    }
+
+    #[inline]
+    fn ns_info(&mut self, idx: u32) -> NsInfo {
+        match self.ns_cache.get(idx as usize) {
+            Some(n) if n.id != NOT_YET => *n,
+            _ => self.ns_fill(idx),
+        }
+    }
+
+    #[cold]
+    fn ns_fill(&mut self, idx: u32) -> NsInfo {
+        let uri = self.doc.namespace(idx);
+        let info = NsInfo {
+            id: self.s.ns_lookup.get(uri).copied().unwrap_or(UNKNOWN),
+            xsi: uri == XSI_NS,
+            empty: uri.is_empty(),
+        };
+        let i = idx as usize;
+        if i >= self.ns_cache.len() {
+            self.ns_cache.resize(i + 1, NS_NOT_YET);
+        }
+        self.ns_cache[i] = info;
+        info
     }
 
     fn ident(&mut self, node: Node<'d>) -> (Option<NsId>, Option<NameId>) {
@@ -141,7 +178,7 @@ impl<'s, 'd> Run<'s, 'd> {
         let mut ty = d.ty;
         let mut nil = false;
         for a in node.attributes() {
-            if a.ns() != XSI_NS {
+            if !self.ns_info(a.ns_index()).xsi {
                 continue;
             }
             match a.name() {
@@ -188,7 +225,7 @@ impl<'s, 'd> Run<'s, 'd> {
         match ty {
             TypeRef::Simple(st) => {
                 for a in node.attributes() {
-                    if a.ns() != XSI_NS {
+                    if !self.ns_info(a.ns_index()).xsi {
                         self.unknown_attribute(node, a.name(), a.line_col());
                     }
                 }
@@ -357,22 +394,26 @@ impl<'s, 'd> Run<'s, 'd> {
             seen_big = vec![false; ctd.attrs.len()];
         }
         for a in node.attributes() {
-            let ans = a.ns();
-            if ans == XSI_NS {
+            let info = self.ns_info(a.ns_index());
+            if info.xsi {
                 continue;
             }
-            let nsid = if ans.is_empty() {
+            let nsid = if info.empty {
                 Some(NO_NS)
             } else {
-                s.ns_lookup.get(ans).copied()
+                match info.id {
+                    UNKNOWN => None,
+                    n => Some(n),
+                }
             };
             // Compare names directly rather than hashing to an id: a type
             // declares a handful of attributes (see `step_by_name`).
+            let local = a.name();
             let found = nsid.and_then(|n| {
                 ctd.attrs.iter().position(|u| {
                     s.names
                         .get(u.name as usize)
-                        .is_some_and(|(uns, l)| *uns == n && **l == *a.name())
+                        .is_some_and(|(uns, l)| *uns == n && **l == *local)
                 })
             });
             match found {
