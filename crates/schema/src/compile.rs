@@ -108,6 +108,11 @@ pub(crate) struct SimpleType {
     pub builtin: Builtin,
     pub steps: Vec<Facets>,
     pub name: Option<(NsId, Box<str>)>,
+    /// Every value is valid: an atomic type whose primitive accepts any
+    /// (whitespace-processed) text, with no enumeration or pattern on the
+    /// way. Set once compiling is done; the walk returns at once for these
+    /// (most values in a message are `xs:string`-like).
+    pub plain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,6 +366,7 @@ impl<'p> Compiler<'p> {
                         builtin: Builtin::AnySimpleType,
                         steps: Vec::new(),
                         name: None,
+                        plain: false,
                     });
                     self.simple_state.push(State::Todo);
                     self.simple_ids.insert((ns.clone(), name.clone()), id);
@@ -387,6 +393,13 @@ impl<'p> Compiler<'p> {
                 let line = &self.profiles[*pi].decls[*di];
                 self.fill_element(id, *pi, line)?;
             }
+        }
+        for t in &mut self.s.simple {
+            t.plain = matches!(t.variety, Variety::Atomic)
+                && t.builtin.accepts_any_text()
+                && t.steps
+                    .iter()
+                    .all(|f| f.enums.is_empty() && f.patterns.is_empty());
         }
         Ok(self.s)
     }
@@ -422,6 +435,7 @@ impl<'p> Compiler<'p> {
             builtin: b,
             steps: Vec::new(),
             name: Some((xs, local.into())),
+            plain: false,
         });
         self.simple_state.push(State::Done);
         self.builtin_ids.insert(key, id);
@@ -546,6 +560,7 @@ impl<'p> Compiler<'p> {
                         builtin: Builtin::AnySimpleType,
                         steps: Vec::new(),
                         name: None,
+                        plain: false,
                     });
                 }
                 "list" => {
@@ -558,6 +573,7 @@ impl<'p> Compiler<'p> {
                         builtin: Builtin::AnySimpleType,
                         steps: Vec::new(),
                         name: None,
+                        plain: false,
                     });
                 }
                 "enum" => facets.enums.push(l.rest.as_str().into()),

@@ -716,6 +716,9 @@ impl<'s, 'd> Run<'s, 'd> {
 
     pub(crate) fn value_ok(s: &Schema, st: SimpleId, v: &str) -> Result<(), Bad> {
         let t = &s.simple[st as usize];
+        if t.plain {
+            return Ok(());
+        }
         let norm: Cow<'_, str> = match &t.variety {
             Variety::Atomic => {
                 let n = match t.builtin.whitespace() {
@@ -819,6 +822,9 @@ impl<'s, 'd> Run<'s, 'd> {
 
     /// Checks a value, reports it when bad; true when fine.
     fn check_value(&mut self, st: SimpleId, v: &str, at: At<'d>) -> bool {
+        if self.s.simple[st as usize].plain {
+            return true;
+        }
         let r = Self::value_ok(self.s, st, v);
         if r.is_ok() && self.primitive(st) == Some(Builtin::Id) {
             let id = collapse(v);
