@@ -86,6 +86,9 @@ pub(crate) struct ComplexType {
     pub any_attr: Option<WildId>,
     pub content: Content,
     pub is_abstract: bool,
+    /// Bit `i` set when `attrs[i]` is required (first 64 uses; set once
+    /// compiling is done): the walk checks them all with one mask test.
+    pub required: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -394,6 +397,15 @@ impl<'p> Compiler<'p> {
                 self.fill_element(id, *pi, line)?;
             }
         }
+        for t in &mut self.s.complex {
+            t.required = t
+                .attrs
+                .iter()
+                .take(64)
+                .enumerate()
+                .filter(|(_, u)| u.required)
+                .fold(0, |m, (i, _)| m | 1 << i);
+        }
         for t in &mut self.s.simple {
             t.plain = matches!(t.variety, Variety::Atomic)
                 && t.builtin.accepts_any_text()
@@ -413,6 +425,7 @@ impl<'p> Compiler<'p> {
             any_attr: None,
             content: Content::Empty,
             is_abstract: false,
+            required: 0,
         });
         self.complex_state.push(State::Todo);
         self.complex_parts.push(None);

@@ -29,15 +29,15 @@ enum At<'d> {
     Attribute(Node<'d>, overgang_xml::Attribute<'d>),
 }
 
-/// An element or attribute name from the input, truncated by [`short`] only
-/// when it is printed: building a finding's text is the rare path, and the
-/// walk over a valid message must not allocate a name per element.
+/// An element's name from the input, looked up and truncated by [`short`]
+/// only when it is printed: building a finding's text is the rare path, and
+/// the walk over a valid message must not even look the name up.
 #[derive(Clone, Copy)]
-struct Shown<'a>(&'a str);
+struct Shown<'d>(Node<'d>);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&short(self.0))
+        f.write_str(&short(self.0.name()))
     }
 }
 
@@ -164,7 +164,7 @@ impl<'s, 'd> Run<'s, 'd> {
     fn element(&mut self, node: Node<'d>, decl: ElemId) {
         let s = self.s;
         let d = &s.elems[decl as usize];
-        let name = Shown(node.name());
+        let name = Shown(node);
         if d.is_abstract {
             self.finding(
                 "SCH015",
@@ -388,11 +388,87 @@ impl<'s, 'd> Run<'s, 'd> {
     fn attributes(&mut self, node: Node<'d>, ct: u32) {
         let s = self.s;
         let ctd = &s.complex[ct as usize];
-        let mut seen_small: u64 = 0;
-        let mut seen_big: Vec<bool> = Vec::new();
         if ctd.attrs.len() > 64 {
-            seen_big = vec![false; ctd.attrs.len()];
+            self.attributes_many(node, ct);
+            return;
         }
+        let mut seen: u64 = 0;
+        for a in node.attributes() {
+            let info = self.ns_info(a.ns_index());
+            if info.xsi {
+                continue;
+            }
+            let nsid = if info.empty {
+                Some(NO_NS)
+            } else {
+                match info.id {
+                    UNKNOWN => None,
+                    n => Some(n),
+                }
+            };
+            let local = a.name();
+            let found = nsid.and_then(|n| {
+                ctd.attrs.iter().position(|u| {
+                    s.names
+                        .get(u.name as usize)
+                        .is_some_and(|(uns, l)| *uns == n && **l == *local)
+                })
+            });
+            match found {
+                Some(i) => {
+                    seen |= 1 << i;
+                    let u = &ctd.attrs[i];
+                    if s.simple[u.ty as usize].plain && u.fixed.is_none() {
+                        continue;
+                    }
+                    let at = At::Attribute(node, a);
+                    if self.check_value(u.ty, a.value(), at) {
+                        if let Some(f) = &u.fixed {
+                            if !self.same_value(u.ty, a.value(), f) {
+                                self.fixed_error(at, u.ty, a.value(), f);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let allowed = ctd
+                        .any_attr
+                        .map(|w| s.wildcards[w as usize].allows(nsid))
+                        .unwrap_or(false);
+                    if !allowed {
+                        self.unknown_attribute(node, a.name(), a.line_col());
+                    }
+                }
+            }
+        }
+        if ctd.required & !seen != 0 {
+            for (i, u) in ctd.attrs.iter().enumerate() {
+                if u.required && seen & (1 << i) == 0 {
+                    self.missing_attribute(node, u.name);
+                }
+            }
+        }
+    }
+
+    fn missing_attribute(&mut self, node: Node<'d>, attr: NameId) {
+        let name = short(node.name());
+        let an = self.s.local_name(attr);
+        self.finding(
+            "SCH011",
+            format!("{}/@{an}", self.set.path_of(node)),
+            node.line_col(),
+            format!("Attributtet «{an}» mangler i «{name}»"),
+            format!("Attribute «{an}» is missing in «{name}»"),
+        );
+    }
+
+    /// [`Run::attributes`] for a type declaring more than 64 attributes.
+    #[cold]
+    fn attributes_many(&mut self, node: Node<'d>, ct: u32) {
+        let s = self.s;
+        let ctd = &s.complex[ct as usize];
+        let mut seen_small: u64 = 0;
+        let mut seen_big: Vec<bool> = vec![false; ctd.attrs.len()];
         for a in node.attributes() {
             let info = self.ns_info(a.ns_index());
             if info.xsi {
@@ -451,15 +527,7 @@ impl<'s, 'd> Run<'s, 'd> {
                 seen_big.get(i).copied().unwrap_or(false)
             };
             if u.required && !seen {
-                let name = short(node.name());
-                let an = s.local_name(u.name);
-                self.finding(
-                    "SCH011",
-                    format!("{}/@{an}", self.set.path_of(node)),
-                    node.line_col(),
-                    format!("Attributtet «{an}» mangler i «{name}»"),
-                    format!("Attribute «{an}» is missing in «{name}»"),
-                );
+                self.missing_attribute(node, u.name);
             }
         }
     }
