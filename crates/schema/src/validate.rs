@@ -354,6 +354,9 @@ impl<'s, 'd> Run<'s, 'd> {
 
     fn simple_value(&mut self, node: Node<'d>, st: SimpleId, decl: ElemId) {
         let d = &self.s.elems[decl as usize];
+        if d.fixed.is_none() && self.s.simple[st as usize].plain {
+            return;
+        }
         let raw: &str = if !node.has_any_text() {
             match (&d.fixed, &d.default) {
                 (Some(f), _) => f,
@@ -411,7 +414,7 @@ impl<'s, 'd> Run<'s, 'd> {
                 ctd.attrs.iter().position(|u| {
                     s.names
                         .get(u.name as usize)
-                        .is_some_and(|(uns, l)| *uns == n && **l == *local)
+                        .is_some_and(|(uns, l)| *uns == n && same_name(l, local))
                 })
             });
             match found {
@@ -489,7 +492,7 @@ impl<'s, 'd> Run<'s, 'd> {
                 ctd.attrs.iter().position(|u| {
                     s.names
                         .get(u.name as usize)
-                        .is_some_and(|(uns, l)| *uns == n && **l == *local)
+                        .is_some_and(|(uns, l)| *uns == n && same_name(l, local))
                 })
             });
             match found {
@@ -549,7 +552,7 @@ impl<'s, 'd> Run<'s, 'd> {
             match m.positions[p as usize].sym {
                 Sym::Elem(_, n) => {
                     if let Some((nns, l)) = self.s.names.get(n as usize) {
-                        if Some(*nns) == ns && **l == *local {
+                        if Some(*nns) == ns && same_name(l, local) {
                             return Some(p as usize);
                         }
                     }
@@ -980,6 +983,35 @@ impl<'s, 'd> Run<'s, 'd> {
     }
 }
 
+/// `a == b` for the short names of elements and attributes: up to 16
+/// bytes compared inline as two overlapping words, longer ones by `memcmp`.
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn w8(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8)
+            .and_then(|x| x.try_into().ok())
+            .map(u64::from_ne_bytes)
+            .unwrap_or(0)
+    }
+    fn w4(s: &[u8], at: usize) -> u32 {
+        s.get(at..at + 4)
+            .and_then(|x| x.try_into().ok())
+            .map(u32::from_ne_bytes)
+            .unwrap_or(0)
+    }
+    match n {
+        16.. => a == b,
+        8.. => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        4.. => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        _ => a.iter().zip(b).all(|(x, y)| x == y),
+    }
+}
+
 /// Resolves, for each step from the root to `node`, whether the schema
 /// lets that element repeat where it stands. Steps it cannot place in the
 /// schema fall back to "repeats in this document".
@@ -1052,4 +1084,44 @@ pub(crate) fn repeat_chain(set: &SchemaSet, node: Node<'_>) -> Vec<(String, usiz
         out.push((n.name().to_owned(), n.sibling_index(), r));
     }
     out
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::same_name;
+
+    #[test]
+    fn same_name_is_string_equality() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abce",
+            "bbcd",
+            "abcdefg",
+            "abcdefh",
+            "xbcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "Abcdefgh",
+            "abcdefghijklmno",
+            "abcdefghijklmnO",
+            "abcdefgHijklmno",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "Pasientlogistikk",
+            "InformasjonOmPasient",
+            "InformasjonOmPasienT",
+            "ø",
+            "øæ",
+            "æø",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 }
