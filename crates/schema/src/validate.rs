@@ -48,6 +48,9 @@ pub(crate) struct Run<'s, 'd> {
     /// What each document namespace index maps to, filled on first use: the
     /// document's namespace table is small, and comparing indexes saves
     /// looking up and comparing URIs per element and attribute.
+    /// Kept in place for the first [`NS_SMALL`] indexes (a message uses a
+    /// few namespaces): no allocation per message.
+    ns_small: [NsInfo; NS_SMALL],
     ns_cache: Vec<NsInfo>,
     pub findings: Vec<Finding>,
     ids: HashSet<String>,
@@ -67,6 +70,8 @@ struct NsInfo {
     empty: bool,
 }
 
+const NS_SMALL: usize = 16;
+
 const NS_NOT_YET: NsInfo = NsInfo {
     id: NOT_YET,
     xsi: false,
@@ -79,6 +84,7 @@ impl<'s, 'd> Run<'s, 'd> {
             set,
             s: &set.schema,
             doc,
+            ns_small: [NS_NOT_YET; NS_SMALL],
             ns_cache: Vec::new(),
             findings: Vec::new(),
             ids: HashSet::new(),
@@ -111,7 +117,13 @@ impl<'s, 'd> Run<'s, 'd> {
 
     #[inline]
     fn ns_info(&mut self, idx: u32) -> NsInfo {
-        match self.ns_cache.get(idx as usize) {
+        let i = idx as usize;
+        let hit = if i < NS_SMALL {
+            self.ns_small.get(i)
+        } else {
+            self.ns_cache.get(i - NS_SMALL)
+        };
+        match hit {
             Some(n) if n.id != NOT_YET => *n,
             _ => self.ns_fill(idx),
         }
@@ -120,16 +132,28 @@ impl<'s, 'd> Run<'s, 'd> {
     #[cold]
     fn ns_fill(&mut self, idx: u32) -> NsInfo {
         let uri = self.doc.namespace(idx);
+        // The schemas know a handful of namespaces: comparing the URI with
+        // each (lengths first) is cheaper than hashing it byte by byte.
+        let id = if self.s.ns.len() <= 32 {
+            self.s.ns.iter().position(|u| u == uri).map(|i| i as NsId)
+        } else {
+            self.s.ns_lookup.get(uri).copied()
+        };
         let info = NsInfo {
-            id: self.s.ns_lookup.get(uri).copied().unwrap_or(UNKNOWN),
+            id: id.unwrap_or(UNKNOWN),
             xsi: uri == XSI_NS,
             empty: uri.is_empty(),
         };
         let i = idx as usize;
-        if i >= self.ns_cache.len() {
-            self.ns_cache.resize(i + 1, NS_NOT_YET);
+        if let Some(slot) = self.ns_small.get_mut(i) {
+            *slot = info;
+        } else {
+            let i = i - NS_SMALL;
+            if i >= self.ns_cache.len() {
+                self.ns_cache.resize(i + 1, NS_NOT_YET);
+            }
+            self.ns_cache[i] = info;
         }
-        self.ns_cache[i] = info;
         info
     }
 
@@ -818,7 +842,7 @@ impl<'s, 'd> Run<'s, 'd> {
             }
         };
         for step in &t.steps {
-            if !step.enums.is_empty() && !step.enums.iter().any(|e| **e == *norm) {
+            if !step.enums.is_empty() && !step.enums.iter().any(|e| same_name(e, &norm)) {
                 return Err(Bad::Enum);
             }
             if !step.patterns.is_empty() && !step.patterns.iter().any(|p| p.is_match(&norm)) {
