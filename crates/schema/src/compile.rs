@@ -86,6 +86,9 @@ pub(crate) struct ComplexType {
     pub any_attr: Option<WildId>,
     pub content: Content,
     pub is_abstract: bool,
+    /// Bit `i` set when `attrs[i]` is required (first 64 uses; set once
+    /// compiling is done): the walk checks them all with one mask test.
+    pub required: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +111,11 @@ pub(crate) struct SimpleType {
     pub builtin: Builtin,
     pub steps: Vec<Facets>,
     pub name: Option<(NsId, Box<str>)>,
+    /// Every value is valid: an atomic type whose primitive accepts any
+    /// (whitespace-processed) text, with no enumeration or pattern on the
+    /// way. Set once compiling is done; the walk returns at once for these
+    /// (most values in a message are `xs:string`-like).
+    pub plain: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -361,6 +369,7 @@ impl<'p> Compiler<'p> {
                         builtin: Builtin::AnySimpleType,
                         steps: Vec::new(),
                         name: None,
+                        plain: false,
                     });
                     self.simple_state.push(State::Todo);
                     self.simple_ids.insert((ns.clone(), name.clone()), id);
@@ -388,6 +397,22 @@ impl<'p> Compiler<'p> {
                 self.fill_element(id, *pi, line)?;
             }
         }
+        for t in &mut self.s.complex {
+            t.required = t
+                .attrs
+                .iter()
+                .take(64)
+                .enumerate()
+                .filter(|(_, u)| u.required)
+                .fold(0, |m, (i, _)| m | 1 << i);
+        }
+        for t in &mut self.s.simple {
+            t.plain = matches!(t.variety, Variety::Atomic)
+                && t.builtin.accepts_any_text()
+                && t.steps
+                    .iter()
+                    .all(|f| f.enums.is_empty() && f.patterns.is_empty());
+        }
         Ok(self.s)
     }
 
@@ -400,6 +425,7 @@ impl<'p> Compiler<'p> {
             any_attr: None,
             content: Content::Empty,
             is_abstract: false,
+            required: 0,
         });
         self.complex_state.push(State::Todo);
         self.complex_parts.push(None);
@@ -422,6 +448,7 @@ impl<'p> Compiler<'p> {
             builtin: b,
             steps: Vec::new(),
             name: Some((xs, local.into())),
+            plain: false,
         });
         self.simple_state.push(State::Done);
         self.builtin_ids.insert(key, id);
@@ -546,6 +573,7 @@ impl<'p> Compiler<'p> {
                         builtin: Builtin::AnySimpleType,
                         steps: Vec::new(),
                         name: None,
+                        plain: false,
                     });
                 }
                 "list" => {
@@ -558,6 +586,7 @@ impl<'p> Compiler<'p> {
                         builtin: Builtin::AnySimpleType,
                         steps: Vec::new(),
                         name: None,
+                        plain: false,
                     });
                 }
                 "enum" => facets.enums.push(l.rest.as_str().into()),

@@ -29,15 +29,15 @@ enum At<'d> {
     Attribute(Node<'d>, overgang_xml::Attribute<'d>),
 }
 
-/// An element or attribute name from the input, truncated by [`short`] only
-/// when it is printed: building a finding's text is the rare path, and the
-/// walk over a valid message must not allocate a name per element.
+/// An element's name from the input, looked up and truncated by [`short`]
+/// only when it is printed: building a finding's text is the rare path, and
+/// the walk over a valid message must not even look the name up.
 #[derive(Clone, Copy)]
-struct Shown<'a>(&'a str);
+struct Shown<'d>(Node<'d>);
 
 impl std::fmt::Display for Shown<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&short(self.0))
+        f.write_str(&short(self.0.name()))
     }
 }
 
@@ -45,12 +45,38 @@ pub(crate) struct Run<'s, 'd> {
     set: &'s SchemaSet,
     s: &'s Schema,
     doc: &'d Document,
-    ns_cache: Vec<u32>,
+    /// What each document namespace index maps to, filled on first use: the
+    /// document's namespace table is small, and comparing indexes saves
+    /// looking up and comparing URIs per element and attribute.
+    /// Kept in place for the first [`NS_SMALL`] indexes (a message uses a
+    /// few namespaces): no allocation per message.
+    ns_small: [NsInfo; NS_SMALL],
+    ns_cache: Vec<NsInfo>,
     pub findings: Vec<Finding>,
     ids: HashSet<String>,
 }
 
 use overgang_xml::short;
+
+/// A document namespace as the schemas see it.
+#[derive(Clone, Copy)]
+struct NsInfo {
+    /// Schema namespace id, [`UNKNOWN`] when the schemas do not know the
+    /// namespace, [`NOT_YET`] when the entry is not filled.
+    id: u32,
+    /// The namespace is `XSI_NS`.
+    xsi: bool,
+    /// The empty namespace (no namespace).
+    empty: bool,
+}
+
+const NS_SMALL: usize = 16;
+
+const NS_NOT_YET: NsInfo = NsInfo {
+    id: NOT_YET,
+    xsi: false,
+    empty: false,
+};
 
 impl<'s, 'd> Run<'s, 'd> {
     pub fn new(set: &'s SchemaSet, doc: &'d Document) -> Self {
@@ -58,6 +84,7 @@ impl<'s, 'd> Run<'s, 'd> {
             set,
             s: &set.schema,
             doc,
+            ns_small: [NS_NOT_YET; NS_SMALL],
             ns_cache: Vec::new(),
             findings: Vec::new(),
             ids: HashSet::new(),
@@ -82,18 +109,52 @@ impl<'s, 'd> Run<'s, 'd> {
     /// Schema namespace id of a document namespace index; `None` when the
     /// schemas do not know the namespace.
     fn ns_of(&mut self, node: Node<'d>) -> Option<NsId> {
-        let idx = node.ns_index() as usize;
-        if idx >= self.ns_cache.len() {
-            self.ns_cache.resize(idx + 1, NOT_YET);
-        }
-        if self.ns_cache[idx] == NOT_YET {
-            let uri = self.doc.namespace(idx as u32);
-            self.ns_cache[idx] = self.s.ns_lookup.get(uri).copied().unwrap_or(UNKNOWN);
-        }
-        match self.ns_cache[idx] {
+        match self.ns_info(node.ns_index()).id {
             UNKNOWN => None,
             n => Some(n),
         }
+    }
+
+    #[inline]
+    fn ns_info(&mut self, idx: u32) -> NsInfo {
+        let i = idx as usize;
+        let hit = if i < NS_SMALL {
+            self.ns_small.get(i)
+        } else {
+            self.ns_cache.get(i - NS_SMALL)
+        };
+        match hit {
+            Some(n) if n.id != NOT_YET => *n,
+            _ => self.ns_fill(idx),
+        }
+    }
+
+    #[cold]
+    fn ns_fill(&mut self, idx: u32) -> NsInfo {
+        let uri = self.doc.namespace(idx);
+        // The schemas know a handful of namespaces: comparing the URI with
+        // each (lengths first) is cheaper than hashing it byte by byte.
+        let id = if self.s.ns.len() <= 32 {
+            self.s.ns.iter().position(|u| u == uri).map(|i| i as NsId)
+        } else {
+            self.s.ns_lookup.get(uri).copied()
+        };
+        let info = NsInfo {
+            id: id.unwrap_or(UNKNOWN),
+            xsi: uri == XSI_NS,
+            empty: uri.is_empty(),
+        };
+        let i = idx as usize;
+        if let Some(slot) = self.ns_small.get_mut(i) {
+            *slot = info;
+        } else {
+            let i = i - NS_SMALL;
+            if i >= self.ns_cache.len() {
+                self.ns_cache.resize(i + 1, NS_NOT_YET);
+            }
+            self.ns_cache[i] = info;
+        }
+        info
     }
 
     fn ident(&mut self, node: Node<'d>) -> (Option<NsId>, Option<NameId>) {
@@ -127,7 +188,7 @@ impl<'s, 'd> Run<'s, 'd> {
     fn element(&mut self, node: Node<'d>, decl: ElemId) {
         let s = self.s;
         let d = &s.elems[decl as usize];
-        let name = Shown(node.name());
+        let name = Shown(node);
         if d.is_abstract {
             self.finding(
                 "SCH015",
@@ -141,7 +202,7 @@ impl<'s, 'd> Run<'s, 'd> {
         let mut ty = d.ty;
         let mut nil = false;
         for a in node.attributes() {
-            if a.ns() != XSI_NS {
+            if !self.ns_info(a.ns_index()).xsi {
                 continue;
             }
             match a.name() {
@@ -188,7 +249,7 @@ impl<'s, 'd> Run<'s, 'd> {
         match ty {
             TypeRef::Simple(st) => {
                 for a in node.attributes() {
-                    if a.ns() != XSI_NS {
+                    if !self.ns_info(a.ns_index()).xsi {
                         self.unknown_attribute(node, a.name(), a.line_col());
                     }
                 }
@@ -317,6 +378,9 @@ impl<'s, 'd> Run<'s, 'd> {
 
     fn simple_value(&mut self, node: Node<'d>, st: SimpleId, decl: ElemId) {
         let d = &self.s.elems[decl as usize];
+        if d.fixed.is_none() && self.s.simple[st as usize].plain {
+            return;
+        }
         let raw: &str = if !node.has_any_text() {
             match (&d.fixed, &d.default) {
                 (Some(f), _) => f,
@@ -351,28 +415,108 @@ impl<'s, 'd> Run<'s, 'd> {
     fn attributes(&mut self, node: Node<'d>, ct: u32) {
         let s = self.s;
         let ctd = &s.complex[ct as usize];
-        let mut seen_small: u64 = 0;
-        let mut seen_big: Vec<bool> = Vec::new();
         if ctd.attrs.len() > 64 {
-            seen_big = vec![false; ctd.attrs.len()];
+            self.attributes_many(node, ct);
+            return;
         }
+        let mut seen: u64 = 0;
         for a in node.attributes() {
-            let ans = a.ns();
-            if ans == XSI_NS {
+            let info = self.ns_info(a.ns_index());
+            if info.xsi {
                 continue;
             }
-            let nsid = if ans.is_empty() {
+            let nsid = if info.empty {
                 Some(NO_NS)
             } else {
-                s.ns_lookup.get(ans).copied()
+                match info.id {
+                    UNKNOWN => None,
+                    n => Some(n),
+                }
             };
-            // Compare names directly rather than hashing to an id: a type
-            // declares a handful of attributes (see `step_by_name`).
+            let local = a.name();
             let found = nsid.and_then(|n| {
                 ctd.attrs.iter().position(|u| {
                     s.names
                         .get(u.name as usize)
-                        .is_some_and(|(uns, l)| *uns == n && **l == *a.name())
+                        .is_some_and(|(uns, l)| *uns == n && same_name(l, local))
+                })
+            });
+            match found {
+                Some(i) => {
+                    seen |= 1 << i;
+                    let u = &ctd.attrs[i];
+                    if s.simple[u.ty as usize].plain && u.fixed.is_none() {
+                        continue;
+                    }
+                    let at = At::Attribute(node, a);
+                    if self.check_value(u.ty, a.value(), at) {
+                        if let Some(f) = &u.fixed {
+                            if !self.same_value(u.ty, a.value(), f) {
+                                self.fixed_error(at, u.ty, a.value(), f);
+                            }
+                        }
+                    }
+                }
+                None => {
+                    let allowed = ctd
+                        .any_attr
+                        .map(|w| s.wildcards[w as usize].allows(nsid))
+                        .unwrap_or(false);
+                    if !allowed {
+                        self.unknown_attribute(node, a.name(), a.line_col());
+                    }
+                }
+            }
+        }
+        if ctd.required & !seen != 0 {
+            for (i, u) in ctd.attrs.iter().enumerate() {
+                if u.required && seen & (1 << i) == 0 {
+                    self.missing_attribute(node, u.name);
+                }
+            }
+        }
+    }
+
+    fn missing_attribute(&mut self, node: Node<'d>, attr: NameId) {
+        let name = short(node.name());
+        let an = self.s.local_name(attr);
+        self.finding(
+            "SCH011",
+            format!("{}/@{an}", self.set.path_of(node)),
+            node.line_col(),
+            format!("Attributtet «{an}» mangler i «{name}»"),
+            format!("Attribute «{an}» is missing in «{name}»"),
+        );
+    }
+
+    /// [`Run::attributes`] for a type declaring more than 64 attributes.
+    #[cold]
+    fn attributes_many(&mut self, node: Node<'d>, ct: u32) {
+        let s = self.s;
+        let ctd = &s.complex[ct as usize];
+        let mut seen_small: u64 = 0;
+        let mut seen_big: Vec<bool> = vec![false; ctd.attrs.len()];
+        for a in node.attributes() {
+            let info = self.ns_info(a.ns_index());
+            if info.xsi {
+                continue;
+            }
+            let nsid = if info.empty {
+                Some(NO_NS)
+            } else {
+                match info.id {
+                    UNKNOWN => None,
+                    n => Some(n),
+                }
+            };
+            // Compare names directly rather than hashing to an id: a type
+            // declares a handful of attributes (see `step_by_name`).
+            let local = a.name();
+            let found = nsid.and_then(|n| {
+                ctd.attrs.iter().position(|u| {
+                    s.names
+                        .get(u.name as usize)
+                        .is_some_and(|(uns, l)| *uns == n && same_name(l, local))
                 })
             });
             match found {
@@ -410,15 +554,7 @@ impl<'s, 'd> Run<'s, 'd> {
                 seen_big.get(i).copied().unwrap_or(false)
             };
             if u.required && !seen {
-                let name = short(node.name());
-                let an = s.local_name(u.name);
-                self.finding(
-                    "SCH011",
-                    format!("{}/@{an}", self.set.path_of(node)),
-                    node.line_col(),
-                    format!("Attributtet «{an}» mangler i «{name}»"),
-                    format!("Attribute «{an}» is missing in «{name}»"),
-                );
+                self.missing_attribute(node, u.name);
             }
         }
     }
@@ -440,7 +576,7 @@ impl<'s, 'd> Run<'s, 'd> {
             match m.positions[p as usize].sym {
                 Sym::Elem(_, n) => {
                     if let Some((nns, l)) = self.s.names.get(n as usize) {
-                        if Some(*nns) == ns && **l == *local {
+                        if Some(*nns) == ns && same_name(l, local) {
                             return Some(p as usize);
                         }
                     }
@@ -675,6 +811,9 @@ impl<'s, 'd> Run<'s, 'd> {
 
     pub(crate) fn value_ok(s: &Schema, st: SimpleId, v: &str) -> Result<(), Bad> {
         let t = &s.simple[st as usize];
+        if t.plain {
+            return Ok(());
+        }
         let norm: Cow<'_, str> = match &t.variety {
             Variety::Atomic => {
                 let n = match t.builtin.whitespace() {
@@ -703,7 +842,7 @@ impl<'s, 'd> Run<'s, 'd> {
             }
         };
         for step in &t.steps {
-            if !step.enums.is_empty() && !step.enums.iter().any(|e| **e == *norm) {
+            if !step.enums.is_empty() && !step.enums.iter().any(|e| same_name(e, &norm)) {
                 return Err(Bad::Enum);
             }
             if !step.patterns.is_empty() && !step.patterns.iter().any(|p| p.is_match(&norm)) {
@@ -778,6 +917,9 @@ impl<'s, 'd> Run<'s, 'd> {
 
     /// Checks a value, reports it when bad; true when fine.
     fn check_value(&mut self, st: SimpleId, v: &str, at: At<'d>) -> bool {
+        if self.s.simple[st as usize].plain {
+            return true;
+        }
         let r = Self::value_ok(self.s, st, v);
         if r.is_ok() && self.primitive(st) == Some(Builtin::Id) {
             let id = collapse(v);
@@ -865,6 +1007,35 @@ impl<'s, 'd> Run<'s, 'd> {
     }
 }
 
+/// `a == b` for the short names of elements and attributes: up to 16
+/// bytes compared inline as two overlapping words, longer ones by `memcmp`.
+#[inline]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    fn w8(s: &[u8], at: usize) -> u64 {
+        s.get(at..at + 8)
+            .and_then(|x| x.try_into().ok())
+            .map(u64::from_ne_bytes)
+            .unwrap_or(0)
+    }
+    fn w4(s: &[u8], at: usize) -> u32 {
+        s.get(at..at + 4)
+            .and_then(|x| x.try_into().ok())
+            .map(u32::from_ne_bytes)
+            .unwrap_or(0)
+    }
+    match n {
+        16.. => a == b,
+        8.. => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        4.. => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
+        _ => a.iter().zip(b).all(|(x, y)| x == y),
+    }
+}
+
 /// Resolves, for each step from the root to `node`, whether the schema
 /// lets that element repeat where it stands. Steps it cannot place in the
 /// schema fall back to "repeats in this document".
@@ -937,4 +1108,44 @@ pub(crate) fn repeat_chain(set: &SchemaSet, node: Node<'_>) -> Vec<(String, usiz
         out.push((n.name().to_owned(), n.sibling_index(), r));
     }
     out
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::same_name;
+
+    #[test]
+    fn same_name_is_string_equality() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "abc",
+            "abcd",
+            "abce",
+            "bbcd",
+            "abcdefg",
+            "abcdefh",
+            "xbcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "Abcdefgh",
+            "abcdefghijklmno",
+            "abcdefghijklmnO",
+            "abcdefgHijklmno",
+            "abcdefghijklmnop",
+            "abcdefghijklmnoq",
+            "Pasientlogistikk",
+            "InformasjonOmPasient",
+            "InformasjonOmPasienT",
+            "ø",
+            "øæ",
+            "æø",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
 }

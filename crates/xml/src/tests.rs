@@ -489,3 +489,25 @@ mod props {
         }
     }
 }
+
+#[test]
+fn attribute_ns_index_points_at_its_namespace() {
+    let doc = p(
+        "<r xmlns:a=\"urn:a\" xmlns:b=\"urn:b\" b:x=\"1\" y=\"2\" a:z=\"3\"><a:c b:w=\"4\"/></r>",
+    )
+    .unwrap();
+    let root = doc.root();
+    let mut seen = Vec::new();
+    for a in root
+        .attributes()
+        .chain(root.children().flat_map(|c| c.attributes()))
+    {
+        assert_eq!(doc.namespace(a.ns_index()), a.ns());
+        seen.push((a.name(), a.ns_index()));
+    }
+    let idx = |n: &str| seen.iter().find(|(m, _)| *m == n).map(|(_, i)| *i);
+    assert_eq!(idx("y"), Some(0));
+    assert_ne!(idx("x"), idx("z"));
+    assert_eq!(idx("x"), idx("w"));
+    assert_eq!(doc.namespace(idx("z").unwrap()), "urn:a");
+}

@@ -442,6 +442,11 @@ impl<'d> Attribute<'d> {
     pub fn ns(&self) -> &'d str {
         self.doc.namespace(self.data.ns)
     }
+    /// Namespace index in the document's namespace table (0: no namespace);
+    /// `doc.namespace(a.ns_index())` is `a.ns()`.
+    pub fn ns_index(&self) -> u32 {
+        self.data.ns
+    }
     pub fn name(&self) -> &'d str {
         self.doc.slice(self.data.name)
     }
