@@ -863,8 +863,7 @@ mod tests {
         assert!(!ok(NmToken, "") && !ok(NmToken, "a b"));
     }
 
-    /// The fast path of `collapse` must give what the definition says: the
-    /// whitespace-separated words joined by single spaces.
+    /// A type that `accepts_any_text` must accept every value `check` sees.
     #[test]
     fn accepts_any_text_agrees_with_check() {
         use Builtin::*;
@@ -902,6 +901,8 @@ mod tests {
         }
     }
 
+    /// The fast path of `collapse` must give what the definition says: the
+    /// whitespace-separated words joined by single spaces.
     #[test]
     fn collapse_matches_its_definition() {
         let parts = ["", " ", "  ", "\t", "\n", "\r\n", "a", "bc", "æø", " x "];

@@ -415,87 +415,7 @@ impl<'s, 'd> Run<'s, 'd> {
     fn attributes(&mut self, node: Node<'d>, ct: u32) {
         let s = self.s;
         let ctd = &s.complex[ct as usize];
-        if ctd.attrs.len() > 64 {
-            self.attributes_many(node, ct);
-            return;
-        }
-        let mut seen: u64 = 0;
-        for a in node.attributes() {
-            let info = self.ns_info(a.ns_index());
-            if info.xsi {
-                continue;
-            }
-            let nsid = if info.empty {
-                Some(NO_NS)
-            } else {
-                match info.id {
-                    UNKNOWN => None,
-                    n => Some(n),
-                }
-            };
-            let local = a.name();
-            let found = nsid.and_then(|n| {
-                ctd.attrs.iter().position(|u| {
-                    s.names
-                        .get(u.name as usize)
-                        .is_some_and(|(uns, l)| *uns == n && same_name(l, local))
-                })
-            });
-            match found {
-                Some(i) => {
-                    seen |= 1 << i;
-                    let u = &ctd.attrs[i];
-                    if s.simple[u.ty as usize].plain && u.fixed.is_none() {
-                        continue;
-                    }
-                    let at = At::Attribute(node, a);
-                    if self.check_value(u.ty, a.value(), at) {
-                        if let Some(f) = &u.fixed {
-                            if !self.same_value(u.ty, a.value(), f) {
-                                self.fixed_error(at, u.ty, a.value(), f);
-                            }
-                        }
-                    }
-                }
-                None => {
-                    let allowed = ctd
-                        .any_attr
-                        .map(|w| s.wildcards[w as usize].allows(nsid))
-                        .unwrap_or(false);
-                    if !allowed {
-                        self.unknown_attribute(node, a.name(), a.line_col());
-                    }
-                }
-            }
-        }
-        if ctd.required & !seen != 0 {
-            for (i, u) in ctd.attrs.iter().enumerate() {
-                if u.required && seen & (1 << i) == 0 {
-                    self.missing_attribute(node, u.name);
-                }
-            }
-        }
-    }
-
-    fn missing_attribute(&mut self, node: Node<'d>, attr: NameId) {
-        let name = short(node.name());
-        let an = self.s.local_name(attr);
-        self.finding(
-            "SCH011",
-            format!("{}/@{an}", self.set.path_of(node)),
-            node.line_col(),
-            format!("Attributtet «{an}» mangler i «{name}»"),
-            format!("Attribute «{an}» is missing in «{name}»"),
-        );
-    }
-
-    /// [`Run::attributes`] for a type declaring more than 64 attributes.
-    #[cold]
-    fn attributes_many(&mut self, node: Node<'d>, ct: u32) {
-        let s = self.s;
-        let ctd = &s.complex[ct as usize];
-        let mut seen_small: u64 = 0;
-        let mut seen_big: Vec<bool> = vec![false; ctd.attrs.len()];
+        let mut seen = Seen::new(ctd.attrs.len());
         for a in node.attributes() {
             let info = self.ns_info(a.ns_index());
             if info.xsi {
@@ -521,12 +441,11 @@ impl<'s, 'd> Run<'s, 'd> {
             });
             match found {
                 Some(i) => {
-                    if i < 64 {
-                        seen_small |= 1 << i;
-                    } else if let Some(b) = seen_big.get_mut(i) {
-                        *b = true;
-                    }
+                    seen.set(i);
                     let u = &ctd.attrs[i];
+                    if s.simple[u.ty as usize].plain && u.fixed.is_none() {
+                        continue;
+                    }
                     let at = At::Attribute(node, a);
                     if self.check_value(u.ty, a.value(), at) {
                         if let Some(f) = &u.fixed {
@@ -547,16 +466,25 @@ impl<'s, 'd> Run<'s, 'd> {
                 }
             }
         }
-        for (i, u) in ctd.attrs.iter().enumerate() {
-            let seen = if i < 64 {
-                seen_small & (1 << i) != 0
-            } else {
-                seen_big.get(i).copied().unwrap_or(false)
-            };
-            if u.required && !seen {
-                self.missing_attribute(node, u.name);
+        if seen.may_miss(ctd.required) {
+            for (i, u) in ctd.attrs.iter().enumerate() {
+                if u.required && !seen.get(i) {
+                    self.missing_attribute(node, u.name);
+                }
             }
         }
+    }
+
+    fn missing_attribute(&mut self, node: Node<'d>, attr: NameId) {
+        let name = short(node.name());
+        let an = self.s.local_name(attr);
+        self.finding(
+            "SCH011",
+            format!("{}/@{an}", self.set.path_of(node)),
+            node.line_col(),
+            format!("Attributtet «{an}» mangler i «{name}»"),
+            format!("Attribute «{an}» is missing in «{name}»"),
+        );
     }
 
     /// One step of a content model: the first position reachable from
@@ -1036,6 +964,54 @@ fn same_name(a: &str, b: &str) -> bool {
     }
 }
 
+/// Which of a complex type's declared attributes an element has: a bit mask
+/// for up to 64 (every real type; no allocation), a vector beyond.
+enum Seen {
+    Small(u64),
+    Big(Vec<bool>),
+}
+
+impl Seen {
+    fn new(declared: usize) -> Seen {
+        if declared <= 64 {
+            Seen::Small(0)
+        } else {
+            Seen::Big(vec![false; declared])
+        }
+    }
+
+    fn set(&mut self, i: usize) {
+        match self {
+            Seen::Small(bits) => {
+                if i < 64 {
+                    *bits |= 1 << i;
+                }
+            }
+            Seen::Big(v) => {
+                if let Some(b) = v.get_mut(i) {
+                    *b = true;
+                }
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> bool {
+        match self {
+            Seen::Small(bits) => i < 64 && bits & (1 << i) != 0,
+            Seen::Big(v) => v.get(i).copied().unwrap_or(false),
+        }
+    }
+
+    /// False when every attribute in `required` (the type's bit mask of the
+    /// first 64 required attributes) was seen and the type has no more.
+    fn may_miss(&self, required: u64) -> bool {
+        match self {
+            Seen::Small(bits) => required & !bits != 0,
+            Seen::Big(_) => true,
+        }
+    }
+}
+
 /// Resolves, for each step from the root to `node`, whether the schema
 /// lets that element repeat where it stands. Steps it cannot place in the
 /// schema fall back to "repeats in this document".
@@ -1145,6 +1121,34 @@ mod name_tests {
         for a in names {
             for b in names {
                 assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod seen_tests {
+    use super::Seen;
+
+    /// Both representations remember the same attributes, and only the mask
+    /// can say "none required is missing" without looking.
+    #[test]
+    fn small_and_big_agree() {
+        for declared in [3usize, 64, 65, 130] {
+            let mut seen = Seen::new(declared);
+            assert_eq!(matches!(seen, Seen::Small(_)), declared <= 64);
+            for i in (0..declared).step_by(3) {
+                seen.set(i);
+            }
+            for i in 0..declared {
+                assert_eq!(seen.get(i), i % 3 == 0, "{declared}: {i}");
+            }
+            seen.set(declared + 5); // out of range: ignored, no panic
+            if declared <= 64 {
+                assert!(!seen.may_miss(0b1));
+                assert!(seen.may_miss(0b11));
+            } else {
+                assert!(seen.may_miss(0));
             }
         }
     }
