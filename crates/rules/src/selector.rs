@@ -870,3 +870,24 @@ mod tests {
         assert!(e("po:A[po:B in ('x' 'y')]").contains("«,» or «)»"));
     }
 }
+
+#[cfg(test)]
+mod props {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// A rule file is operator input: no selector text makes the parser
+        /// panic, and what it accepts can be run on any document.
+        #[test]
+        fn any_selector_text_parses_or_is_refused(src in "[a-z:/*@\\[\\]().|='!, po mhdv]{0,40}") {
+            if let Ok(sel) = Selector::parse(&src, &builtin_prefix) {
+                let doc = overgang_xml::parse(b"<a xmlns='http://www.kith.no/xmlstds/po/x'><b V='1'><c/></b></a>", &Default::default()).expect("parses");
+                for n in doc.elements() {
+                    let _ = sel.select(n);
+                    let _ = sel.missing(n);
+                }
+            }
+        }
+    }
+}
