@@ -11,7 +11,7 @@ use toml::Spanned;
 #[serde(deny_unknown_fields)]
 pub struct RuleFile {
     #[serde(default)]
-    pub namespaces: BTreeMap<String, String>,
+    pub namespaces: BTreeMap<Spanned<String>, String>,
     #[serde(default)]
     pub rule: Vec<RuleSpec>,
     #[serde(default, rename = "override")]

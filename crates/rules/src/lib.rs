@@ -218,14 +218,17 @@ impl Catalogue {
         })?;
         let mut prefixes: BTreeMap<String, NsTest> = BTreeMap::new();
         for (p, uri) in &parsed.namespaces {
-            if builtin_prefix(p).is_some() {
+            if builtin_prefix(p.get_ref()).is_some() {
                 return Err(RulesError::Syntax {
                     file: name.to_owned(),
-                    line: 0,
-                    what: format!("namespace prefix «{p}» is built in and cannot be redefined"),
+                    line: file::line_of(text, p.span().start),
+                    what: format!(
+                        "namespace prefix «{}» is built in and cannot be redefined",
+                        p.get_ref()
+                    ),
                 });
             }
-            prefixes.insert(p.clone(), NsTest::Exact(uri.as_str().into()));
+            prefixes.insert(p.get_ref().clone(), NsTest::Exact(uri.as_str().into()));
         }
         let resolve = |p: &str| builtin_prefix(p).or_else(|| prefixes.get(p).cloned());
         for spec in &parsed.rule {

@@ -342,6 +342,18 @@ fn bad_files_are_refused_with_file_line_rule_and_reason() {
     )])
     .contains("source is empty"));
     assert!(e(&[("a.toml", &base.replace("T-1", "t1"))]).contains("an id is"));
+    // A built-in prefix cannot be redefined; the error names its line.
+    let msg = e(&[("a.toml", &format!("[namespaces]\npo = \"urn:x\"\n\n{base}"))]);
+    assert_eq!(
+        msg,
+        "a.toml:2: namespace prefix «po» is built in and cannot be redefined"
+    );
+    // A prefix of the file's own works in its selectors.
+    let own = format!(
+        "[namespaces]\nx = \"urn:x\"\n\n{}",
+        rule(r#"check.absent = "x:Anything""#)
+    );
+    assert!(Catalogue::load([("a.toml", own.as_str())]).is_ok());
 }
 
 #[test]
