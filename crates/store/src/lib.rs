@@ -1,0 +1,290 @@
+//! The durable message store.
+//!
+//! The gateway keeps every message it has answered: the original bytes, what
+//! it read from them (metadata, never patient content in clear), its
+//! findings, the AppRec it sent, and an append-only history of state changes.
+//! [`Store`] is the contract; [`sqlite::SqliteStore`] is the embedded backend
+//! (a PostgreSQL backend implements the same trait later).
+//!
+//! The one promise that matters: when [`Store::submit`] returns `Ok`, the
+//! message and its first history entry are durably committed (fsync), so the
+//! caller may answer the sender. Concurrent submissions are committed in
+//! groups (one fsync for many messages) but none is acknowledged before its
+//! group is durable.
+//!
+//! The store does not parse messages and does not know the message model: it
+//! stores what the intake stage hands it. It never logs content.
+
+use std::future::Future;
+
+pub mod sqlite;
+
+/// Milliseconds since 1970-01-01T00:00:00Z (UTC).
+pub type Millis = i64;
+
+/// Errors of the store. Texts never contain message content.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("store: could not open {path}: {reason}")]
+    Open { path: String, reason: String },
+    #[error("store: database error: {0}")]
+    Database(String),
+    #[error("store: the store is closed")]
+    Closed,
+    #[error("store: no message {0}")]
+    NotFound(String),
+    /// A state change whose `from` is not the message's current state.
+    #[error("store: message {id} is in state {actual}, not {expected}")]
+    StateConflict {
+        id: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("store: bad cursor")]
+    BadCursor,
+}
+
+/// Where a message is in its life. Intake sets `Accepted` or `Rejected`;
+/// routing and delivery move accepted messages on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Valid (possibly with warnings), durably stored, not yet routed.
+    Accepted,
+    /// Refused at intake (an error finding); kept for inspection only.
+    Rejected,
+    /// Routed, waiting in a destination's queue.
+    Queued,
+    /// A delivery attempt is under way or will be retried.
+    Delivering,
+    /// The receiver (or its transport) took it.
+    Delivered,
+    /// Delivery gave up; waits for a person.
+    DeadLettered,
+    /// A person cancelled it.
+    Cancelled,
+}
+
+impl State {
+    pub const ALL: [State; 7] = [
+        State::Accepted,
+        State::Rejected,
+        State::Queued,
+        State::Delivering,
+        State::Delivered,
+        State::DeadLettered,
+        State::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::Accepted => "accepted",
+            State::Rejected => "rejected",
+            State::Queued => "queued",
+            State::Delivering => "delivering",
+            State::Delivered => "delivered",
+            State::DeadLettered => "dead_lettered",
+            State::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<State> {
+        State::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One entry of a message's append-only history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HistoryEntry {
+    pub at: Millis,
+    /// Who made the change: `system:<name>` for a sender system,
+    /// `gateway` for the gateway itself, `user:<name>` for a person.
+    pub actor: String,
+    /// `None` for the first entry (the message arrived).
+    pub from: Option<State>,
+    pub to: State,
+    /// Why, in words for operators; never patient content.
+    pub reason: String,
+}
+
+/// The metadata the intake stage read from a message. No patient content:
+/// the patient is present only as a keyed hash.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metadata {
+    /// `MsgInfo/MsgId` as sent.
+    pub msg_id: Option<String>,
+    /// `MsgInfo/Type/@V`, e.g. `INNLEGGELSESRAPPORT`.
+    pub msg_type: Option<String>,
+    /// Standard and version of the main document, e.g. `PLO 1.6`.
+    pub standard: Option<String>,
+    /// HER-id of the sending organisation (or its most specific unit).
+    pub sender_her: Option<String>,
+    /// HER-id of the receiving organisation (or its most specific unit).
+    pub receiver_her: Option<String>,
+    /// HMAC of the patient's national id under the deployment's key (hex).
+    pub patient_key: Option<String>,
+}
+
+/// What intake hands the store for one message.
+#[derive(Clone, Debug)]
+pub struct NewMessage {
+    /// The gateway's own id for the message (a UUID, time-ordered).
+    pub id: String,
+    pub received_at: Millis,
+    /// The authenticated sender system (config name).
+    pub system: String,
+    /// `sender HER-id + "|" + MsgId` when both are known: the same key with
+    /// the same bytes is the same message; with other bytes it is a conflict.
+    /// `None` (unreadable message) disables the idempotency check.
+    pub idempotency_key: Option<String>,
+    /// SHA-256 of `original`.
+    pub sha256: [u8; 32],
+    pub original: Vec<u8>,
+    pub meta: Metadata,
+    /// `accepted`, `accepted_with_warnings` or `rejected`.
+    pub verdict: String,
+    /// The findings as JSON (an array), as the API shows them.
+    pub findings_json: String,
+    /// The AppRec sent as the answer (XML bytes) and its status (1, 2, 3).
+    pub apprec: Vec<u8>,
+    pub apprec_status: u8,
+    /// `Accepted` or `Rejected`.
+    pub state: State,
+    /// The first history entry's actor and reason.
+    pub actor: String,
+    pub reason: String,
+}
+
+/// The answer already given for a stored message (for idempotent replays).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredAnswer {
+    pub id: String,
+    pub verdict: String,
+    pub findings_json: String,
+    pub apprec: Vec<u8>,
+    pub apprec_status: u8,
+    pub state_at_intake: State,
+}
+
+/// The outcome of [`Store::submit`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// Stored and durable.
+    Created,
+    /// The same key and the same bytes were stored before: nothing stored.
+    Duplicate(StoredAnswer),
+    /// The same key with other bytes: nothing stored.
+    Conflict { existing_id: String },
+}
+
+/// A stored message's metadata, findings and history (no content).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MessageRecord {
+    pub id: String,
+    pub received_at: Millis,
+    pub updated_at: Millis,
+    pub system: String,
+    pub meta: Metadata,
+    pub size: u64,
+    pub sha256: [u8; 32],
+    pub verdict: String,
+    pub state: State,
+    pub apprec_status: u8,
+    pub findings_json: String,
+    pub history: Vec<HistoryEntry>,
+}
+
+/// A row of a search result.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Summary {
+    pub id: String,
+    pub received_at: Millis,
+    pub updated_at: Millis,
+    pub system: String,
+    pub meta: Metadata,
+    pub size: u64,
+    pub verdict: String,
+    pub state: State,
+    pub apprec_status: u8,
+}
+
+/// Metadata search. Results are ordered by `(received_at, id)` ascending;
+/// `cursor` continues after the last row of the previous page, so pages are
+/// stable while new messages arrive.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Query {
+    pub sender_her: Option<String>,
+    pub receiver_her: Option<String>,
+    pub msg_type: Option<String>,
+    pub state: Option<State>,
+    /// Only messages posted by this system (a sender system sees its own).
+    pub system: Option<String>,
+    /// `received_at >= since`.
+    pub since: Option<Millis>,
+    /// `received_at < until`.
+    pub until: Option<Millis>,
+    /// 1..=1000; 0 means the default, 100.
+    pub limit: u32,
+    /// From [`Page::next`].
+    pub cursor: Option<String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Page {
+    pub items: Vec<Summary>,
+    /// Present when there may be more rows.
+    pub next: Option<String>,
+}
+
+/// A state change requested by routing, delivery or a person.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    pub id: String,
+    pub at: Millis,
+    pub actor: String,
+    /// The state the caller believes the message is in (compare-and-set).
+    pub from: State,
+    pub to: State,
+    pub reason: String,
+}
+
+/// The durable store. Every method is safe to call from many tasks at once.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a new message with its first history entry, or reports that
+    /// its idempotency key is taken. Returns only when the outcome is durable.
+    fn submit(&self, msg: NewMessage)
+        -> impl Future<Output = Result<Submitted, StoreError>> + Send;
+
+    /// Metadata, findings and history; `None` when there is no such id.
+    fn get(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<MessageRecord>, StoreError>> + Send;
+
+    /// The AppRec sent for the message.
+    fn apprec(&self, id: &str) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// The original bytes, exactly as received.
+    fn original(
+        &self,
+        id: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    fn search(&self, q: &Query) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    /// Appends a history entry and moves the message to `to`, if it is in
+    /// `from`; durable when it returns.
+    fn transition(&self, t: Transition) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Whether the store is open and answers (a cheap read).
+    fn ready(&self) -> impl Future<Output = bool> + Send;
+
+    /// Finishes pending writes and closes the store; later calls fail with
+    /// [`StoreError::Closed`].
+    fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
