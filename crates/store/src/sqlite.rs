@@ -1,1 +1,887 @@
-//! SQLite backend (in progress).
+//! The embedded SQLite backend.
+//!
+//! One file, `overgang.db`, in WAL mode with `synchronous=FULL`: a commit
+//! returns only after the write-ahead log is on disk.
+//!
+//! **Writes** go through one writer thread that owns the only read-write
+//! connection. [`Store::submit`] and [`Store::transition`] send a request
+//! over a channel and wait for the answer. With group commit on, the writer
+//! takes the first waiting request and everything else already queued (up to
+//! [`SqliteOptions::max_batch`]), applies them in one `BEGIN IMMEDIATE`
+//! transaction, each inside its own savepoint (so one failing request leaves
+//! the others intact), commits once (one fsync for the batch) and only then
+//! answers. When the commit fails, every request of the batch gets an error.
+//! Requests of a batch are applied in order, so two submissions with the same
+//! idempotency key behave as if sent one after the other.
+//!
+//! **Reads** use a small pool of read-only connections on blocking threads.
+//! In WAL mode they see the last committed state and never wait for the
+//! writer's transaction.
+//!
+//! **History is append-only**: the code inserts history rows and never changes
+//! or removes them; triggers in the schema refuse it as well.
+//!
+//! Errors carry SQLite's own texts (which name tables and columns, never
+//! values) and message ids, never message content.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use rusqlite::types::Value;
+use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use crate::{
+    HistoryEntry, MessageRecord, Metadata, Millis, NewMessage, Page, Query, State, Store,
+    StoreError, StoredAnswer, Submitted, Summary, Transition,
+};
+
+/// The database file inside the store's directory.
+pub const DB_FILE: &str = "overgang.db";
+
+/// How long a connection waits for a lock held by another connection
+/// (another process, or a store being reopened while the old writer ends).
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Default and maximum page size of [`Store::search`].
+const DEFAULT_LIMIT: u32 = 100;
+const MAX_LIMIT: u32 = 1000;
+
+/// Settings of [`SqliteStore::open`].
+#[derive(Clone, Debug)]
+pub struct SqliteOptions {
+    /// Commit concurrent writes together (one fsync per batch). Off: one
+    /// transaction, and one fsync, per write.
+    pub group_commit: bool,
+    /// The most requests in one group commit (at least 1).
+    pub max_batch: usize,
+    /// Read-only connections for reads (at least 1).
+    pub readers: usize,
+}
+
+impl Default for SqliteOptions {
+    fn default() -> Self {
+        SqliteOptions {
+            group_commit: true,
+            max_batch: 256,
+            readers: 4,
+        }
+    }
+}
+
+/// The schema, one entry per version: `MIGRATIONS[n]` takes a database from
+/// `user_version` n to n + 1. Append new versions; never edit old ones.
+const MIGRATIONS: &[&str] = &[
+    // Version 1: messages, their bodies and their history.
+    r#"
+CREATE TABLE messages (
+    id              TEXT    PRIMARY KEY NOT NULL,
+    received_at     INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    system          TEXT    NOT NULL,
+    idempotency_key TEXT    UNIQUE,
+    sha256          BLOB    NOT NULL CHECK (length(sha256) = 32),
+    size            INTEGER NOT NULL,
+    msg_id          TEXT,
+    msg_type        TEXT,
+    standard        TEXT,
+    sender_her      TEXT,
+    receiver_her    TEXT,
+    patient_key     TEXT,
+    verdict         TEXT    NOT NULL,
+    state           TEXT    NOT NULL,
+    apprec_status   INTEGER NOT NULL,
+    findings_json   TEXT    NOT NULL,
+    next_attempt_at INTEGER,
+    attempts        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX messages_received ON messages (received_at, id);
+CREATE INDEX messages_sender   ON messages (sender_her, received_at, id);
+CREATE INDEX messages_receiver ON messages (receiver_her, received_at, id);
+CREATE INDEX messages_type     ON messages (msg_type, received_at, id);
+CREATE INDEX messages_state    ON messages (state, received_at, id);
+CREATE INDEX messages_patient  ON messages (patient_key, received_at, id);
+CREATE INDEX messages_queue    ON messages (state, receiver_her, next_attempt_at);
+
+CREATE TABLE bodies (
+    message_id TEXT PRIMARY KEY NOT NULL REFERENCES messages (id),
+    original   BLOB NOT NULL,
+    apprec     BLOB NOT NULL
+);
+
+CREATE TABLE history (
+    seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id TEXT    NOT NULL REFERENCES messages (id),
+    at         INTEGER NOT NULL,
+    actor      TEXT    NOT NULL,
+    from_state TEXT,
+    to_state   TEXT    NOT NULL,
+    reason     TEXT    NOT NULL
+);
+CREATE INDEX history_message ON history (message_id, seq);
+CREATE TRIGGER history_append_only_u BEFORE UPDATE ON history
+BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+CREATE TRIGGER history_append_only_d BEFORE DELETE ON history
+BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
+"#,
+];
+
+/// The schema version this program writes.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Database(e.to_string())
+    }
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`; all methods take `&self`.
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    closed: AtomicBool,
+    /// `None` once closed; dropping the last sender ends the writer.
+    requests: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// One permit per reader connection.
+    read_permits: Arc<Semaphore>,
+    read_conns: Mutex<Vec<Connection>>,
+}
+
+/// A write for the writer thread, with where to send its outcome.
+enum Request {
+    Submit {
+        msg: Box<NewMessage>,
+        reply: oneshot::Sender<Result<Submitted, StoreError>>,
+    },
+    Transition {
+        t: Transition,
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+    /// Tests only: a write that makes the batch's COMMIT fail.
+    #[cfg(test)]
+    PoisonCommit {
+        reply: oneshot::Sender<Result<(), StoreError>>,
+    },
+}
+
+/// A request's outcome, held until its batch is committed.
+enum Outcome {
+    Submit(
+        oneshot::Sender<Result<Submitted, StoreError>>,
+        Result<Submitted, StoreError>,
+    ),
+    Transition(
+        oneshot::Sender<Result<(), StoreError>>,
+        Result<(), StoreError>,
+    ),
+}
+
+impl Outcome {
+    fn is_ok(&self) -> bool {
+        match self {
+            Outcome::Submit(_, r) => r.is_ok(),
+            Outcome::Transition(_, r) => r.is_ok(),
+        }
+    }
+
+    /// Sends the outcome; a caller that stopped waiting is no error.
+    fn send(self) {
+        match self {
+            Outcome::Submit(reply, r) => {
+                let _ = reply.send(r);
+            }
+            Outcome::Transition(reply, r) => {
+                let _ = reply.send(r);
+            }
+        }
+    }
+
+    /// Sends an error instead of the outcome (the batch did not commit).
+    fn fail(self, why: &str) {
+        let err = || StoreError::Database(why.to_string());
+        match self {
+            Outcome::Submit(reply, _) => {
+                let _ = reply.send(Err(err()));
+            }
+            Outcome::Transition(reply, _) => {
+                let _ = reply.send(Err(err()));
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the store in `dir`: the database file is
+    /// `dir/overgang.db`. Brings the schema up to [`SCHEMA_VERSION`].
+    pub fn open(dir: &Path, opts: SqliteOptions) -> Result<SqliteStore, StoreError> {
+        let open_err = |reason: String| StoreError::Open {
+            path: dir.display().to_string(),
+            reason,
+        };
+        let reason = |e: StoreError| match e {
+            StoreError::Database(why) => why,
+            other => other.to_string(),
+        };
+        std::fs::create_dir_all(dir).map_err(|e| open_err(e.to_string()))?;
+        let path = dir.join(DB_FILE);
+
+        let mut conn = open_writer(&path).map_err(|e| open_err(reason(e)))?;
+        migrate(&mut conn).map_err(|e| open_err(reason(e)))?;
+
+        let readers = opts.readers.max(1);
+        let mut read_conns = Vec::with_capacity(readers);
+        for _ in 0..readers {
+            read_conns.push(open_reader(&path).map_err(|e| open_err(reason(e)))?);
+        }
+
+        let max_batch = opts.max_batch.max(1);
+        let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
+        let group_commit = opts.group_commit;
+        let writer = std::thread::Builder::new()
+            .name("overgang-store-writer".into())
+            .spawn(move || writer_loop(conn, rx, group_commit, max_batch))
+            .map_err(|e| open_err(e.to_string()))?;
+
+        Ok(SqliteStore {
+            inner: Arc::new(Inner {
+                path,
+                closed: AtomicBool::new(false),
+                requests: Mutex::new(Some(tx)),
+                writer: Mutex::new(Some(writer)),
+                read_permits: Arc::new(Semaphore::new(readers)),
+                read_conns: Mutex::new(read_conns),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// Hands a request to the writer and waits for its outcome.
+    async fn write<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<Result<T, StoreError>>) -> Request,
+    ) -> Result<T, StoreError> {
+        let sender = lock(&self.inner.requests)
+            .as_ref()
+            .cloned()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        let sent = sender.send(make(reply)).await;
+        // Let go of the sender before waiting: the writer ends (at close)
+        // only when every sender is gone.
+        drop(sender);
+        if sent.is_err() {
+            return Err(self.writer_gone());
+        }
+        match answer.await {
+            Ok(r) => r,
+            Err(_) => Err(self.writer_gone()),
+        }
+    }
+
+    fn writer_gone(&self) -> StoreError {
+        if self.inner.closed.load(Ordering::Acquire) {
+            StoreError::Closed
+        } else {
+            StoreError::Database("the store's writer has stopped".into())
+        }
+    }
+
+    /// Runs `f` on a reader connection on a blocking thread.
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        if self.inner.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let permit = Arc::clone(&self.inner.read_permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        let inner = Arc::clone(&self.inner);
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let pooled = lock(&inner.read_conns).pop();
+            let mut conn = match pooled {
+                Some(c) => c,
+                // A reader lost to a panic is replaced.
+                None => open_reader(&inner.path)?,
+            };
+            let result = f(&mut conn);
+            if !inner.closed.load(Ordering::Acquire) && conn.is_autocommit() {
+                lock(&inner.read_conns).push(conn);
+            }
+            result
+        });
+        task.await
+            .map_err(|_| StoreError::Database("a read task failed".into()))?
+    }
+}
+
+/// Locks a mutex; a panic elsewhere leaves the data usable (a vector of
+/// connections, an optional sender or join handle).
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        // Without `close`: stop taking requests and let the writer finish
+        // what is queued on its own. Not joined here: drop must not block.
+        self.closed.store(true, Ordering::Release);
+        lock(&self.requests).take();
+        lock(&self.writer).take();
+    }
+}
+
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    let mode: String =
+        conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database(format!(
+            "journal_mode is {mode}, not wal"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// Brings the schema to [`SCHEMA_VERSION`] in one transaction. A database
+/// from a newer program is refused rather than guessed at.
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let version: i64 = tx.pragma_query_value(None, "user_version", |row| row.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(StoreError::Database(format!(
+            "the database has schema version {version}; this program knows up to {SCHEMA_VERSION}"
+        )));
+    }
+    let done = usize::try_from(version).unwrap_or(0);
+    for step in &MIGRATIONS[done..] {
+        tx.execute_batch(step)?;
+    }
+    if version != SCHEMA_VERSION {
+        tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+    }
+    Ok(tx.commit()?)
+}
+
+/// The writer thread: batches requests until every sender is gone, then
+/// checkpoints the log and closes the connection.
+fn writer_loop(
+    mut conn: Connection,
+    mut rx: mpsc::Receiver<Request>,
+    group_commit: bool,
+    max_batch: usize,
+) {
+    let limit = if group_commit { max_batch } else { 1 };
+    let mut batch = Vec::with_capacity(limit);
+    while rx.blocking_recv_many(&mut batch, limit) > 0 {
+        run_batch(&mut conn, std::mem::take(&mut batch));
+    }
+    // Best effort: fold the log into the database so the next open is quick.
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
+    let _ = conn.close();
+}
+
+/// Applies `batch` in one transaction, a savepoint per request, and answers
+/// every request only after COMMIT returned; if the transaction cannot be
+/// committed, every request gets an error.
+fn run_batch(conn: &mut Connection, batch: Vec<Request>) {
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut broken: Option<String> = conn
+        .execute_batch("BEGIN IMMEDIATE")
+        .err()
+        .map(|e| format!("could not begin a transaction: {e}"));
+
+    for req in batch {
+        if broken.is_some() {
+            outcomes.push(not_applied(req));
+            continue;
+        }
+        if let Err(e) = conn.execute_batch("SAVEPOINT request") {
+            broken = Some(format!("could not set a savepoint: {e}"));
+            outcomes.push(not_applied(req));
+            continue;
+        }
+        let outcome = apply(conn, req);
+        let end = if outcome.is_ok() {
+            conn.execute_batch("RELEASE request")
+        } else {
+            conn.execute_batch("ROLLBACK TO request; RELEASE request")
+        };
+        if let Err(e) = end {
+            broken = Some(format!("could not end a savepoint: {e}"));
+        } else if conn.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, full disk).
+            broken = Some("the transaction was rolled back by the database".into());
+        }
+        outcomes.push(outcome);
+    }
+
+    if broken.is_none() {
+        if let Err(e) = conn.execute_batch("COMMIT") {
+            broken = Some(format!("commit failed: {e}"));
+        }
+    }
+    match broken {
+        None => outcomes.into_iter().for_each(Outcome::send),
+        Some(why) => {
+            if !conn.is_autocommit() {
+                let _ = conn.execute_batch("ROLLBACK");
+            }
+            for o in outcomes {
+                o.fail(&why);
+            }
+        }
+    }
+}
+
+/// The outcome of a request that was not applied (the batch is failing).
+fn not_applied(req: Request) -> Outcome {
+    let never = || StoreError::Database("not applied".into());
+    match req {
+        Request::Submit { reply, .. } => Outcome::Submit(reply, Err(never())),
+        Request::Transition { reply, .. } => Outcome::Transition(reply, Err(never())),
+        #[cfg(test)]
+        Request::PoisonCommit { reply } => Outcome::Transition(reply, Err(never())),
+    }
+}
+
+fn apply(conn: &Connection, req: Request) -> Outcome {
+    match req {
+        Request::Submit { msg, reply } => Outcome::Submit(reply, apply_submit(conn, &msg)),
+        Request::Transition { t, reply } => Outcome::Transition(reply, apply_transition(conn, &t)),
+        #[cfg(test)]
+        Request::PoisonCommit { reply } => {
+            // A deferred foreign key violation passes its statement and its
+            // savepoint and makes COMMIT fail.
+            let r = conn
+                .execute_batch(
+                    "PRAGMA defer_foreign_keys = ON;
+                     INSERT INTO history (message_id, at, actor, from_state, to_state, reason)
+                     VALUES ('no such message', 0, 'test', NULL, 'accepted', 'poison');",
+                )
+                .map_err(StoreError::from);
+            Outcome::Transition(reply, r)
+        }
+    }
+}
+
+fn to_i64(n: usize) -> Result<i64, StoreError> {
+    i64::try_from(n).map_err(|_| StoreError::Database("a size is out of range".into()))
+}
+
+fn apply_submit(conn: &Connection, m: &NewMessage) -> Result<Submitted, StoreError> {
+    if let Some(key) = &m.idempotency_key {
+        let existing: Option<(String, Vec<u8>)> = conn
+            .prepare_cached("SELECT id, sha256 FROM messages WHERE idempotency_key = ?1")?
+            .query_row([key], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        if let Some((id, sha)) = existing {
+            if sha.as_slice() == m.sha256.as_slice() {
+                return Ok(Submitted::Duplicate(stored_answer(conn, &id)?));
+            }
+            return Ok(Submitted::Conflict { existing_id: id });
+        }
+    }
+
+    conn.prepare_cached(
+        "INSERT INTO messages (id, received_at, updated_at, system, idempotency_key, sha256,
+             size, msg_id, msg_type, standard, sender_her, receiver_her, patient_key,
+             verdict, state, apprec_status, findings_json)
+         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )?
+    .execute(params![
+        m.id,
+        m.received_at,
+        m.system,
+        m.idempotency_key,
+        m.sha256.as_slice(),
+        to_i64(m.original.len())?,
+        m.meta.msg_id,
+        m.meta.msg_type,
+        m.meta.standard,
+        m.meta.sender_her,
+        m.meta.receiver_her,
+        m.meta.patient_key,
+        m.verdict,
+        m.state.as_str(),
+        i64::from(m.apprec_status),
+        m.findings_json,
+    ])?;
+    conn.prepare_cached("INSERT INTO bodies (message_id, original, apprec) VALUES (?1, ?2, ?3)")?
+        .execute(params![m.id, m.original, m.apprec])?;
+    append_history(
+        conn,
+        &m.id,
+        m.received_at,
+        &m.actor,
+        None,
+        m.state,
+        &m.reason,
+    )?;
+    Ok(Submitted::Created)
+}
+
+fn stored_answer(conn: &Connection, id: &str) -> Result<StoredAnswer, StoreError> {
+    let row = conn
+        .prepare_cached(
+            "SELECT m.verdict, m.findings_json, m.apprec_status, b.apprec,
+                    (SELECT h.to_state FROM history h WHERE h.message_id = m.id
+                     ORDER BY h.seq LIMIT 1)
+             FROM messages m JOIN bodies b ON b.message_id = m.id
+             WHERE m.id = ?1",
+        )?
+        .query_row([id], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, i64>(2)?,
+                row.get::<_, Vec<u8>>(3)?,
+                row.get::<_, Option<String>>(4)?,
+            ))
+        })
+        .optional()?;
+    let (verdict, findings_json, status, apprec, first) =
+        row.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    let first = first.ok_or_else(|| StoreError::Database("a message without history".into()))?;
+    Ok(StoredAnswer {
+        id: id.to_string(),
+        verdict,
+        findings_json,
+        apprec,
+        apprec_status: status_from_db(status)?,
+        state_at_intake: state_from_db(&first)?,
+    })
+}
+
+fn apply_transition(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
+    let changed = conn
+        .prepare_cached(
+            "UPDATE messages SET state = ?1, updated_at = max(updated_at, ?2)
+             WHERE id = ?3 AND state = ?4",
+        )?
+        .execute(params![t.to.as_str(), t.at, t.id, t.from.as_str()])?;
+    if changed == 0 {
+        let actual: Option<String> = conn
+            .prepare_cached("SELECT state FROM messages WHERE id = ?1")?
+            .query_row([&t.id], |row| row.get(0))
+            .optional()?;
+        return Err(match actual {
+            None => StoreError::NotFound(t.id.clone()),
+            Some(actual) => StoreError::StateConflict {
+                id: t.id.clone(),
+                expected: t.from.as_str().to_string(),
+                actual,
+            },
+        });
+    }
+    append_history(conn, &t.id, t.at, &t.actor, Some(t.from), t.to, &t.reason)
+}
+
+/// The only statement that writes history: an insert.
+fn append_history(
+    conn: &Connection,
+    id: &str,
+    at: Millis,
+    actor: &str,
+    from: Option<State>,
+    to: State,
+    reason: &str,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO history (message_id, at, actor, from_state, to_state, reason)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )?
+    .execute(params![
+        id,
+        at,
+        actor,
+        from.map(State::as_str),
+        to.as_str(),
+        reason
+    ])?;
+    Ok(())
+}
+
+fn state_from_db(s: &str) -> Result<State, StoreError> {
+    State::parse(s).ok_or_else(|| StoreError::Database("an unknown state in the database".into()))
+}
+
+fn status_from_db(n: i64) -> Result<u8, StoreError> {
+    u8::try_from(n)
+        .map_err(|_| StoreError::Database("an apprec_status out of range in the database".into()))
+}
+
+fn sha_from_db(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
+    v.try_into()
+        .map_err(|_| StoreError::Database("a sha256 of the wrong length in the database".into()))
+}
+
+fn size_from_db(n: i64) -> Result<u64, StoreError> {
+    u64::try_from(n).map_err(|_| StoreError::Database("a negative size in the database".into()))
+}
+
+/// The columns of a [`Summary`], in the order [`summary_from_row`] reads them.
+const SUMMARY_COLUMNS: &str = "id, received_at, updated_at, system, msg_id, msg_type, standard, \
+     sender_her, receiver_her, patient_key, size, verdict, state, apprec_status";
+
+fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<Summary, StoreError> {
+    Ok(Summary {
+        id: row.get(0)?,
+        received_at: row.get(1)?,
+        updated_at: row.get(2)?,
+        system: row.get(3)?,
+        meta: Metadata {
+            msg_id: row.get(4)?,
+            msg_type: row.get(5)?,
+            standard: row.get(6)?,
+            sender_her: row.get(7)?,
+            receiver_her: row.get(8)?,
+            patient_key: row.get(9)?,
+        },
+        size: size_from_db(row.get(10)?)?,
+        verdict: row.get(11)?,
+        state: state_from_db(&row.get::<_, String>(12)?)?,
+        apprec_status: status_from_db(row.get(13)?)?,
+    })
+}
+
+fn read_record(conn: &mut Connection, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+    // One read transaction: the row and its history from the same snapshot.
+    let tx = conn.transaction()?;
+    let row = tx
+        .prepare_cached(&format!(
+            "SELECT {SUMMARY_COLUMNS}, sha256, findings_json FROM messages WHERE id = ?1"
+        ))?
+        .query_and_then([id], |row| {
+            let summary = summary_from_row(row)?;
+            let sha = sha_from_db(row.get(14)?)?;
+            let findings: String = row.get(15)?;
+            Ok::<_, StoreError>((summary, sha, findings))
+        })?
+        .next()
+        .transpose()?;
+    let Some((s, sha256, findings_json)) = row else {
+        return Ok(None);
+    };
+    let history = tx
+        .prepare_cached(
+            "SELECT at, actor, from_state, to_state, reason FROM history
+             WHERE message_id = ?1 ORDER BY seq",
+        )?
+        .query_and_then([id], |row| {
+            let from: Option<String> = row.get(2)?;
+            Ok::<_, StoreError>(HistoryEntry {
+                at: row.get(0)?,
+                actor: row.get(1)?,
+                from: from.as_deref().map(state_from_db).transpose()?,
+                to: state_from_db(&row.get::<_, String>(3)?)?,
+                reason: row.get(4)?,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    tx.commit()?;
+    Ok(Some(MessageRecord {
+        id: s.id,
+        received_at: s.received_at,
+        updated_at: s.updated_at,
+        system: s.system,
+        meta: s.meta,
+        size: s.size,
+        sha256,
+        verdict: s.verdict,
+        state: s.state,
+        apprec_status: s.apprec_status,
+        findings_json,
+        history,
+    }))
+}
+
+fn read_body(conn: &Connection, id: &str, apprec: bool) -> Result<Option<Vec<u8>>, StoreError> {
+    let sql = if apprec {
+        "SELECT apprec FROM bodies WHERE message_id = ?1"
+    } else {
+        "SELECT original FROM bodies WHERE message_id = ?1"
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row([id], |row| row.get(0))
+        .optional()?)
+}
+
+/// A cursor is the lowercase hex of `received_at:id` of a page's last row.
+fn encode_cursor(received_at: Millis, id: &str) -> String {
+    format!("{received_at}:{id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_cursor(cursor: &str) -> Result<(Millis, String), StoreError> {
+    let hex = cursor.as_bytes();
+    if hex.is_empty() || hex.len() % 2 == 1 || hex.len() > 2048 {
+        return Err(StoreError::BadCursor);
+    }
+    let digit = |c: u8| (c as char).to_digit(16).ok_or(StoreError::BadCursor);
+    let bytes = hex
+        .chunks_exact(2)
+        .map(|p| Ok((digit(p[0])? * 16 + digit(p[1])?) as u8))
+        .collect::<Result<Vec<u8>, StoreError>>()?;
+    let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
+    let (at, id) = text.split_once(':').ok_or(StoreError::BadCursor)?;
+    let at: Millis = at.parse().map_err(|_| StoreError::BadCursor)?;
+    if id.is_empty() {
+        return Err(StoreError::BadCursor);
+    }
+    Ok((at, id.to_string()))
+}
+
+fn run_search(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
+    let limit = match q.limit {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    };
+    // Fixed SQL text with `?` placeholders; every value is a bound parameter.
+    let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages WHERE 1 = 1");
+    let mut args: Vec<Value> = Vec::new();
+    let mut text_filter = |sql: &mut String, column: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            sql.push_str(&format!(" AND {column} = ?"));
+            args.push(Value::Text(v.clone()));
+        }
+    };
+    text_filter(&mut sql, "sender_her", &q.sender_her);
+    text_filter(&mut sql, "receiver_her", &q.receiver_her);
+    text_filter(&mut sql, "msg_type", &q.msg_type);
+    text_filter(&mut sql, "system", &q.system);
+    text_filter(&mut sql, "state", &q.state.map(|s| s.as_str().to_string()));
+    if let Some(since) = q.since {
+        sql.push_str(" AND received_at >= ?");
+        args.push(Value::Integer(since));
+    }
+    if let Some(until) = q.until {
+        sql.push_str(" AND received_at < ?");
+        args.push(Value::Integer(until));
+    }
+    if let Some(cursor) = &q.cursor {
+        let (at, id) = decode_cursor(cursor)?;
+        sql.push_str(" AND (received_at, id) > (?, ?)");
+        args.push(Value::Integer(at));
+        args.push(Value::Text(id));
+    }
+    sql.push_str(" ORDER BY received_at, id LIMIT ?");
+    args.push(Value::Integer(i64::from(limit) + 1));
+
+    let mut items = conn
+        .prepare_cached(&sql)?
+        .query_and_then(params_from_iter(args), summary_from_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    let more = items.len() > limit as usize;
+    items.truncate(limit as usize);
+    let next = match items.last() {
+        Some(last) if more => Some(encode_cursor(last.received_at, &last.id)),
+        _ => None,
+    };
+    Ok(Page { items, next })
+}
+
+impl Store for SqliteStore {
+    async fn submit(&self, msg: NewMessage) -> Result<Submitted, StoreError> {
+        self.write(|reply| Request::Submit {
+            msg: Box::new(msg),
+            reply,
+        })
+        .await
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| read_record(conn, &id)).await
+    }
+
+    async fn apprec(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| read_body(conn, &id, true)).await
+    }
+
+    async fn original(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let id = id.to_string();
+        self.read(move |conn| read_body(conn, &id, false)).await
+    }
+
+    async fn search(&self, q: &Query) -> Result<Page, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| run_search(conn, &q)).await
+    }
+
+    async fn transition(&self, t: Transition) -> Result<(), StoreError> {
+        self.write(|reply| Request::Transition { t, reply }).await
+    }
+
+    async fn ready(&self) -> bool {
+        let writer_alive = lock(&self.inner.writer)
+            .as_ref()
+            .is_some_and(|h| !h.is_finished());
+        writer_alive
+            && self
+                .read(|conn| Ok(conn.query_row("SELECT 1", [], |row| row.get::<_, i64>(0))?))
+                .await
+                .is_ok()
+    }
+
+    async fn close(&self) -> Result<(), StoreError> {
+        if self.inner.closed.swap(true, Ordering::AcqRel) {
+            return Err(StoreError::Closed);
+        }
+        // Readers first, so that the writer's connection is the last one and
+        // its close folds the log into the database.
+        self.inner.read_permits.close();
+        lock(&self.inner.read_conns).clear();
+        // Without senders the writer finishes the queued requests and ends.
+        lock(&self.inner.requests).take();
+        let writer = lock(&self.inner.writer).take();
+        if let Some(handle) = writer {
+            let joined = tokio::task::spawn_blocking(move || handle.join()).await;
+            match joined {
+                Ok(Ok(())) => {}
+                _ => return Err(StoreError::Database("the store's writer failed".into())),
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;
