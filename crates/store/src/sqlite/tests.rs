@@ -14,7 +14,8 @@
 //!   history in order, `updated_at` moves.
 //! - **Search**: each filter, filters combined, limit default and clamp,
 //!   cursor walk over 250 rows without duplicates or gaps while new rows
-//!   arrive, malformed cursors refused.
+//!   arrive, malformed cursors refused; reads answer while another
+//!   connection holds the write lock.
 //! - **Lifecycle**: close then any call is `Closed`; reopening after close
 //!   and after a plain drop keeps everything; 500 concurrent submits from 50
 //!   tasks are all created and all readable after reopen, with group commit
@@ -622,6 +623,36 @@ async fn bad_cursor() {
         ..Query::default()
     };
     assert_eq!(store.search(&q).await.unwrap().items.len(), 1);
+}
+
+#[tokio::test]
+async fn reads_do_not_wait_for_a_write_transaction() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    store
+        .submit(message("before", 1, None, b"x"))
+        .await
+        .unwrap();
+    // Another connection holds the write lock with an uncommitted row.
+    let other = open_writer(&dir.path().join(DB_FILE)).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    other
+        .execute(
+            "INSERT INTO messages (id, received_at, updated_at, system, sha256, size, verdict,
+                 state, apprec_status, findings_json)
+             VALUES ('uncommitted', 2, 2, 's', zeroblob(32), 0, 'accepted', 'accepted', 1, '[]')",
+            [],
+        )
+        .unwrap();
+    let reads = async {
+        assert!(store.get("before").await.unwrap().is_some());
+        assert_eq!(store.get("uncommitted").await.unwrap(), None);
+        assert_eq!(count(&store, Query::default()).await, 1);
+    };
+    tokio::time::timeout(Duration::from_secs(2), reads)
+        .await
+        .expect("reads finish while the write lock is held");
+    other.execute_batch("ROLLBACK").unwrap();
 }
 
 // ---- Lifecycle ------------------------------------------------------------------
