@@ -1,12 +1,13 @@
 //! `overgang`: the gateway's one binary.
 //!
-//! Subcommands today: `validate` (for EHR vendors' CI and for people),
-//! `apprec` (the receipt that answers a message) and `rules` (the effective
-//! completeness rule catalogue). The server comes next.
+//! Subcommands: `serve` (the gateway), `validate` (for EHR vendors' CI and
+//! for people), `apprec` (the receipt that answers a message), `rules` (the
+//! effective completeness rule catalogue) and `token` (sender tokens).
 
 mod apprec_cmd;
 mod output;
 mod rules_cmd;
+mod serve_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,6 +27,14 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run the gateway: HTTPS intake, durable store, immediate receipts.
+    ///
+    /// Stops cleanly on SIGTERM or Ctrl-C: no new connections, requests in
+    /// flight finish, the store is closed.
+    Serve(serve_cmd::Args),
+    /// Make sender-system tokens and the hashes the configuration holds.
+    #[command(subcommand)]
+    Token(serve_cmd::TokenCommand),
     /// Validate messages: files, directories (every *.xml file below them), or `-` for standard input.
     ///
     /// Exit status: 0 when no message is rejected, 1 when any is, 2 on usage or IO errors.
@@ -126,6 +135,8 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate_cmd::run(args),
         Command::Apprec(args) => apprec_cmd::run(args),
         Command::Rules(cmd) => rules_cmd::run(cmd),
+        Command::Serve(args) => serve_cmd::serve(args),
+        Command::Token(cmd) => serve_cmd::token(cmd),
     };
     match result {
         Ok(code) => code,

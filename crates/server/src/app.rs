@@ -1,0 +1,807 @@
+//! The HTTP API.
+//!
+//! - `POST /api/v1/messages`: intake. Authenticate, read the body within the
+//!   limit, validate, check the sender may send as the message's sender,
+//!   build the AppRec, store durably, then answer.
+//! - `GET /api/v1/messages/{id}`, `…/{id}/apprec`, `GET /api/v1/messages?…`.
+//! - `GET /healthz`, `GET /readyz`.
+//!
+//! Logs carry the gateway's message id, the sender HER-id, the type and the
+//! verdict; never a national id, a name or message content.
+
+// Helpers return the error answer itself (`Result<_, Response>`), the axum
+// idiom; a Response is 128 bytes, which is fine on this path.
+#![allow(clippy::result_large_err)]
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use overgang_apprec::{AppRecOptions, AppRecVersion, NewReceipt};
+use overgang_model::{Category, Finding, Message, Severity, Verdict};
+use overgang_store::{Metadata, NewMessage, State as MsgState, Store, Submitted};
+use overgang_validate::Validator;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::auth::{AuthFailure, System, Systems};
+use crate::patient::PatientKey;
+use crate::registry::Registry;
+use crate::timefmt;
+
+/// Bodies up to this size are validated on the request's own task; larger
+/// ones on the blocking pool, so one huge message cannot stall others.
+const INLINE_VALIDATION_BYTES: usize = 256 * 1024;
+
+/// Everything a request needs, shared by all of them.
+pub struct AppState<S> {
+    pub store: S,
+    pub validator: Validator,
+    pub systems: Arc<Systems>,
+    pub registry: Registry,
+    pub patient_key: PatientKey,
+    pub apprec: AppRecOptions,
+    pub max_body_bytes: usize,
+}
+
+impl<S> AppState<S> {
+    pub fn apprec_options(version: &str, status3_for_warnings: bool) -> AppRecOptions {
+        AppRecOptions {
+            version: if version == "1.0" {
+                AppRecVersion::V1_0
+            } else {
+                AppRecVersion::V1_1
+            },
+            status3_for_warnings,
+            software_name: Some("Overgang".to_owned()),
+            software_version: Some(env!("CARGO_PKG_VERSION").to_owned()),
+            ..AppRecOptions::default()
+        }
+    }
+}
+
+/// What the listener knows about the connection a request came on.
+#[derive(Clone, Debug, Default)]
+pub struct ConnInfo {
+    /// The system a verified client certificate maps to (mutual TLS).
+    pub cert_system: Option<Arc<System>>,
+}
+
+pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
+    Router::new()
+        .route("/api/v1/messages", post(intake::<S>).get(search::<S>))
+        .route("/api/v1/messages/{id}", get(message::<S>))
+        .route("/api/v1/messages/{id}/apprec", get(apprec::<S>))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(ready::<S>))
+        .with_state(state)
+}
+
+fn now_millis() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A JSON error for people and programs: a stable code and both languages.
+fn problem(status: StatusCode, code: &str, nb: &str, en: &str) -> Response {
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        json!({ "error": code, "text_nb": nb, "text_en": en }).to_string(),
+    )
+        .into_response()
+}
+
+fn unauthorized(f: AuthFailure) -> Response {
+    let mut r = match f {
+        AuthFailure::Missing => problem(
+            StatusCode::UNAUTHORIZED,
+            "unauthenticated",
+            "Forespørselen mangler «Authorization: Bearer <token>».",
+            "The request has no 'Authorization: Bearer <token>'.",
+        ),
+        AuthFailure::Invalid => problem(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "Ukjent eller ugyldig token.",
+            "Unknown or invalid token.",
+        ),
+    };
+    r.headers_mut()
+        .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    r
+}
+
+/// The system behind the request: its client certificate, else its token.
+async fn authenticate<S: Store>(
+    state: &Arc<AppState<S>>,
+    headers: &HeaderMap,
+    conn: Option<&ConnInfo>,
+) -> Result<Arc<System>, Response> {
+    if let Some(s) = conn.and_then(|c| c.cert_system.clone()) {
+        return Ok(s);
+    }
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            let (scheme, rest) = v.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| rest.trim().to_owned())
+        })
+        .ok_or_else(|| unauthorized(AuthFailure::Missing))?;
+    let st = state.clone();
+    // Argon2 is deliberately slow; first sight of a token runs off the
+    // request threads.
+    tokio::task::spawn_blocking(move || st.systems.by_token(&token))
+        .await
+        .map_err(|_| {
+            problem(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "Intern feil.",
+                "Internal error.",
+            )
+        })?
+        .map_err(unauthorized)
+}
+
+fn wants_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("application/json"))
+}
+
+fn xml_response(status: StatusCode, xml: Vec<u8>, location: Option<&str>) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
+        xml,
+    )
+        .into_response();
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
+}
+
+fn json_response(status: StatusCode, body: serde_json::Value, location: Option<&str>) -> Response {
+    let mut r = (
+        status,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    if let Some(l) = location.and_then(|l| HeaderValue::from_str(l).ok()) {
+        r.headers_mut().insert(header::LOCATION, l);
+    }
+    r
+}
+
+/// Reads the body, refusing more than `limit` bytes (413) as soon as the
+/// declared length or the bytes received say so.
+async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+    let too_large = || {
+        problem(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            &format!("Meldingen er større enn grensen på {limit} byte."),
+            &format!("The message is larger than the limit of {limit} bytes."),
+        )
+    };
+    if let Some(len) = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    match axum::body::to_bytes(body, limit).await {
+        Ok(b) => Ok(b),
+        Err(e) => {
+            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
+            while let Some(s) = src {
+                if s.is::<http_body_util::LengthLimitError>() {
+                    return Err(too_large());
+                }
+                src = s.source();
+            }
+            Err(problem(
+                StatusCode::BAD_REQUEST,
+                "body",
+                "Kunne ikke lese forespørselens innhold.",
+                "Could not read the request body.",
+            ))
+        }
+    }
+}
+
+struct Answer {
+    apprec: overgang_apprec::AppRec,
+}
+
+fn build_apprec<S>(
+    state: &AppState<S>,
+    message: &Message,
+    findings: &[Finding],
+    now: i64,
+) -> Result<Answer, Response> {
+    let receipt_id = uuid::Uuid::new_v4().to_string();
+    let gen_date = timefmt::xs_datetime(now.div_euclid(1000));
+    overgang_apprec::build(
+        message,
+        findings,
+        &NewReceipt {
+            msg_id: &receipt_id,
+            gen_date: &gen_date,
+        },
+        &state.apprec,
+    )
+    .map(|apprec| Answer { apprec })
+    .map_err(|_| {
+        problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Kunne ikke lage applikasjonskvittering.",
+            "Could not build the application receipt.",
+        )
+    })
+}
+
+/// The keyed index value of the message's first patient identifier.
+fn patient_index(key: &PatientKey, message: &Message) -> Option<String> {
+    let patient = message.head.as_ref()?.patient.as_ref()?;
+    patient.idents.iter().find_map(|i| {
+        let id = i.id.expose().as_deref()?.trim();
+        (!id.is_empty()).then(|| key.index(i.type_code().unwrap_or("?"), id))
+    })
+}
+
+fn summary_json(
+    id: &str,
+    msg_id: Option<&str>,
+    verdict: &str,
+    findings: serde_json::Value,
+    apprec_status: u8,
+) -> serde_json::Value {
+    json!({
+        "id": id,
+        "msg_id": msg_id,
+        "verdict": verdict,
+        "findings": findings,
+        "apprec_status": apprec_status,
+    })
+}
+
+async fn intake<S: Store>(state: State<Arc<AppState<S>>>, request: Request) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!(
+        "intake",
+        id = tracing::field::Empty,
+        system = tracing::field::Empty,
+        sender_her = tracing::field::Empty,
+        msg_type = tracing::field::Empty,
+        verdict = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    intake_in_span(state, request).instrument(span).await
+}
+
+async fn intake_in_span<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    request: Request,
+) -> Response {
+    let span = tracing::Span::current();
+    let (parts, body) = request.into_parts();
+    let headers = parts.headers;
+    let conn = parts.extensions.get::<ConnInfo>();
+    let system = match authenticate(&state, &headers, conn).await {
+        Ok(s) => s,
+        Err(r) => {
+            span.record("status", r.status().as_u16());
+            tracing::info!("refused: not authenticated");
+            return r;
+        }
+    };
+    span.record("system", system.name.as_str());
+    let bytes = match read_body(&headers, body, state.max_body_bytes).await {
+        Ok(b) => b,
+        Err(r) => {
+            span.record("status", r.status().as_u16());
+            tracing::info!("refused: body");
+            return r;
+        }
+    };
+    let json = wants_json(&headers);
+    let now = now_millis();
+    let id = uuid::Uuid::now_v7().to_string();
+
+    let report = if bytes.len() <= INLINE_VALIDATION_BYTES {
+        state.validator.validate(&bytes)
+    } else {
+        let st = state.clone();
+        let b = bytes.clone();
+        match tokio::task::spawn_blocking(move || st.validator.validate(&b)).await {
+            Ok(r) => r,
+            Err(_) => {
+                return problem(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "Intern feil under validering.",
+                    "Internal error while validating.",
+                )
+            }
+        }
+    };
+    if let Some(t) = report.msg_type.as_deref() {
+        span.record("msg_type", t);
+    }
+    let verdict = report.verdict;
+    span.record("verdict", verdict.as_str());
+    let message = &report.message;
+
+    // Not XML at all: 400 with a T01 receipt; nothing to store.
+    if report.document.is_none() {
+        let answer = match build_apprec(&state, message, &report.findings, now) {
+            Ok(a) => a,
+            Err(r) => return r,
+        };
+        span.record("status", 400u16);
+        tracing::info!("refused: not XML");
+        return if json {
+            json_response(
+                StatusCode::BAD_REQUEST,
+                summary_json(
+                    "",
+                    None,
+                    verdict.as_str(),
+                    serde_json::to_value(&report.findings).unwrap_or_default(),
+                    answer.apprec.status.code().parse().unwrap_or(2),
+                ),
+                None,
+            )
+        } else {
+            xml_response(
+                StatusCode::BAD_REQUEST,
+                answer.apprec.xml.into_bytes(),
+                None,
+            )
+        };
+    }
+
+    // May this system send as the message's sender?
+    let sender = message.sender();
+    let sender_hers: Vec<&str> = sender
+        .map(|s| [s.her_id(), s.sub_her_id()].into_iter().flatten().collect())
+        .unwrap_or_default();
+    if let Some(h) = sender_hers.first() {
+        span.record("sender_her", *h);
+    }
+    if !sender_hers.is_empty() && !system.may_send_as(sender_hers.iter().copied()) {
+        span.record("status", 403u16);
+        tracing::info!("refused: system may not send as this sender");
+        return problem(
+            StatusCode::FORBIDDEN,
+            "sender_not_allowed",
+            "Systemet har ikke lov til å sende på vegne av avsenderen i meldingen (HER-id).",
+            "This system may not send on behalf of the message's sender (HER-id).",
+        );
+    }
+
+    let answer = match build_apprec(&state, message, &report.findings, now) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let apprec_status: u8 = answer.apprec.status.code().parse().unwrap_or(2);
+    let findings_json = serde_json::to_string(&report.findings).unwrap_or_else(|_| "[]".into());
+    let sender_her = sender.and_then(|s| s.her_id().or(s.most_specific_her_id()));
+    let receiver_her = message
+        .receiver()
+        .and_then(|r| r.most_specific_her_id())
+        .map(str::to_owned);
+    let msg_id = report.msg_id.clone();
+    let idempotency_key = msg_id.as_deref().map(|m| {
+        format!(
+            "{}|{}",
+            sender_her.map(str::trim).unwrap_or(system.name.as_str()),
+            m.trim()
+        )
+    });
+    let rejected = verdict == Verdict::Rejected;
+    let state_at_intake = if rejected {
+        MsgState::Rejected
+    } else {
+        MsgState::Accepted
+    };
+    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+    let new = NewMessage {
+        id: id.clone(),
+        received_at: now,
+        system: system.name.clone(),
+        idempotency_key,
+        sha256,
+        original: bytes.to_vec(),
+        meta: Metadata {
+            msg_id: msg_id.clone(),
+            msg_type: report.msg_type.clone(),
+            standard: report.standard.clone(),
+            sender_her: sender
+                .and_then(|s| s.most_specific_her_id())
+                .map(str::to_owned),
+            receiver_her,
+            patient_key: patient_index(&state.patient_key, message),
+        },
+        verdict: verdict.as_str().to_owned(),
+        findings_json,
+        apprec: answer.apprec.xml.clone().into_bytes(),
+        apprec_status,
+        state: state_at_intake,
+        actor: format!("system:{}", system.name),
+        reason: if rejected {
+            "avvist ved mottak / rejected at intake".into()
+        } else {
+            "mottatt / received".into()
+        },
+    };
+
+    let outcome = state.store.submit(new).await;
+    match outcome {
+        Ok(Submitted::Created) => {
+            span.record("id", id.as_str());
+            let status = if rejected {
+                StatusCode::UNPROCESSABLE_ENTITY
+            } else {
+                StatusCode::CREATED
+            };
+            span.record("status", status.as_u16());
+            tracing::info!("answered");
+            let location = format!("/api/v1/messages/{id}");
+            if json {
+                json_response(
+                    status,
+                    summary_json(
+                        &id,
+                        msg_id.as_deref(),
+                        verdict.as_str(),
+                        serde_json::to_value(&report.findings).unwrap_or_default(),
+                        apprec_status,
+                    ),
+                    Some(&location),
+                )
+            } else {
+                xml_response(status, answer.apprec.xml.into_bytes(), Some(&location))
+            }
+        }
+        Ok(Submitted::Duplicate(stored)) => {
+            span.record("id", stored.id.as_str());
+            span.record("status", 200u16);
+            tracing::info!("answered again: the same message was posted before");
+            let location = format!("/api/v1/messages/{}", stored.id);
+            if json {
+                let findings =
+                    serde_json::from_str(&stored.findings_json).unwrap_or(serde_json::Value::Null);
+                json_response(
+                    StatusCode::OK,
+                    summary_json(
+                        &stored.id,
+                        msg_id.as_deref(),
+                        &stored.verdict,
+                        findings,
+                        stored.apprec_status,
+                    ),
+                    Some(&location),
+                )
+            } else {
+                xml_response(StatusCode::OK, stored.apprec, Some(&location))
+            }
+        }
+        Ok(Submitted::Conflict { existing_id }) => {
+            span.record("status", 409u16);
+            tracing::info!(existing = %existing_id, "refused: MsgId reused with other content");
+            let finding = Finding::new(
+                "GW001",
+                Category::Identity,
+                Severity::Error,
+                "Meldingsidentifikatoren (MsgId) er allerede brukt for en annen melding fra denne avsenderen.",
+                "The message identifier (MsgId) was already used for another message from this sender.",
+            )
+            .at("/MsgHead/MsgInfo/MsgId", 0, 0)
+            .apprec("E10");
+            let findings = vec![finding];
+            let answer = match build_apprec(&state, message, &findings, now) {
+                Ok(a) => a,
+                Err(r) => return r,
+            };
+            if json {
+                json_response(
+                    StatusCode::CONFLICT,
+                    json!({
+                        "id": existing_id,
+                        "msg_id": msg_id,
+                        "verdict": "rejected",
+                        "findings": findings,
+                        "apprec_status": 2,
+                    }),
+                    None,
+                )
+            } else {
+                xml_response(StatusCode::CONFLICT, answer.apprec.xml.into_bytes(), None)
+            }
+        }
+        Err(e) => {
+            span.record("status", 503u16);
+            tracing::error!(error = %e, "not stored; the sender must try again");
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store",
+                "Meldingen kunne ikke lagres. Send den på nytt senere.",
+                "The message could not be stored. Send it again later.",
+            )
+        }
+    }
+}
+
+fn not_found() -> Response {
+    problem(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "Ingen slik melding.",
+        "No such message.",
+    )
+}
+
+fn store_unavailable(e: &overgang_store::StoreError) -> Response {
+    tracing::error!(error = %e, "store read failed");
+    problem(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "store",
+        "Lageret svarer ikke.",
+        "The store does not answer.",
+    )
+}
+
+fn meta_json(meta: &Metadata) -> serde_json::Value {
+    json!({
+        "msg_id": meta.msg_id,
+        "msg_type": meta.msg_type,
+        "standard": meta.standard,
+        "sender_her": meta.sender_her,
+        "receiver_her": meta.receiver_her,
+    })
+}
+
+fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
+    if let (Some(a), serde_json::Value::Object(b)) = (a.as_object_mut(), b) {
+        a.extend(b);
+    }
+    a
+}
+
+async fn message<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let conn = request.extensions().get::<ConnInfo>().cloned();
+    let system = match authenticate(&state, request.headers(), conn.as_ref()).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let rec = match state.store.get(&id).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return not_found(),
+        Err(e) => return store_unavailable(&e),
+    };
+    if !system.may_read_all && rec.system != system.name {
+        return not_found();
+    }
+    let findings: serde_json::Value =
+        serde_json::from_str(&rec.findings_json).unwrap_or(serde_json::Value::Null);
+    let history: Vec<serde_json::Value> = rec
+        .history
+        .iter()
+        .map(|h| {
+            json!({
+                "at": timefmt::rfc3339_millis(h.at),
+                "actor": h.actor,
+                "from": h.from.map(|s| s.as_str()),
+                "to": h.to.as_str(),
+                "reason": h.reason,
+            })
+        })
+        .collect();
+    let body = merge(
+        json!({
+            "id": rec.id,
+            "system": rec.system,
+            "received_at": timefmt::rfc3339_millis(rec.received_at),
+            "updated_at": timefmt::rfc3339_millis(rec.updated_at),
+            "size": rec.size,
+            "sha256": crate::patient::hex(&rec.sha256),
+            "verdict": rec.verdict,
+            "state": rec.state.as_str(),
+            "apprec_status": rec.apprec_status,
+            "findings": findings,
+            "history": history,
+        }),
+        meta_json(&rec.meta),
+    );
+    json_response(StatusCode::OK, body, None)
+}
+
+async fn apprec<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Path(id): Path<String>,
+    request: Request,
+) -> Response {
+    let conn = request.extensions().get::<ConnInfo>().cloned();
+    let system = match authenticate(&state, request.headers(), conn.as_ref()).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if !system.may_read_all {
+        match state.store.get(&id).await {
+            Ok(Some(r)) if r.system == system.name => {}
+            Ok(_) => return not_found(),
+            Err(e) => return store_unavailable(&e),
+        }
+    }
+    match state.store.apprec(&id).await {
+        Ok(Some(x)) => xml_response(StatusCode::OK, x, None),
+        Ok(None) => not_found(),
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SearchParams {
+    sender: Option<String>,
+    receiver: Option<String>,
+    #[serde(rename = "type")]
+    msg_type: Option<String>,
+    state: Option<String>,
+    since: Option<String>,
+    until: Option<String>,
+    limit: Option<u32>,
+    cursor: Option<String>,
+}
+
+fn bad_param(name: &str, nb: &str, en: &str) -> Response {
+    problem(
+        StatusCode::BAD_REQUEST,
+        "bad_parameter",
+        &format!("Parameteren «{name}»: {nb}"),
+        &format!("Parameter '{name}': {en}"),
+    )
+}
+
+async fn search<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
+    request: Request,
+) -> Response {
+    let conn = request.extensions().get::<ConnInfo>().cloned();
+    let system = match authenticate(&state, request.headers(), conn.as_ref()).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Query(p) = match params {
+        Ok(p) => p,
+        Err(e) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "bad_parameter",
+                &format!("Ugyldige parametere: {}", e.body_text()),
+                &format!("Invalid parameters: {}", e.body_text()),
+            )
+        }
+    };
+    let time = |name: &str, v: &Option<String>| -> Result<Option<i64>, Response> {
+        match v {
+            None => Ok(None),
+            Some(s) => timefmt::parse_rfc3339(s).map(Some).ok_or_else(|| {
+                bad_param(
+                    name,
+                    "forventet en tid som 2026-11-23T08:00:00Z eller en dato som 2026-11-23",
+                    "expected a time like 2026-11-23T08:00:00Z or a date like 2026-11-23",
+                )
+            }),
+        }
+    };
+    let since = match time("since", &p.since) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let until = match time("until", &p.until) {
+        Ok(t) => t,
+        Err(r) => return r,
+    };
+    let msg_state = match p.state.as_deref() {
+        None => None,
+        Some(s) => match MsgState::parse(s) {
+            Some(st) => Some(st),
+            None => {
+                return bad_param(
+                    "state",
+                    "ukjent tilstand",
+                    "unknown state (accepted, rejected, queued, delivering, delivered, dead_lettered, cancelled)",
+                )
+            }
+        },
+    };
+    let limit = p.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return bad_param("limit", "må være 1–1000", "must be 1-1000");
+    }
+    let q = overgang_store::Query {
+        sender_her: p.sender,
+        receiver_her: p.receiver,
+        msg_type: p.msg_type,
+        state: msg_state,
+        system: (!system.may_read_all).then(|| system.name.clone()),
+        since,
+        until,
+        limit,
+        cursor: p.cursor,
+    };
+    match state.store.search(&q).await {
+        Ok(page) => {
+            let items: Vec<serde_json::Value> = page
+                .items
+                .iter()
+                .map(|s| {
+                    merge(
+                        json!({
+                            "id": s.id,
+                            "system": s.system,
+                            "received_at": timefmt::rfc3339_millis(s.received_at),
+                            "updated_at": timefmt::rfc3339_millis(s.updated_at),
+                            "size": s.size,
+                            "verdict": s.verdict,
+                            "state": s.state.as_str(),
+                            "apprec_status": s.apprec_status,
+                        }),
+                        meta_json(&s.meta),
+                    )
+                })
+                .collect();
+            json_response(
+                StatusCode::OK,
+                json!({ "items": items, "next_cursor": page.next }),
+                None,
+            )
+        }
+        Err(overgang_store::StoreError::BadCursor) => {
+            bad_param("cursor", "ugyldig markør", "invalid cursor")
+        }
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
+    let store_ok = state.store.ready().await;
+    let body = json!({
+        "store": if store_ok { "ok" } else { "unavailable" },
+        "systems": state.systems.len(),
+        "registry_parties": state.registry.len(),
+        "rules": state.validator.rules().rules().len(),
+    });
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    json_response(status, body, None)
+}

@@ -1,0 +1,490 @@
+//! The server's configuration: a TOML file, then `OVERGANG_…` environment
+//! variables, then command-line flags, each overriding the one before.
+//!
+//! Every setting has an environment variable: the path of its key in upper
+//! case, sections joined by a double underscore. `[server] listen` is
+//! `OVERGANG_SERVER__LISTEN`, `[store] group_commit` is
+//! `OVERGANG_STORE__GROUP_COMMIT`. A value is read as a TOML value when it
+//! parses as one (`true`, `8080`, `["a", "b"]`, `[{ name = "x" }]`) and as a
+//! string otherwise, so secrets such as `OVERGANG_SECURITY__PATIENT_KEY` can
+//! stay out of the file.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use crate::ServerError;
+
+/// The prefix of every environment variable the server reads.
+pub const ENV_PREFIX: &str = "OVERGANG_";
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default)]
+    pub server: ServerConfig,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub store: StoreConfig,
+    #[serde(default)]
+    pub security: SecurityConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub apprec: AppRecConfig,
+    #[serde(default)]
+    pub validation: ValidationConfig,
+    #[serde(default)]
+    pub registry: RegistryConfig,
+    /// Sender systems allowed to post messages.
+    #[serde(default)]
+    pub systems: Vec<SystemConfig>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    /// Largest request body, in bytes (default 35 MiB, the national limit).
+    pub max_body_bytes: usize,
+    /// Time allowed for one request, from its first byte to the answer.
+    pub request_timeout_secs: u64,
+    /// Time allowed to read a request's headers (slow clients).
+    pub header_timeout_secs: u64,
+    /// Open connections at most; further clients wait in the kernel's queue.
+    pub max_connections: usize,
+    /// Time given to in-flight requests after SIGTERM/SIGINT.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            max_body_bytes: overgang_xml::Limits::DEFAULT_MAX_BYTES,
+            request_timeout_secs: 30,
+            header_timeout_secs: 10,
+            max_connections: 1024,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM file: the server's certificate chain.
+    pub cert: PathBuf,
+    /// PEM file: the server's private key.
+    pub key: PathBuf,
+    /// PEM file of CA certificates; when set, clients may present a
+    /// certificate (mutual TLS), and a system whose `client_cert_subject`
+    /// matches it is authenticated without a token.
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// Directory of the embedded store.
+    pub data: PathBuf,
+    /// Commit concurrent requests together (one fsync for many messages).
+    pub group_commit: bool,
+    /// Most messages in one group.
+    pub max_batch: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            data: PathBuf::from("data"),
+            group_commit: true,
+            max_batch: 256,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SecurityConfig {
+    /// Key for the keyed hash (HMAC-SHA-256) under which patient ids are
+    /// indexed: at least 32 bytes, given as hex. Keep it out of the file
+    /// (`OVERGANG_SECURITY__PATIENT_KEY`).
+    pub patient_key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    /// A `tracing` filter, e.g. `info` or `overgang_server=debug,info`.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AppRecConfig {
+    /// `1.1` (default) or `1.0`.
+    pub version: String,
+    /// Answer messages with warnings with status 3 and list the warnings.
+    pub status3_for_warnings: bool,
+}
+
+impl Default for AppRecConfig {
+    fn default() -> Self {
+        AppRecConfig {
+            version: "1.1".into(),
+            status3_for_warnings: false,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ValidationConfig {
+    /// Deployment rule files applied on top of the built-in catalogue.
+    pub rules: Vec<PathBuf>,
+    /// Deepest element nesting accepted (default 100).
+    pub max_depth: Option<usize>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistryConfig {
+    /// The address registry file (HER-id → party).
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SystemConfig {
+    /// A short name, used in logs and in the message history.
+    pub name: String,
+    /// The PHC string of the system's token hashed with Argon2id
+    /// (`overgang token hash` prints one); never the token itself.
+    #[serde(default)]
+    pub token_hash: Option<String>,
+    /// The subject of the client certificate that authenticates this system
+    /// under mutual TLS, e.g. `CN=ehr.example.no,O=Example HF`.
+    #[serde(default)]
+    pub client_cert_subject: Option<String>,
+    /// HER-ids the system may send as (organisation or unit). `"*"` means any
+    /// party and is allowed only on a loopback address (the demo).
+    #[serde(default)]
+    pub may_send_as: Vec<String>,
+    /// May read every message's metadata (operators' tools); otherwise a
+    /// system sees the messages it posted.
+    #[serde(default)]
+    pub may_read_all: bool,
+}
+
+impl Config {
+    /// Reads `path` (or the defaults when `None`) and applies the
+    /// environment `env` (pairs of name and value).
+    pub fn load(
+        path: Option<&Path>,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Config, ServerError> {
+        let mut root = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ServerError::Config {
+                    place: p.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                toml::from_str::<toml::Table>(&text).map_err(|e| ServerError::Config {
+                    place: p.display().to_string(),
+                    reason: e.to_string(),
+                })?
+            }
+            None => toml::Table::new(),
+        };
+        let mut vars: Vec<(String, String)> = env
+            .into_iter()
+            .filter(|(k, _)| k.starts_with(ENV_PREFIX))
+            .collect();
+        vars.sort();
+        for (name, value) in vars {
+            apply_env(&mut root, &name, &value)?;
+        }
+        let place = path
+            .map(|p| p.display().to_string())
+            .unwrap_or_else(|| "configuration".into());
+        let mut config: Config =
+            toml::Value::Table(root)
+                .try_into()
+                .map_err(|e: toml::de::Error| ServerError::Config {
+                    place: place.clone(),
+                    reason: e.to_string(),
+                })?;
+        // Relative paths in the file are relative to the file's folder.
+        if let Some(base) = path.and_then(Path::parent) {
+            config.resolve_paths(base);
+        }
+        Ok(config)
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !p.as_os_str().is_empty() {
+                *p = base.join(&*p);
+            }
+        };
+        if let Some(t) = &mut self.tls {
+            fix(&mut t.cert);
+            fix(&mut t.key);
+            if let Some(ca) = &mut t.client_ca {
+                fix(ca);
+            }
+        }
+        self.validation.rules.iter_mut().for_each(fix);
+        if let Some(f) = &mut self.registry.file {
+            fix(f);
+        }
+    }
+
+    /// Refuses settings that would be unsafe or cannot work: plain HTTP or a
+    /// `"*"` sender beyond loopback, a short patient key, a system without a
+    /// way to authenticate.
+    pub fn check(&self) -> Result<(), ServerError> {
+        let bad = |place: &str, reason: String| ServerError::Config {
+            place: place.into(),
+            reason,
+        };
+        let loopback = self.server.listen.ip().is_loopback();
+        if self.tls.is_none() && !loopback {
+            return Err(bad(
+                "server.listen",
+                format!(
+                    "plain HTTP is allowed only on a loopback address; configure [tls] cert and key to listen on {}",
+                    self.server.listen
+                ),
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return Err(bad("server.max_connections", "must be at least 1".into()));
+        }
+        if self.server.max_body_bytes == 0 {
+            return Err(bad("server.max_body_bytes", "must be at least 1".into()));
+        }
+        match self.apprec.version.as_str() {
+            "1.0" | "1.1" => {}
+            v => {
+                return Err(bad(
+                    "apprec.version",
+                    format!("must be \"1.0\" or \"1.1\", not {v:?}"),
+                ))
+            }
+        }
+        if let Some(k) = &self.security.patient_key {
+            crate::patient::PatientKey::from_hex(k)
+                .map_err(|r| bad("security.patient_key", r.into()))?;
+        }
+        let mut names = std::collections::HashSet::new();
+        for (i, s) in self.systems.iter().enumerate() {
+            let place = format!("systems[{i}] ({})", s.name);
+            if s.name.trim().is_empty() {
+                return Err(bad(&place, "a system needs a name".into()));
+            }
+            if !names.insert(s.name.as_str()) {
+                return Err(bad(&place, "two systems have this name".into()));
+            }
+            if s.token_hash.is_none() && s.client_cert_subject.is_none() {
+                return Err(bad(
+                    &place,
+                    "needs token_hash or client_cert_subject to authenticate".into(),
+                ));
+            }
+            if let Some(h) = &s.token_hash {
+                if argon2::PasswordHash::new(h).is_err() {
+                    return Err(bad(
+                        &place,
+                        "token_hash is not a PHC string (use `overgang token hash`)".into(),
+                    ));
+                }
+            }
+            if s.client_cert_subject.is_some()
+                && self
+                    .tls
+                    .as_ref()
+                    .and_then(|t| t.client_ca.as_ref())
+                    .is_none()
+            {
+                return Err(bad(
+                    &place,
+                    "client_cert_subject needs [tls] client_ca (mutual TLS)".into(),
+                ));
+            }
+            if s.may_send_as.iter().any(|h| h == "*") && !loopback {
+                return Err(bad(
+                    &place,
+                    "may_send_as = \"*\" (any party) is allowed only on a loopback address".into(),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Sets the key `OVERGANG_A__B__C` names (`a.b.c`) to `value`.
+fn apply_env(root: &mut toml::Table, name: &str, value: &str) -> Result<(), ServerError> {
+    let rest = &name[ENV_PREFIX.len()..];
+    let keys: Vec<String> = rest.split("__").map(|k| k.to_ascii_lowercase()).collect();
+    if keys.iter().any(|k| k.is_empty()) {
+        return Err(ServerError::Config {
+            place: name.into(),
+            reason: "empty key in the variable's name".into(),
+        });
+    }
+    let parsed = toml::from_str::<toml::Table>(&format!("v = {value}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(value.to_owned()));
+    let (last, parents) = keys.split_last().ok_or_else(|| ServerError::Config {
+        place: name.into(),
+        reason: "no key".into(),
+    })?;
+    let mut table = root;
+    for k in parents {
+        let entry = table
+            .entry(k.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = match entry {
+            toml::Value::Table(t) => t,
+            _ => {
+                return Err(ServerError::Config {
+                    place: name.into(),
+                    reason: format!("{k} is not a section"),
+                })
+            }
+        };
+    }
+    table.insert(last.clone(), parsed);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_without_a_file() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.server.max_body_bytes, 35 * 1024 * 1024);
+        assert!(c.store.group_commit);
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn environment_overrides_every_section() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("OVERGANG_SERVER__LISTEN", "127.0.0.1:9999"),
+                ("OVERGANG_STORE__GROUP_COMMIT", "false"),
+                ("OVERGANG_STORE__DATA", "/tmp/x"),
+                ("OVERGANG_SECURITY__PATIENT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
+                ("OVERGANG_SYSTEMS", r#"[{ name = "a", token_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$1uW6ZClnkPzuvVPuc3jASw6Y0BF8ihyu5aFZAaKpfMI", may_send_as = ["1"] }]"#),
+                ("UNRELATED", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 9999);
+        assert!(!c.store.group_commit);
+        assert_eq!(c.store.data, PathBuf::from("/tmp/x"));
+        assert_eq!(c.systems.len(), 1);
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn unknown_keys_are_refused() {
+        let e = Config::load(None, env(&[("OVERGANG_SERVER__LISTNE", "x")])).unwrap_err();
+        assert!(e.to_string().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn plain_http_beyond_loopback_is_refused() {
+        let c = Config::load(None, env(&[("OVERGANG_SERVER__LISTEN", "0.0.0.0:8080")])).unwrap();
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn any_sender_beyond_loopback_is_refused() {
+        let mut c = Config::load(None, env(&[])).unwrap();
+        c.systems.push(SystemConfig {
+            name: "demo".into(),
+            token_hash: Some("$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$1uW6ZClnkPzuvVPuc3jASw6Y0BF8ihyu5aFZAaKpfMI".into()),
+            client_cert_subject: None,
+            may_send_as: vec!["*".into()],
+            may_read_all: false,
+        });
+        c.check().unwrap();
+        c.server.listen = "10.0.0.1:443".parse().unwrap();
+        c.tls = Some(TlsConfig {
+            cert: "c.pem".into(),
+            key: "k.pem".into(),
+            client_ca: None,
+        });
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("loopback"), "{e}");
+    }
+
+    #[test]
+    fn a_token_in_clear_is_refused() {
+        let mut c = Config::load(None, env(&[])).unwrap();
+        c.systems.push(SystemConfig {
+            name: "x".into(),
+            token_hash: Some("demo-ehr-token".into()),
+            client_cert_subject: None,
+            may_send_as: vec![],
+            may_read_all: false,
+        });
+        let e = c.check().unwrap_err().to_string();
+        assert!(e.contains("PHC"), "{e}");
+    }
+
+    #[test]
+    fn a_short_patient_key_is_refused() {
+        let c = Config::load(None, env(&[("OVERGANG_SECURITY__PATIENT_KEY", "abcd")])).unwrap();
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn paths_in_the_file_are_relative_to_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, "[registry]\nfile = \"registry/demo.toml\"\n").unwrap();
+        let c = Config::load(Some(&p), env(&[])).unwrap();
+        assert_eq!(
+            c.registry.file.unwrap(),
+            dir.path().join("registry/demo.toml")
+        );
+    }
+}

@@ -1,0 +1,185 @@
+//! The gateway service: `overgang serve`.
+//!
+//! Intake → validate → store, answered at once with an AppRec. The pieces:
+//!
+//! - [`config`]: the TOML file, `OVERGANG_…` environment variables, checks
+//!   that refuse unsafe settings;
+//! - [`auth`]: sender systems, tokens (Argon2id hashes), which parties a
+//!   system may send as;
+//! - [`app`]: the HTTP API (axum): intake, message metadata, search, health;
+//! - [`listener`]: the accept loop: TLS (rustls), the connection limit,
+//!   header timeouts, graceful shutdown;
+//! - [`patient`]: the keyed hash under which patient ids are indexed.
+//!
+//! The store ([`overgang_store`]) is behind a trait; the answer to a sender
+//! is written only after the store has made the message durable.
+
+pub mod app;
+pub mod auth;
+pub mod config;
+pub mod listener;
+pub mod patient;
+pub mod registry;
+pub mod timefmt;
+pub mod x509;
+
+pub use config::Config;
+
+/// Errors starting or running the server. Texts name the setting or file
+/// and never contain message content.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("configuration {place}: {reason}")]
+    Config { place: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("could not listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] overgang_store::StoreError),
+    #[error("validator: {0}")]
+    Validator(#[from] overgang_validate::Error),
+}
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A bound, ready gateway: everything loaded and checked, the socket open.
+pub struct Gateway {
+    listener: tokio::net::TcpListener,
+    app: axum::Router,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    systems: Arc<auth::Systems>,
+    state: Arc<app::AppState<overgang_store::sqlite::SqliteStore>>,
+    opts: listener::ListenOptions,
+    scheme: &'static str,
+}
+
+/// What [`Gateway::start`] reports for people: warnings about settings.
+pub type Warnings = Vec<String>;
+
+impl Gateway {
+    /// Checks the configuration, loads rules, registry and TLS material,
+    /// opens the store and binds the socket. Nothing is served yet.
+    pub async fn start(config: &Config) -> Result<(Gateway, Warnings), ServerError> {
+        config.check()?;
+        let mut warnings = Vec::new();
+        let mut rule_files = Vec::new();
+        for p in &config.validation.rules {
+            let text = std::fs::read_to_string(p).map_err(|e| ServerError::Config {
+                place: p.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            rule_files.push((p.display().to_string(), text));
+        }
+        let mut limits = overgang_xml::Limits {
+            max_bytes: config.server.max_body_bytes,
+            ..Default::default()
+        };
+        if let Some(d) = config.validation.max_depth {
+            limits.max_depth = d;
+        }
+        let validator =
+            overgang_validate::Validator::new(overgang_validate::Options { limits, rule_files })?;
+        let registry = match &config.registry.file {
+            Some(f) => registry::Registry::load(f)?,
+            None => registry::Registry::default(),
+        };
+        let patient_key = match &config.security.patient_key {
+            Some(k) => patient::PatientKey::from_hex(k).map_err(|r| ServerError::Config {
+                place: "security.patient_key".into(),
+                reason: r.into(),
+            })?,
+            None => {
+                warnings.push(
+                    "no security.patient_key: patient index values are made with a key for this run only and will not match after a restart".into(),
+                );
+                patient::PatientKey::ephemeral()
+            }
+        };
+        if config.systems.is_empty() {
+            warnings.push("no [[systems]] configured: every intake request will get 401".into());
+        }
+        let tls = match &config.tls {
+            Some(t) => Some(listener::tls_config(
+                &t.cert,
+                &t.key,
+                t.client_ca.as_deref(),
+            )?),
+            None => None,
+        };
+        let store = overgang_store::sqlite::SqliteStore::open(
+            &config.store.data,
+            overgang_store::sqlite::SqliteOptions {
+                group_commit: config.store.group_commit,
+                max_batch: config.store.max_batch.max(1),
+                ..Default::default()
+            },
+        )?;
+        let systems = Arc::new(auth::Systems::new(&config.systems));
+        let state = Arc::new(app::AppState {
+            store,
+            validator,
+            systems: systems.clone(),
+            registry,
+            patient_key,
+            apprec: app::AppState::<()>::apprec_options(
+                &config.apprec.version,
+                config.apprec.status3_for_warnings,
+            ),
+            max_body_bytes: config.server.max_body_bytes,
+        });
+        let app =
+            app::router(state.clone()).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                Duration::from_secs(config.server.request_timeout_secs.max(1)),
+            ));
+        let listener = listener::bind(config.server.listen).await?;
+        Ok((
+            Gateway {
+                listener,
+                app,
+                scheme: if tls.is_some() { "https" } else { "http" },
+                tls,
+                systems,
+                state,
+                opts: listener::ListenOptions {
+                    max_connections: config.server.max_connections,
+                    header_timeout: Duration::from_secs(config.server.header_timeout_secs.max(1)),
+                    shutdown_grace: Duration::from_secs(config.server.shutdown_grace_secs),
+                },
+            },
+            warnings,
+        ))
+    }
+
+    /// The address actually bound (the port is chosen when 0 was asked).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        self.scheme
+    }
+
+    /// Serves until `shutdown` completes, lets requests in flight finish,
+    /// then closes the store (pending writes finish first).
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        listener::serve(
+            self.listener,
+            self.app,
+            self.tls,
+            Some(self.systems),
+            self.opts,
+            shutdown,
+        )
+        .await;
+        use overgang_store::Store;
+        self.state.store.close().await?;
+        tracing::info!("store closed");
+        Ok(())
+    }
+}

@@ -1,0 +1,665 @@
+//! End-to-end tests of `overgang serve`: the real binary on a loopback port,
+//! spoken to over HTTP (and HTTPS), with a fresh store each.
+//!
+//! - the official examples are accepted, each answered with an AppRec that
+//!   validates against the official XSD (xmllint), and stored with history;
+//! - idempotency: the same message again → 200 and the same answer; the same
+//!   MsgId with other bytes → 409 with E10;
+//! - refusals: 400 (T01), 401, 403, 413, 422 (stored as rejected);
+//! - JSON answers, metadata, search with cursors, health;
+//! - graceful shutdown on SIGTERM, and the store reopens with everything;
+//! - no national id or name of the examples' patients in the logs;
+//! - TLS, and plain HTTP refused beyond loopback.
+
+mod support {
+    pub mod corpus;
+    pub mod server;
+}
+
+use reqwest::StatusCode;
+use sha2::Digest;
+use std::collections::HashSet;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+use support::server::{self, Server, TempDir, DEMO_TOKEN, NARROW_TOKEN};
+
+fn client() -> reqwest::Client {
+    // reqwest is built without a TLS crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+struct Answer {
+    status: StatusCode,
+    location: Option<String>,
+    body: String,
+}
+
+async fn post(
+    c: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    body: Vec<u8>,
+    json: bool,
+) -> Answer {
+    let mut r = c
+        .post(format!("{url}/api/v1/messages"))
+        .header("content-type", "application/xml")
+        .body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    if json {
+        r = r.header("accept", "application/json");
+    }
+    let resp = r.send().await.expect("send");
+    let status = resp.status();
+    let location = resp
+        .headers()
+        .get("location")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = resp.text().await.expect("body");
+    Answer {
+        status,
+        location,
+        body,
+    }
+}
+
+async fn get_json(
+    c: &reqwest::Client,
+    url: &str,
+    path: &str,
+    token: &str,
+) -> (StatusCode, serde_json::Value) {
+    let resp = c
+        .get(format!("{url}{path}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("get");
+    let status = resp.status();
+    let text = resp.text().await.expect("body");
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text)),
+    )
+}
+
+fn examples() -> Vec<(String, Vec<u8>)> {
+    support::corpus::official_examples()
+        .into_iter()
+        .map(|(n, p)| (n, std::fs::read(&p).expect("read example")))
+        .collect()
+}
+
+/// Runs xmllint on the AppRecs with the official AppRec v1.1 schema.
+fn assert_apprecs_validate(dir: &Path, apprecs: &[(String, String)]) {
+    let xsd = support::corpus::standards().join("xsd/AppRec-v1.1.xsd");
+    let mut files = Vec::new();
+    for (i, (name, xml)) in apprecs.iter().enumerate() {
+        let f = dir.join(format!("apprec-{i:02}.xml"));
+        std::fs::write(&f, xml).expect("write apprec");
+        files.push((name.clone(), f));
+    }
+    let out = Command::new("xmllint")
+        .args(["--noout", "--nonet", "--schema"])
+        .arg(&xsd)
+        .args(files.iter().map(|(_, f)| f))
+        .output()
+        .expect("xmllint must be installed (Debian package libxml2-utils)");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for (name, f) in &files {
+        let shown = f.display().to_string();
+        assert!(
+            stderr.contains(&format!("{shown} validates")),
+            "the AppRec answering {name} does not validate:\n{stderr}"
+        );
+    }
+    assert!(out.status.success(), "{stderr}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_examples_are_accepted_stored_and_answered_with_valid_apprecs() {
+    let tmp = TempDir::new("serve-examples");
+    let cfg = server::test_config(tmp.path(), "");
+    let srv = Server::start(&cfg, &[], &tmp.path().join("log"));
+    let c = client();
+    let mut apprecs = Vec::new();
+    let mut ids = HashSet::new();
+    for (name, bytes) in examples() {
+        let a = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), false).await;
+        assert_eq!(a.status, StatusCode::CREATED, "{name}: {}", a.body);
+        assert!(
+            a.body.contains("<Status V=\"1\""),
+            "{name}: status 1 expected:\n{}",
+            a.body
+        );
+        let location = a.location.expect("Location header");
+        let id = location
+            .strip_prefix("/api/v1/messages/")
+            .expect("location path")
+            .to_owned();
+        assert!(ids.insert(id.clone()));
+
+        let (st, meta) = get_json(&c, &srv.url, &location, DEMO_TOKEN).await;
+        assert_eq!(st, StatusCode::OK, "{meta}");
+        assert_eq!(meta["state"], "accepted", "{name}");
+        assert_eq!(meta["size"], bytes.len() as u64);
+        let sha = sha2::Sha256::digest(&bytes);
+        let hex: String = sha.iter().map(|b| format!("{b:02x}")).collect();
+        assert_eq!(meta["sha256"], hex.as_str());
+        let history = meta["history"].as_array().expect("history");
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0]["to"], "accepted");
+        assert_eq!(history[0]["actor"], "system:demo-ehr");
+        assert!(meta.get("original").is_none() && !meta.to_string().contains("Patient"));
+
+        let stored = c
+            .get(format!("{}{location}/apprec", srv.url))
+            .bearer_auth(DEMO_TOKEN)
+            .send()
+            .await
+            .expect("get apprec");
+        assert_eq!(stored.status(), StatusCode::OK);
+        assert_eq!(stored.text().await.expect("apprec"), a.body, "{name}");
+        apprecs.push((name, a.body));
+    }
+    assert_eq!(apprecs.len(), 22);
+    assert_apprecs_validate(tmp.path(), &apprecs);
+    let status = srv.terminate(Duration::from_secs(20));
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_message_twice_is_stored_once_and_a_reused_msgid_is_a_conflict() {
+    let tmp = TempDir::new("serve-idem");
+    let cfg = server::test_config(tmp.path(), "");
+    let srv = Server::start(&cfg, &[], &tmp.path().join("log"));
+    let c = client();
+    let (_, bytes) = examples().remove(0);
+    let first = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), false).await;
+    assert_eq!(first.status, StatusCode::CREATED);
+    let again = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), false).await;
+    assert_eq!(again.status, StatusCode::OK);
+    assert_eq!(again.body, first.body, "a replay gets the same answer");
+    assert_eq!(again.location, first.location);
+    let json = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), true).await;
+    assert_eq!(json.status, StatusCode::OK);
+
+    // Same MsgId, other bytes (a comment added at the end).
+    let mut other = bytes.clone();
+    other.extend_from_slice(b"<!-- changed -->\n");
+    let conflict = post(&c, &srv.url, Some(DEMO_TOKEN), other, false).await;
+    assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
+    assert!(conflict.body.contains("V=\"E10\""), "{}", conflict.body);
+    assert!(conflict.body.contains("<Status V=\"2\""));
+    assert_apprecs_validate(tmp.path(), &[("conflict".into(), conflict.body)]);
+
+    let (_, page) = get_json(&c, &srv.url, "/api/v1/messages", DEMO_TOKEN).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_say_why_with_the_right_status() {
+    let tmp = TempDir::new("serve-refuse");
+    let cfg = server::test_config(tmp.path(), "");
+    let srv = Server::start_env(
+        &cfg,
+        &[],
+        &tmp.path().join("log"),
+        &[("OVERGANG_SERVER__MAX_BODY_BYTES", "100000")],
+    );
+    let c = client();
+    let (_, bytes) = examples().remove(0);
+
+    // 401: no token, and a wrong one.
+    let a = post(&c, &srv.url, None, bytes.clone(), false).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    assert!(a.body.contains("Authorization"), "{}", a.body);
+    let a = post(&c, &srv.url, Some("wrong-token"), bytes.clone(), false).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+
+    // 403: a system that may send only as HER-id 1234.
+    let a = post(&c, &srv.url, Some(NARROW_TOKEN), bytes.clone(), false).await;
+    assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
+    assert!(a.body.contains("HER-id"));
+
+    // 400 with a T01 AppRec: not XML.
+    let a = post(
+        &c,
+        &srv.url,
+        Some(DEMO_TOKEN),
+        b"this is not XML".to_vec(),
+        false,
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::BAD_REQUEST);
+    assert!(a.body.contains("V=\"T01\""), "{}", a.body);
+    assert_apprecs_validate(tmp.path(), &[("not xml".into(), a.body)]);
+
+    // 413: over the configured body limit.
+    let mut big = bytes.clone();
+    big.extend(std::iter::repeat_n(b' ', 120_000));
+    let a = post(&c, &srv.url, Some(DEMO_TOKEN), big, false).await;
+    assert_eq!(a.status, StatusCode::PAYLOAD_TOO_LARGE);
+
+    // 422: a schema error; the message is stored as rejected.
+    let text = String::from_utf8(bytes.clone()).expect("utf-8 example");
+    let broken = text.replacen("<GenDate>", "<GenDate>not-a-date", 1);
+    assert_ne!(broken, text);
+    let a = post(&c, &srv.url, Some(DEMO_TOKEN), broken.into_bytes(), true).await;
+    assert_eq!(a.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", a.body);
+    let v: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+    assert_eq!(v["verdict"], "rejected");
+    assert_eq!(v["apprec_status"], 2);
+    assert!(v["findings"].as_array().is_some_and(|f| !f.is_empty()));
+    let id = v["id"].as_str().expect("id");
+    let (_, meta) = get_json(&c, &srv.url, &format!("/api/v1/messages/{id}"), DEMO_TOKEN).await;
+    assert_eq!(meta["state"], "rejected");
+    assert_eq!(meta["history"][0]["to"], "rejected");
+
+    // Nothing else was stored.
+    let (_, page) = get_json(&c, &srv.url, "/api/v1/messages", DEMO_TOKEN).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
+
+    // Other systems do not see it; unknown ids are 404.
+    let (st, _) = get_json(
+        &c,
+        &srv.url,
+        &format!("/api/v1/messages/{id}"),
+        NARROW_TOKEN,
+    )
+    .await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = get_json(&c, &srv.url, "/api/v1/messages/nope", DEMO_TOKEN).await;
+    assert_eq!(st, StatusCode::NOT_FOUND);
+    let (st, _) = get_json(&c, &srv.url, "/api/v1/messages?state=lost", DEMO_TOKEN).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+    let (st, _) = get_json(&c, &srv.url, "/api/v1/messages?since=yesterday", DEMO_TOKEN).await;
+    assert_eq!(st, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_answers_search_with_cursors_and_health() {
+    let tmp = TempDir::new("serve-search");
+    let cfg = server::test_config(tmp.path(), "");
+    let srv = Server::start(&cfg, &[], &tmp.path().join("log"));
+    let c = client();
+    let all = examples();
+    let mut types = std::collections::HashMap::<String, usize>::new();
+    for (_, bytes) in &all {
+        let a = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), true).await;
+        assert_eq!(a.status, StatusCode::CREATED);
+        let v: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+        for k in ["id", "msg_id", "verdict", "findings", "apprec_status"] {
+            assert!(v.get(k).is_some(), "{k} missing in {v}");
+        }
+        let (_, meta) = get_json(
+            &c,
+            &srv.url,
+            &format!("/api/v1/messages/{}", v["id"].as_str().unwrap_or("")),
+            DEMO_TOKEN,
+        )
+        .await;
+        *types
+            .entry(meta["msg_type"].as_str().unwrap_or("").to_owned())
+            .or_default() += 1;
+    }
+    // Walk all pages of 5.
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/messages?limit=5".to_owned();
+    loop {
+        let (st, page) = get_json(&c, &srv.url, &path, DEMO_TOKEN).await;
+        assert_eq!(st, StatusCode::OK, "{page}");
+        let items = page["items"].as_array().expect("items");
+        assert!(items.len() <= 5);
+        seen.extend(
+            items
+                .iter()
+                .map(|i| i["id"].as_str().unwrap_or("").to_owned()),
+        );
+        match page["next_cursor"].as_str() {
+            Some(cur) => path = format!("/api/v1/messages?limit=5&cursor={cur}"),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 22);
+    assert_eq!(seen.iter().collect::<HashSet<_>>().len(), 22);
+    let mut sorted = seen.clone();
+    sorted.sort();
+    assert_eq!(seen, sorted, "time-ordered ids come in order");
+    // Filters.
+    let (t, n) = types.iter().max_by_key(|(_, n)| **n).expect("types");
+    let (_, page) = get_json(
+        &c,
+        &srv.url,
+        &format!("/api/v1/messages?type={t}&limit=100"),
+        DEMO_TOKEN,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(*n));
+    // `sender` is the most specific HER-id (the unit's when there is one).
+    let (_, first) = get_json(&c, &srv.url, "/api/v1/messages?limit=1", DEMO_TOKEN).await;
+    let her = first["items"][0]["sender_her"]
+        .as_str()
+        .expect("sender_her")
+        .to_owned();
+    let (_, page) = get_json(
+        &c,
+        &srv.url,
+        &format!("/api/v1/messages?sender={her}&state=accepted&since=2020-01-01"),
+        DEMO_TOKEN,
+    )
+    .await;
+    assert!(
+        page["items"].as_array().is_some_and(|i| !i.is_empty()),
+        "{page}"
+    );
+    assert!(page["items"]
+        .as_array()
+        .is_some_and(|i| i.iter().all(|m| m["sender_her"] == her.as_str())));
+    let (_, page) = get_json(
+        &c,
+        &srv.url,
+        "/api/v1/messages?until=2020-01-01",
+        DEMO_TOKEN,
+    )
+    .await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0));
+    // The narrow system sees none of the demo system's messages.
+    let (_, page) = get_json(&c, &srv.url, "/api/v1/messages", NARROW_TOKEN).await;
+    assert_eq!(page["items"].as_array().map(Vec::len), Some(0));
+
+    let h = c
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(h.status(), StatusCode::OK);
+    let r = c
+        .get(format!("{}/readyz", srv.url))
+        .send()
+        .await
+        .expect("readyz");
+    assert_eq!(r.status(), StatusCode::OK);
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["store"], "ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_finishes_in_flight_requests_and_the_store_reopens() {
+    let tmp = TempDir::new("serve-term");
+    let cfg = server::test_config(tmp.path(), "");
+    let log = tmp.path().join("log");
+    let srv = Server::start(&cfg, &[], &log);
+    let url = srv.url.clone();
+    let all = examples();
+    // 4 clients post unique messages while SIGTERM arrives.
+    let mut tasks = Vec::new();
+    for k in 0..4 {
+        let url = url.clone();
+        let all = all.clone();
+        tasks.push(tokio::spawn(async move {
+            let c = client();
+            let mut acked = Vec::new();
+            for i in 0..200 {
+                let (_, b) = &all[(i + k) % all.len()];
+                let b = server::with_msg_id(b, &format!("term-{k}-{i}"));
+                match c
+                    .post(format!("{url}/api/v1/messages"))
+                    .bearer_auth(DEMO_TOKEN)
+                    .body(b)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        if let Some(l) = r.headers().get("location").and_then(|v| v.to_str().ok()) {
+                            acked.push(l.to_owned());
+                        }
+                    }
+                    _ => break,
+                }
+            }
+            acked
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let status = tokio::task::spawn_blocking(move || srv.terminate(Duration::from_secs(30)))
+        .await
+        .expect("terminate");
+    assert!(status.success(), "exit status {status:?}");
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.extend(t.await.expect("client"));
+    }
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(text.contains("store closed"), "log:\n{text}");
+
+    let srv = Server::start(&cfg, &[], &log);
+    let c = client();
+    for l in &acked {
+        let (st, meta) = get_json(&c, &srv.url, l, DEMO_TOKEN).await;
+        assert_eq!(
+            st,
+            StatusCode::OK,
+            "{l} acknowledged but missing after restart"
+        );
+        assert_eq!(meta["state"], "accepted");
+    }
+    eprintln!(
+        "{} messages acknowledged before SIGTERM, all present after restart",
+        acked.len()
+    );
+}
+
+/// National ids and names of the examples' patients.
+fn patient_secrets() -> Vec<String> {
+    let mut out = HashSet::new();
+    for (name, bytes) in examples() {
+        let doc = overgang_xml::parse(&bytes, &overgang_xml::Limits::default())
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        let m = overgang_model::Message::read(&doc);
+        let Some(p) = m.head.as_ref().and_then(|h| h.patient.as_ref()) else {
+            continue;
+        };
+        for i in &p.idents {
+            if let Some(id) = i.id.expose() {
+                out.insert(id.trim().to_owned());
+            }
+        }
+        for n in [&p.family_name, &p.given_name, &p.middle_name] {
+            if let Some(n) = n.expose() {
+                if n.trim().len() >= 3 {
+                    out.insert(n.trim().to_owned());
+                }
+            }
+        }
+    }
+    let mut v: Vec<String> = out.into_iter().collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_national_id_or_name_reaches_the_logs() {
+    let secrets = patient_secrets();
+    assert!(secrets.len() >= 4, "expected ids and names in the examples");
+    for format in ["text", "json"] {
+        let tmp = TempDir::new("serve-logs");
+        let cfg = server::test_config(tmp.path(), "");
+        let log = tmp.path().join("log");
+        let srv = Server::start_env(
+            &cfg,
+            &[],
+            &log,
+            &[
+                ("OVERGANG_LOG__FORMAT", format),
+                ("OVERGANG_LOG__LEVEL", "trace"),
+            ],
+        );
+        let c = client();
+        for (_, bytes) in examples() {
+            let a = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), false).await;
+            assert_eq!(a.status, StatusCode::CREATED);
+            // And a rejected variant, a replay and a conflict.
+            let text = String::from_utf8_lossy(&bytes).replacen("<GenDate>", "<GenDate>x", 1);
+            let _ = post(&c, &srv.url, Some(DEMO_TOKEN), text.into_bytes(), false).await;
+            let _ = post(&c, &srv.url, Some(DEMO_TOKEN), bytes.clone(), false).await;
+        }
+        let status = srv.terminate(Duration::from_secs(20));
+        assert!(status.success());
+        let text = std::fs::read_to_string(&log).expect("log");
+        assert!(text.lines().count() > 22, "the log says little:\n{text}");
+        if format == "json" {
+            for l in text.lines() {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {l}"));
+            }
+        }
+        for s in &secrets {
+            assert!(
+                !text.contains(s.as_str()),
+                "the {format} log contains patient data (a national id or name)"
+            );
+        }
+    }
+}
+
+#[test]
+fn plain_http_beyond_loopback_is_refused_at_start() {
+    let tmp = TempDir::new("serve-plain");
+    let cfg = server::test_config(tmp.path(), "");
+    let out = Command::new(env!("CARGO_BIN_EXE_overgang"))
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--listen", "0.0.0.0:0"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("loopback"), "{err}");
+}
+
+fn openssl(args: &[&str], dir: &Path) {
+    let out = Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("openssl must be installed (Debian package openssl)");
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_rustls() {
+    let tmp = TempDir::new("serve-tls");
+    let d = tmp.path();
+    // A CA, and a server certificate for 127.0.0.1 signed by it.
+    openssl(
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "ca-key.pem",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=Overgang test CA",
+        ],
+        d,
+    );
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            "key.pem",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=localhost",
+        ],
+        d,
+    );
+    std::fs::write(
+        d.join("ext.cnf"),
+        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .expect("ext");
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            "cert.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+        d,
+    );
+    let cfg = server::test_config(
+        d,
+        &format!(
+            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
+            d.join("cert.pem").display(),
+            d.join("key.pem").display()
+        ),
+    );
+    let srv = Server::start(&cfg, &[], &d.join("log"));
+    assert!(srv.url.starts_with("https://"), "{}", srv.url);
+    let ca = std::fs::read(d.join("ca.pem")).expect("ca");
+    let mut roots = rustls::RootCertStore::empty();
+    for c in rustls_pemfile_certs(&ca) {
+        roots.add(c).expect("root");
+    }
+    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let c = reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("tls client");
+    let (_, bytes) = examples().remove(0);
+    let a = post(&c, &srv.url, Some(DEMO_TOKEN), bytes, false).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+}
+
+fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
+    use rustls::pki_types::pem::PemObject;
+    rustls::pki_types::CertificateDer::pem_slice_iter(pem)
+        .map(|c| c.expect("pem"))
+        .collect()
+}

@@ -1,0 +1,260 @@
+//! Starts the real `overgang serve` binary on a loopback port with a fresh
+//! data folder, and talks HTTP to it.
+//!
+//! The server prints `overgang: listening on http://ADDR` on standard output
+//! once it is bound; its log (standard error) goes to a file the test can
+//! read. Dropping a [`Server`] kills the process (SIGKILL).
+
+#![allow(dead_code)] // each test crate uses part of this module
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// The demo sender token (`config/demo.toml`).
+pub const DEMO_TOKEN: &str = "demo-ehr-token";
+/// Argon2id hash of `DEMO_TOKEN`, as in `config/demo.toml`.
+pub const DEMO_TOKEN_HASH: &str = include_str!("demo-token-hash.txt");
+/// A second system's token, allowed to send only as HER-id 1234.
+pub const NARROW_TOKEN: &str = "narrow-system-token";
+pub const NARROW_TOKEN_HASH: &str = include_str!("narrow-token-hash.txt");
+/// A demo patient-index key (tests only).
+pub const TEST_PATIENT_KEY: &str =
+    "6f766572676e6720746573742070617469656e74206b6579206e6f7420726561";
+
+/// A temporary folder, removed when dropped (unless KEEP_TEST_DIR is set).
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        let d = std::env::temp_dir().join(format!(
+            "overgang-{tag}-{}-{nanos}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&d).expect("create temp dir");
+        TempDir(d)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("KEEP_TEST_DIR").is_some() {
+            eprintln!("kept {}", self.0.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+/// The configuration the tests run with: the demo system, a narrow system,
+/// and `extra` appended (more TOML).
+pub fn test_config(dir: &Path, extra: &str) -> PathBuf {
+    let registry = super::corpus::repo().join("config/registry/demo.toml");
+    let text = format!(
+        r#"[server]
+listen = "127.0.0.1:0"
+shutdown_grace_secs = 10
+
+[store]
+data = "{data}"
+
+[security]
+patient_key = "{key}"
+
+[registry]
+file = "{registry}"
+
+[log]
+level = "info"
+
+[[systems]]
+name = "demo-ehr"
+token_hash = "{demo}"
+may_send_as = ["*"]
+may_read_all = true
+
+[[systems]]
+name = "narrow"
+token_hash = "{narrow}"
+may_send_as = ["1234"]
+
+{extra}
+"#,
+        data = dir.join("data").display(),
+        key = TEST_PATIENT_KEY,
+        registry = registry.display(),
+        demo = DEMO_TOKEN_HASH.trim(),
+        narrow = NARROW_TOKEN_HASH.trim(),
+    );
+    let p = dir.join("overgang.toml");
+    std::fs::write(&p, text).expect("write config");
+    p
+}
+
+pub struct Server {
+    pub child: Child,
+    /// `http://127.0.0.1:PORT`
+    pub url: String,
+    pub log: PathBuf,
+}
+
+impl Server {
+    /// Starts `overgang serve --config config` (plus `args`) and waits until
+    /// it listens.
+    pub fn start(config: &Path, args: &[&str], log: &Path) -> Server {
+        Server::start_env(config, args, log, &[])
+    }
+
+    pub fn start_env(config: &Path, args: &[&str], log: &Path, env: &[(&str, &str)]) -> Server {
+        let logfile = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .expect("open log");
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_overgang"));
+        cmd.arg("serve")
+            .arg("--config")
+            .arg(config)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(logfile));
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd.spawn().expect("start overgang serve");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut line = String::new();
+        let mut reader = BufReader::new(stdout);
+        let n = reader.read_line(&mut line).unwrap_or(0);
+        if n == 0 {
+            let _ = child.wait();
+            panic!(
+                "overgang serve did not start; log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            );
+        }
+        let url = line
+            .trim()
+            .strip_prefix("overgang: listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {line:?}"))
+            .to_owned();
+        // Keep draining stdout so the server never blocks on it.
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            while reader.read_line(&mut sink).unwrap_or(0) > 0 {
+                sink.clear();
+            }
+        });
+        Server {
+            child,
+            url,
+            log: log.to_owned(),
+        }
+    }
+
+    pub fn pid(&self) -> i32 {
+        self.child.id() as i32
+    }
+
+    /// SIGTERM, then waits for the exit (at most `timeout`); the exit status.
+    pub fn terminate(mut self, timeout: Duration) -> std::process::ExitStatus {
+        signal(self.pid(), "TERM");
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(s) = self.child.try_wait().expect("wait") {
+                return s;
+            }
+            if std::time::Instant::now() > deadline {
+                let _ = self.child.kill();
+                panic!("overgang serve did not stop within {timeout:?} after SIGTERM");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: no chance to clean up.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+pub fn signal(pid: i32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// Replaces the text of the message's `MsgId` element with `new_id`,
+/// whatever prefix the sender used.
+pub fn with_msg_id(bytes: &[u8], new_id: &str) -> Vec<u8> {
+    let text = bytes;
+    let find = |needle: &[u8], from: usize| -> Option<usize> {
+        text.get(from..)?
+            .windows(needle.len())
+            .position(|w| w == needle)
+            .map(|p| p + from)
+    };
+    // `<MsgId>` or `<xx:MsgId>`: find "MsgId>" preceded by '<' or ':'.
+    let mut from = 0;
+    while let Some(p) = find(b"MsgId>", from) {
+        let before = text.get(p.wrapping_sub(1)).copied();
+        let open_end = p + "MsgId>".len();
+        if matches!(before, Some(b'<') | Some(b':')) && !is_closing(text, p) {
+            if let Some(close) = find(b"</", open_end) {
+                let mut out = text[..open_end].to_vec();
+                out.extend_from_slice(new_id.as_bytes());
+                out.extend_from_slice(&text[close..]);
+                return out;
+            }
+        }
+        from = open_end;
+    }
+    panic!("no MsgId element found");
+}
+
+fn is_closing(text: &[u8], p: usize) -> bool {
+    // Walk back over the prefix to the '<' and see whether a '/' follows it.
+    let mut i = p;
+    while i > 0 {
+        i -= 1;
+        if text[i] == b'<' {
+            return text.get(i + 1) == Some(&b'/');
+        }
+        if !(text[i].is_ascii_alphanumeric()
+            || text[i] == b':'
+            || text[i] == b'_'
+            || text[i] == b'-')
+        {
+            return false;
+        }
+    }
+    false
+}
