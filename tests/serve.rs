@@ -559,102 +559,142 @@ fn openssl(args: &[&str], dir: &Path) {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn https_with_rustls() {
-    let tmp = TempDir::new("serve-tls");
-    let d = tmp.path();
-    // A CA, and a server certificate for 127.0.0.1 signed by it.
-    openssl(
-        &[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "ca-key.pem",
-            "-out",
-            "ca.pem",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=Overgang test CA",
-        ],
-        d,
-    );
-    openssl(
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            "key.pem",
-            "-out",
-            "server.csr",
-            "-subj",
+/// A CA, a server certificate for 127.0.0.1 and a client certificate
+/// (subject `CN=ehr-mtls, O=Test HF`), all signed by the CA.
+fn make_certificates(d: &Path) {
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    let mut args = vec!["req", "-x509"];
+    args.extend(ec);
+    args.extend([
+        "-keyout",
+        "ca-key.pem",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=Overgang test CA",
+    ]);
+    openssl(&args, d);
+    for (name, subj, ext) in [
+        (
+            "server",
             "/CN=localhost",
-        ],
-        d,
-    );
-    std::fs::write(
-        d.join("ext.cnf"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("ext");
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-out",
-            "cert.pem",
-            "-days",
-            "2",
-            "-extfile",
-            "ext.cnf",
-        ],
-        d,
-    );
-    let cfg = server::test_config(
-        d,
-        &format!(
-            "[tls]\ncert = \"{}\"\nkey = \"{}\"\n",
-            d.join("cert.pem").display(),
-            d.join("key.pem").display()
+            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
         ),
-    );
-    let srv = Server::start(&cfg, &[], &d.join("log"));
-    assert!(srv.url.starts_with("https://"), "{}", srv.url);
+        (
+            "client",
+            "/CN=ehr-mtls/O=Test HF",
+            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
+        ),
+    ] {
+        let key = format!("{name}-key.pem");
+        let csr = format!("{name}.csr");
+        let crt = format!("{name}.pem");
+        let cnf = format!("{name}.cnf");
+        let mut args = vec!["req"];
+        args.extend(ec);
+        args.extend(["-keyout", &key, "-out", &csr, "-subj", subj]);
+        openssl(&args, d);
+        std::fs::write(d.join(&cnf), ext).expect("ext");
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                &csr,
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca-key.pem",
+                "-CAcreateserial",
+                "-out",
+                &crt,
+                "-days",
+                "2",
+                "-extfile",
+                &cnf,
+            ],
+            d,
+        );
+    }
+}
+
+fn tls_client(d: &Path, with_client_cert: bool) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
     let ca = std::fs::read(d.join("ca.pem")).expect("ca");
     let mut roots = rustls::RootCertStore::empty();
     for c in rustls_pemfile_certs(&ca) {
         roots.add(c).expect("root");
     }
-    let tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_safe_default_protocol_versions()
     .expect("versions")
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let c = reqwest::Client::builder()
+    .with_root_certificates(roots);
+    let tls = if with_client_cert {
+        let certs =
+            rustls_pemfile_certs(&std::fs::read(d.join("client.pem")).expect("client cert"));
+        let key = rustls::pki_types::PrivateKeyDer::from_pem_file(d.join("client-key.pem"))
+            .expect("client key");
+        builder
+            .with_client_auth_cert(certs, key)
+            .expect("client auth")
+    } else {
+        builder.with_no_client_auth()
+    };
+    reqwest::Client::builder()
         .tls_backend_preconfigured(tls)
         .build()
-        .expect("tls client");
-    let (_, bytes) = examples().remove(0);
-    let a = post(&c, &srv.url, Some(DEMO_TOKEN), bytes, false).await;
+        .expect("tls client")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn https_with_rustls_and_mutual_tls() {
+    let tmp = TempDir::new("serve-tls");
+    let d = tmp.path();
+    make_certificates(d);
+    let cfg = server::test_config(
+        d,
+        &format!(
+            "[[systems]]\nname = \"mtls\"\nclient_cert_subject = \"CN=ehr-mtls, O=Test HF\"\nmay_send_as = [\"*\"]\n\n\
+             [tls]\ncert = \"{}\"\nkey = \"{}\"\nclient_ca = \"{}\"\n",
+            d.join("server.pem").display(),
+            d.join("server-key.pem").display(),
+            d.join("ca.pem").display()
+        ),
+    );
+    let srv = Server::start(&cfg, &[], &d.join("log"));
+    assert!(srv.url.starts_with("https://"), "{}", srv.url);
+    let all = examples();
+
+    // A token over TLS, without a client certificate.
+    let c = tls_client(d, false);
+    let a = post(&c, &srv.url, Some(DEMO_TOKEN), all[0].1.clone(), false).await;
     assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let a = post(&c, &srv.url, None, all[1].1.clone(), false).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+
+    // The client certificate alone authenticates the mtls system.
+    let c = tls_client(d, true);
+    let a = post(&c, &srv.url, None, all[1].1.clone(), true).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    let v: serde_json::Value = serde_json::from_str(&a.body).expect("json");
+    let (_, meta) = get_json(
+        &c,
+        &srv.url,
+        &format!("/api/v1/messages/{}", v["id"].as_str().unwrap_or("")),
+        DEMO_TOKEN,
+    )
+    .await;
+    assert_eq!(meta["system"], "mtls", "{meta}");
 }
 
 fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'static>> {
