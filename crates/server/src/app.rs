@@ -46,6 +46,8 @@ pub struct AppState<S> {
     pub registry: Registry,
     pub patient_key: PatientKey,
     pub apprec: AppRecOptions,
+    /// The code lists the AppRec writer looks up error codes in, read once.
+    pub code_lists: overgang_codelists::CodeLists,
     pub max_body_bytes: usize,
 }
 
@@ -138,6 +140,9 @@ async fn authenticate<S: Store>(
                 .then(|| rest.trim().to_owned())
         })
         .ok_or_else(|| unauthorized(AuthFailure::Missing))?;
+    if let Some(s) = state.systems.remembered(&token) {
+        return Ok(s);
+    }
     let st = state.clone();
     // Argon2 is deliberately slow; first sight of a token runs off the
     // request threads.
@@ -239,7 +244,7 @@ fn build_apprec<S>(
 ) -> Result<Answer, Response> {
     let receipt_id = uuid::Uuid::new_v4().to_string();
     let gen_date = timefmt::xs_datetime(now.div_euclid(1000));
-    overgang_apprec::build(
+    overgang_apprec::build_with(
         message,
         findings,
         &NewReceipt {
@@ -247,6 +252,7 @@ fn build_apprec<S>(
             gen_date: &gen_date,
         },
         &state.apprec,
+        &state.code_lists,
     )
     .map(|apprec| Answer { apprec })
     .map_err(|_| {

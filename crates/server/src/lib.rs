@@ -129,6 +129,7 @@ impl Gateway {
                 &config.apprec.version,
                 config.apprec.status3_for_warnings,
             ),
+            code_lists: overgang_codelists::CodeLists::builtin(),
             max_body_bytes: config.server.max_body_bytes,
         });
         let app =

@@ -22,6 +22,8 @@
 //!   on and off; a database from a newer program is refused.
 //! - **Append-only**: the source never changes or removes history rows, and
 //!   the database refuses it too.
+//! - **Checkpoints**: the checkpointer thread folds the log into the
+//!   database while the store runs.
 
 use super::*;
 use std::collections::HashSet;
@@ -868,4 +870,34 @@ async fn database_refuses_history_changes() {
     let del = ["DELETE", "FROM history"].join(" ");
     assert!(conn.execute(&upd, []).is_err());
     assert!(conn.execute(&del, []).is_err());
+}
+
+/// The checkpointer thread folds the log into the database while the store
+/// runs, so the writer's commits never wait for a checkpoint and the log
+/// does not grow without bound.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_checkpointer_folds_the_log_into_the_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    let db = dir.path().join(DB_FILE);
+    let before = std::fs::metadata(&db).unwrap().len();
+    let body = vec![b'x'; 8192];
+    for i in 0..200 {
+        let m = message(&format!("ck-{i:04}"), i, None, &body);
+        assert_eq!(store.submit(m).await.unwrap(), Submitted::Created);
+    }
+    // Nothing else writes the database file: only a checkpoint grows it.
+    let deadline = std::time::Instant::now() + CHECKPOINT_EVERY * 8;
+    loop {
+        let now = std::fs::metadata(&db).unwrap().len();
+        if now >= before + 200 * 8192 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no checkpoint: database file {now} bytes (was {before})"
+        );
+        tokio::time::sleep(CHECKPOINT_EVERY / 4).await;
+    }
+    store.close().await.unwrap();
 }
