@@ -126,9 +126,21 @@ fn assert_apprecs_validate(dir: &Path, apprecs: &[(String, String)]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_examples_are_accepted_stored_and_answered_with_valid_apprecs() {
+    // README's first command: the demo configuration itself, on a free port
+    // and a fresh data folder.
     let tmp = TempDir::new("serve-examples");
-    let cfg = server::test_config(tmp.path(), "");
-    let srv = Server::start(&cfg, &[], &tmp.path().join("log"));
+    let cfg = support::corpus::repo().join("config/demo.toml");
+    let data = tmp.path().join("data");
+    let srv = Server::start(
+        &cfg,
+        &[
+            "--listen",
+            "127.0.0.1:0",
+            "--data",
+            data.to_str().expect("utf-8 path"),
+        ],
+        &tmp.path().join("log"),
+    );
     let c = client();
     let mut apprecs = Vec::new();
     let mut ids = HashSet::new();
@@ -529,6 +541,79 @@ async fn no_national_id_or_name_reaches_the_logs() {
             );
         }
     }
+}
+
+/// Opens a TCP connection that sends nothing.
+fn idle_connection(url: &str) -> std::net::TcpStream {
+    let addr = url.trim_start_matches("http://");
+    std::net::TcpStream::connect(addr).expect("connect")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_limit_holds_further_clients_back_and_slow_headers_time_out() {
+    let tmp = TempDir::new("serve-limits");
+    let cfg = server::test_config(tmp.path(), "");
+    let srv = Server::start_env(
+        &cfg,
+        &[],
+        &tmp.path().join("log"),
+        &[
+            ("OVERGANG_SERVER__MAX_CONNECTIONS", "2"),
+            ("OVERGANG_SERVER__HEADER_TIMEOUT_SECS", "2"),
+        ],
+    );
+    let health = format!("{}/healthz", srv.url);
+    // Clients that keep no idle connection, so only the test's own hold places.
+    let fresh = || {
+        reqwest::Client::builder()
+            .timeout(Duration::from_millis(700))
+            .pool_max_idle_per_host(0)
+            .build()
+            .expect("client")
+    };
+    assert!(
+        fresh().get(&health).send().await.is_ok(),
+        "served while under the limit"
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    // Two idle connections take both places: a third client waits.
+    let a = idle_connection(&srv.url);
+    let b = idle_connection(&srv.url);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        fresh().get(&health).send().await.is_err(),
+        "a third connection must wait"
+    );
+
+    // One place frees: served again.
+    drop(a);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let r = fresh()
+        .get(&health)
+        .send()
+        .await
+        .expect("served after a place freed");
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // A client that never finishes its headers is cut off after the header
+    // timeout (2 s), which frees its place too.
+    use std::io::{Read, Write};
+    let mut slow = b;
+    slow.write_all(b"POST /api/v1/messages HTTP/1.1\r\nHost: x\r\n")
+        .expect("write");
+    slow.set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 512];
+    let n = slow.read(&mut buf).unwrap_or(0);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(8),
+        "not cut off after the header timeout ({waited:?})"
+    );
+    let answer = String::from_utf8_lossy(&buf[..n]);
+    assert!(n == 0 || answer.starts_with("HTTP/1.1 408"), "{answer}");
 }
 
 #[test]
