@@ -40,7 +40,25 @@ pub struct Config {
     /// Sender systems allowed to post messages.
     #[serde(default)]
     pub systems: Vec<SystemConfig>,
+    /// `OVERGANG_…` environment variables that name no setting (e.g. a
+    /// test's own), ignored; the server warns about them.
+    #[serde(skip)]
+    pub ignored_env: Vec<String>,
 }
+
+/// The top-level keys; an `OVERGANG_X…` variable whose first part is none of
+/// these is not a setting and is left alone.
+const SECTIONS: &[&str] = &[
+    "server",
+    "tls",
+    "store",
+    "security",
+    "log",
+    "apprec",
+    "validation",
+    "registry",
+    "systems",
+];
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -222,8 +240,18 @@ impl Config {
             .filter(|(k, _)| k.starts_with(ENV_PREFIX))
             .collect();
         vars.sort();
+        let mut ignored_env = Vec::new();
         for (name, value) in vars {
-            apply_env(&mut root, &name, &value)?;
+            let first = name[ENV_PREFIX.len()..]
+                .split("__")
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            if SECTIONS.contains(&first.as_str()) {
+                apply_env(&mut root, &name, &value)?;
+            } else {
+                ignored_env.push(name);
+            }
         }
         let place = path
             .map(|p| p.display().to_string())
@@ -235,6 +263,7 @@ impl Config {
                     place: place.clone(),
                     reason: e.to_string(),
                 })?;
+        config.ignored_env = ignored_env;
         // Relative paths in the file are relative to the file's folder.
         if let Some(base) = path.and_then(Path::parent) {
             config.resolve_paths(base);
@@ -412,9 +441,11 @@ mod tests {
                 ("OVERGANG_SECURITY__PATIENT_KEY", "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"),
                 ("OVERGANG_SYSTEMS", r#"[{ name = "a", token_hash = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$1uW6ZClnkPzuvVPuc3jASw6Y0BF8ihyu5aFZAaKpfMI", may_send_as = ["1"] }]"#),
                 ("UNRELATED", "x"),
+                ("OVERGANG_DIFF_SCALE", "all"),
             ]),
         )
         .unwrap();
+        assert_eq!(c.ignored_env, vec!["OVERGANG_DIFF_SCALE".to_string()]);
         assert_eq!(c.server.listen.port(), 9999);
         assert!(!c.store.group_commit);
         assert_eq!(c.store.data, PathBuf::from("/tmp/x"));

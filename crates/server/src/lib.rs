@@ -65,7 +65,11 @@ impl Gateway {
     /// opens the store and binds the socket. Nothing is served yet.
     pub async fn start(config: &Config) -> Result<(Gateway, Warnings), ServerError> {
         config.check()?;
-        let mut warnings = Vec::new();
+        let mut warnings: Vec<String> = config
+            .ignored_env
+            .iter()
+            .map(|v| format!("environment variable {v} names no setting; ignored"))
+            .collect();
         let mut rule_files = Vec::new();
         for p in &config.validation.rules {
             let text = std::fs::read_to_string(p).map_err(|e| ServerError::Config {
