@@ -275,7 +275,7 @@ fn patient_index(key: &PatientKey, message: &Message) -> Option<String> {
 }
 
 fn summary_json(
-    id: &str,
+    id: Option<&str>,
     msg_id: Option<&str>,
     verdict: &str,
     findings: serde_json::Value,
@@ -369,7 +369,7 @@ async fn intake_in_span<S: Store>(
             json_response(
                 StatusCode::BAD_REQUEST,
                 summary_json(
-                    "",
+                    None,
                     None,
                     verdict.as_str(),
                     serde_json::to_value(&report.findings).unwrap_or_default(),
@@ -477,7 +477,7 @@ async fn intake_in_span<S: Store>(
                 json_response(
                     status,
                     summary_json(
-                        &id,
+                        Some(&id),
                         msg_id.as_deref(),
                         verdict.as_str(),
                         serde_json::to_value(&report.findings).unwrap_or_default(),
@@ -500,7 +500,7 @@ async fn intake_in_span<S: Store>(
                 json_response(
                     StatusCode::OK,
                     summary_json(
-                        &stored.id,
+                        Some(&stored.id),
                         msg_id.as_deref(),
                         &stored.verdict,
                         findings,
