@@ -502,6 +502,10 @@ fn verify_db(
         })
         .expect("integrity_check");
     assert_eq!(integrity, ["ok"], "PRAGMA integrity_check");
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        .expect("journal_mode");
+    assert_eq!(mode, "wal", "the store keeps its database in WAL mode");
     let fk: Option<String> = conn
         .query_row("PRAGMA foreign_key_check", [], |r| r.get(0))
         .optional()
