@@ -24,6 +24,10 @@ pub const NARROW_TOKEN_HASH: &str = include_str!("narrow-token-hash.txt");
 pub const TEST_PATIENT_KEY: &str =
     "6f766572676e6720746573742070617469656e74206b6579206e6f7420726561";
 
+/// Environment variables of the tests themselves start with this; they are
+/// kept from the server, whose configuration would refuse them.
+pub const TEST_ONLY_ENV_PREFIX: &str = "OVERGANG_CRASH_";
+
 /// A temporary folder, removed when dropped (unless KEEP_TEST_DIR is set).
 pub struct TempDir(pub PathBuf);
 
@@ -131,6 +135,13 @@ impl Server {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::from(logfile));
+        // The tests' own settings (OVERGANG_CRASH_CYCLES, ...) are not the
+        // server's: it refuses unknown OVERGANG_* variables.
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with(TEST_ONLY_ENV_PREFIX) {
+                cmd.env_remove(k);
+            }
+        }
         for (k, v) in env {
             cmd.env(k, v);
         }
