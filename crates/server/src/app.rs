@@ -192,9 +192,14 @@ fn json_response(status: StatusCode, body: serde_json::Value, location: Option<&
     r
 }
 
-/// Reads the body, refusing more than `limit` bytes (413) as soon as the
-/// declared length or the bytes received say so.
+/// How much of a too-large body is still read (and thrown away) before the
+/// 413 answer, so that a client that is still sending gets the answer rather
+/// than a broken connection. Beyond this the connection is simply closed.
+const DRAIN_BYTES: usize = 4 * 1024 * 1024;
+
+/// Reads the body, refusing more than `limit` bytes with 413.
 async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Bytes, Response> {
+    use http_body_util::BodyExt;
     let too_large = || {
         problem(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -203,33 +208,47 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
             &format!("The message is larger than the limit of {limit} bytes."),
         )
     };
-    if let Some(len) = headers
+    let unreadable = || {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "body",
+            "Kunne ikke lese forespørselens innhold.",
+            "Could not read the request body.",
+        )
+    };
+    let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit.saturating_add(DRAIN_BYTES) as u64) {
+        return Err(too_large());
     }
-    match axum::body::to_bytes(body, limit).await {
-        Ok(b) => Ok(b),
-        Err(e) => {
-            let mut src: Option<&(dyn std::error::Error + 'static)> = Some(&e);
-            while let Some(s) = src {
-                if s.is::<http_body_util::LengthLimitError>() {
-                    return Err(too_large());
-                }
-                src = s.source();
+    let mut body = body;
+    let mut buf =
+        bytes::BytesMut::with_capacity(declared.map_or(16 * 1024, |n| (n as usize).min(limit)));
+    let mut seen: usize = 0;
+    let mut over = declared.is_some_and(|n| n > limit as u64);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| unreadable())?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        seen = seen.saturating_add(data.len());
+        if seen > limit {
+            over = true;
+        }
+        if over {
+            if seen > limit.saturating_add(DRAIN_BYTES) {
+                break;
             }
-            Err(problem(
-                StatusCode::BAD_REQUEST,
-                "body",
-                "Kunne ikke lese forespørselens innhold.",
-                "Could not read the request body.",
-            ))
+        } else {
+            buf.extend_from_slice(&data);
         }
     }
+    if over {
+        return Err(too_large());
+    }
+    Ok(buf.freeze())
 }
 
 struct Answer {
