@@ -38,7 +38,7 @@ run() { # $1 = true|false (group commit)
   "$LOAD" --url "http://127.0.0.1:$PORT" --token demo-ehr-token --concurrency "$C" \
     --duration 3s "$EXAMPLES" > /dev/null 2>&1 || true
   local writer
-  writer=$(grep -l overgang-store-w /proc/$SERVER/task/*/comm | head -1 | xargs dirname)
+  writer=$(grep -lx store-writer /proc/$SERVER/task/*/comm | head -1 | xargs dirname)
   local w0 p0 w1 p1 out
   w0=$(awk '{print $14+$15}' "$writer/stat"); p0=$(awk '{print $14+$15}' /proc/$SERVER/stat)
   out=$("$LOAD" --url "http://127.0.0.1:$PORT" --token demo-ehr-token --concurrency "$C" \

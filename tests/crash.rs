@@ -529,7 +529,7 @@ fn verify_db(
         .prepare(
             "SELECT m.id, m.state, m.sha256, m.size, b.original, b.apprec,
                     (SELECT count(*) FROM history h WHERE h.message_id = m.id),
-                    f.from_state, f.to_state, f.actor
+                    f.from_state, f.to_state, f.actor, b.codec
              FROM messages m
              LEFT JOIN bodies b ON b.message_id = m.id
              LEFT JOIN history f ON f.seq =
@@ -552,6 +552,13 @@ fn verify_db(
         let from: Option<String> = r.get(7).expect("from_state");
         let to: Option<String> = r.get(8).expect("to_state");
         let actor: Option<String> = r.get(9).expect("actor");
+        // Bodies may be stored compressed: decode them as the store does.
+        let codec: i64 = r.get::<_, Option<i64>>(10).expect("codec").unwrap_or(0);
+        let decode = |b: Vec<u8>| {
+            overgang_store::sqlite::decode_body(codec, b).unwrap_or_else(|e| panic!("{id}: {e}"))
+        };
+        let original = original.map(decode);
+        let apprec = apprec.map(decode);
         let Some(original) = original else {
             problems.push(format!("{id}: stored without its body"));
             continue;

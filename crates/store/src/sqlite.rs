@@ -127,6 +127,10 @@ BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
 CREATE TRIGGER history_append_only_d BEFORE DELETE ON history
 BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
 "#,
+    // Version 2: bodies may be stored compressed (0 = as received, 1 = LZ4).
+    r#"
+ALTER TABLE bodies ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
+"#,
 ];
 
 /// The schema version this program writes.
@@ -160,7 +164,7 @@ struct Inner {
 /// A write for the writer thread, with where to send its outcome.
 enum Request {
     Submit {
-        msg: Box<NewMessage>,
+        msg: Box<Encoded>,
         reply: oneshot::Sender<Result<Submitted, StoreError>>,
     },
     Transition {
@@ -248,14 +252,14 @@ impl SqliteStore {
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
         let group_commit = opts.group_commit;
         let writer = std::thread::Builder::new()
-            .name("overgang-store-writer".into())
+            .name("store-writer".into())
             .spawn(move || writer_loop(conn, rx, group_commit, max_batch))
             .map_err(|e| open_err(e.to_string()))?;
 
         let ckpt_conn = open_checkpointer(&path).map_err(|e| open_err(reason(e)))?;
         let (stop_tx, stop_rx) = std::sync::mpsc::channel();
         let checkpointer = std::thread::Builder::new()
-            .name("overgang-store-checkpoint".into())
+            .name("store-checkpoint".into())
             .spawn(move || checkpoint_loop(ckpt_conn, stop_rx))
             .map_err(|e| open_err(e.to_string()))?;
 
@@ -558,7 +562,48 @@ fn to_i64(n: usize) -> Result<i64, StoreError> {
     i64::try_from(n).map_err(|_| StoreError::Database("a size is out of range".into()))
 }
 
-fn apply_submit(conn: &Connection, m: &NewMessage) -> Result<Submitted, StoreError> {
+/// How a body is stored (`bodies.codec`).
+const CODEC_PLAIN: i64 = 0;
+/// LZ4 block format with the plain length first (`lz4_flex`'s
+/// `compress_prepend_size`). XML shrinks about fourfold, and with it the
+/// bytes every commit and checkpoint writes.
+const CODEC_LZ4: i64 = 1;
+
+/// A message with its bodies made ready for storage.
+pub(crate) struct Encoded {
+    msg: NewMessage,
+    size: usize,
+    codec: i64,
+    original: Vec<u8>,
+    apprec: Vec<u8>,
+}
+
+pub(crate) fn encode(mut msg: NewMessage) -> Encoded {
+    let plain = std::mem::take(&mut msg.original);
+    let apprec = std::mem::take(&mut msg.apprec);
+    Encoded {
+        size: plain.len(),
+        codec: CODEC_LZ4,
+        original: lz4_flex::compress_prepend_size(&plain),
+        apprec: lz4_flex::compress_prepend_size(&apprec),
+        msg,
+    }
+}
+
+/// A stored body as it was received: `codec` and the stored bytes from the
+/// `bodies` table. Public so that tests and tools reading the database
+/// directly see what the store's API would give them.
+pub fn decode_body(codec: i64, stored: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+    match codec {
+        CODEC_PLAIN => Ok(stored),
+        CODEC_LZ4 => lz4_flex::decompress_size_prepended(&stored)
+            .map_err(|_| StoreError::Database("a stored body does not decompress".into())),
+        other => Err(StoreError::Database(format!("unknown body codec {other}"))),
+    }
+}
+
+fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError> {
+    let m = &e.msg;
     if let Some(key) = &m.idempotency_key {
         let existing: Option<(String, Vec<u8>)> = conn
             .prepare_cached("SELECT id, sha256 FROM messages WHERE idempotency_key = ?1")?
@@ -584,7 +629,7 @@ fn apply_submit(conn: &Connection, m: &NewMessage) -> Result<Submitted, StoreErr
         m.system,
         m.idempotency_key,
         m.sha256.as_slice(),
-        to_i64(m.original.len())?,
+        to_i64(e.size)?,
         m.meta.msg_id,
         m.meta.msg_type,
         m.meta.standard,
@@ -596,8 +641,10 @@ fn apply_submit(conn: &Connection, m: &NewMessage) -> Result<Submitted, StoreErr
         i64::from(m.apprec_status),
         m.findings_json,
     ])?;
-    conn.prepare_cached("INSERT INTO bodies (message_id, original, apprec) VALUES (?1, ?2, ?3)")?
-        .execute(params![m.id, m.original, m.apprec])?;
+    conn.prepare_cached(
+        "INSERT INTO bodies (message_id, original, apprec, codec) VALUES (?1, ?2, ?3, ?4)",
+    )?
+    .execute(params![m.id, e.original, e.apprec, e.codec])?;
     append_history(
         conn,
         &m.id,
@@ -615,7 +662,7 @@ fn stored_answer(conn: &Connection, id: &str) -> Result<StoredAnswer, StoreError
         .prepare_cached(
             "SELECT m.verdict, m.findings_json, m.apprec_status, b.apprec,
                     (SELECT h.to_state FROM history h WHERE h.message_id = m.id
-                     ORDER BY h.seq LIMIT 1)
+                     ORDER BY h.seq LIMIT 1), b.codec
              FROM messages m JOIN bodies b ON b.message_id = m.id
              WHERE m.id = ?1",
         )?
@@ -626,11 +673,13 @@ fn stored_answer(conn: &Connection, id: &str) -> Result<StoredAnswer, StoreError
                 row.get::<_, i64>(2)?,
                 row.get::<_, Vec<u8>>(3)?,
                 row.get::<_, Option<String>>(4)?,
+                row.get::<_, i64>(5)?,
             ))
         })
         .optional()?;
-    let (verdict, findings_json, status, apprec, first) =
+    let (verdict, findings_json, status, apprec, first, codec) =
         row.ok_or_else(|| StoreError::NotFound(id.to_string()))?;
+    let apprec = decode_body(codec, apprec)?;
     let first = first.ok_or_else(|| StoreError::Database("a message without history".into()))?;
     Ok(StoredAnswer {
         id: id.to_string(),
@@ -787,14 +836,16 @@ fn read_record(conn: &mut Connection, id: &str) -> Result<Option<MessageRecord>,
 
 fn read_body(conn: &Connection, id: &str, apprec: bool) -> Result<Option<Vec<u8>>, StoreError> {
     let sql = if apprec {
-        "SELECT apprec FROM bodies WHERE message_id = ?1"
+        "SELECT codec, apprec FROM bodies WHERE message_id = ?1"
     } else {
-        "SELECT original FROM bodies WHERE message_id = ?1"
+        "SELECT codec, original FROM bodies WHERE message_id = ?1"
     };
-    Ok(conn
+    let row: Option<(i64, Vec<u8>)> = conn
         .prepare_cached(sql)?
-        .query_row([id], |row| row.get(0))
-        .optional()?)
+        .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    row.map(|(codec, stored)| decode_body(codec, stored))
+        .transpose()
 }
 
 /// A cursor is the lowercase hex of `received_at:id` of a page's last row.
@@ -875,8 +926,10 @@ fn run_search(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
 
 impl Store for SqliteStore {
     async fn submit(&self, msg: NewMessage) -> Result<Submitted, StoreError> {
+        // Compress on the caller's thread, not the writer's.
+        let encoded = Box::new(encode(msg));
         self.write(|reply| Request::Submit {
-            msg: Box::new(msg),
+            msg: encoded,
             reply,
         })
         .await
