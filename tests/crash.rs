@@ -34,6 +34,7 @@
 mod support {
     pub mod corpus;
     pub mod server;
+    pub mod tempdir;
 }
 
 use reqwest::StatusCode;

@@ -15,7 +15,9 @@
 mod support {
     pub mod corpus;
     pub mod mutate;
+    pub mod tempdir;
 }
+use support::tempdir::TempDir;
 
 use overgang_model::Severity;
 use overgang_validate::{Options, Validator};
@@ -54,34 +56,6 @@ fn seeds() -> Vec<(String, String)> {
             (name, text)
         })
         .collect()
-}
-
-/// A fresh, uniquely named directory under the system temp dir.
-fn fresh_dir(tag: &str) -> PathBuf {
-    static N: AtomicUsize = AtomicUsize::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    let d = std::env::temp_dir().join(format!(
-        "overgang-{tag}-{}-{nanos}-{}",
-        std::process::id(),
-        N.fetch_add(1, Ordering::Relaxed)
-    ));
-    std::fs::create_dir_all(&d).expect("create temp dir");
-    d
-}
-
-/// Removes the directory when dropped (kept when KEEP_DIFF_DIR is set, for debugging).
-struct TempDir(PathBuf);
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("KEEP_DIFF_DIR").is_some() {
-            eprintln!("kept {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
 }
 
 /// libxml2's verdict on one file.
@@ -259,7 +233,7 @@ fn schema_verdicts_agree_with_xmllint() {
         "only {} mutants (need at least {MIN_MUTANTS})",
         mutants.len()
     );
-    let tmp = TempDir(fresh_dir("diff"));
+    let tmp = TempDir::new("diff");
     // Originals first: o00.xml…, then mutants m00000.xml…
     let mut names = Vec::new();
     for (i, (_, text)) in seeds.iter().enumerate() {
@@ -426,7 +400,7 @@ fn apprecs_for_examples_and_mutants_validate() {
     let xsd = xsd();
     let (seeds, mutants) = corpus();
     let bin = env!("CARGO_BIN_EXE_overgang");
-    let tmp = TempDir(fresh_dir("apprec"));
+    let tmp = TempDir::new("apprec");
 
     // Inputs: all 22 examples and every k-th mutant (spread over all kinds).
     let step = (mutants.len() / APPREC_SAMPLE).max(1);

@@ -14,6 +14,7 @@
 mod support {
     pub mod corpus;
     pub mod server;
+    pub mod tempdir;
 }
 
 use reqwest::StatusCode;

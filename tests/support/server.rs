@@ -10,7 +10,6 @@
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// The demo sender token (`config/demo.toml`).
@@ -28,39 +27,7 @@ pub const TEST_PATIENT_KEY: &str =
 /// kept from the server, whose configuration would refuse them.
 pub const TEST_ONLY_ENV_PREFIX: &str = "OVERGANG_CRASH_";
 
-/// A temporary folder, removed when dropped (unless KEEP_TEST_DIR is set).
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    pub fn new(tag: &str) -> TempDir {
-        static N: AtomicUsize = AtomicUsize::new(0);
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or(0);
-        let d = std::env::temp_dir().join(format!(
-            "overgang-{tag}-{}-{nanos}-{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&d).expect("create temp dir");
-        TempDir(d)
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        if std::env::var_os("KEEP_TEST_DIR").is_some() {
-            eprintln!("kept {}", self.0.display());
-        } else {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-}
+pub use super::tempdir::TempDir;
 
 /// The configuration the tests run with: the demo system, a narrow system,
 /// and `extra` appended (more TOML).

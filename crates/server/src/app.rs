@@ -159,6 +159,22 @@ async fn authenticate<S: Store>(
         .map_err(unauthorized)
 }
 
+/// The authenticated system behind a request, as an extractor: a handler
+/// that takes it runs only for an authenticated caller; others get 401.
+pub struct Caller(pub Arc<System>);
+
+impl<S: Store> axum::extract::FromRequestParts<Arc<AppState<S>>> for Caller {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState<S>>,
+    ) -> Result<Caller, Response> {
+        let conn = parts.extensions.get::<ConnInfo>();
+        authenticate(state, &parts.headers, conn).await.map(Caller)
+    }
+}
+
 fn wants_json(headers: &HeaderMap) -> bool {
     headers
         .get(header::ACCEPT)
@@ -615,14 +631,9 @@ fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
 
 async fn message<S: Store>(
     State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
     Path(id): Path<String>,
-    request: Request,
 ) -> Response {
-    let conn = request.extensions().get::<ConnInfo>().cloned();
-    let system = match authenticate(&state, request.headers(), conn.as_ref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let rec = match state.store.get(&id).await {
         Ok(Some(r)) => r,
         Ok(None) => return not_found(),
@@ -667,14 +678,9 @@ async fn message<S: Store>(
 
 async fn apprec<S: Store>(
     State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
     Path(id): Path<String>,
-    request: Request,
 ) -> Response {
-    let conn = request.extensions().get::<ConnInfo>().cloned();
-    let system = match authenticate(&state, request.headers(), conn.as_ref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     if !system.may_read_all {
         match state.store.get(&id).await {
             Ok(Some(r)) if r.system == system.name => {}
@@ -714,14 +720,9 @@ fn bad_param(name: &str, nb: &str, en: &str) -> Response {
 
 async fn search<S: Store>(
     State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
     params: Result<Query<SearchParams>, axum::extract::rejection::QueryRejection>,
-    request: Request,
 ) -> Response {
-    let conn = request.extensions().get::<ConnInfo>().cloned();
-    let system = match authenticate(&state, request.headers(), conn.as_ref()).await {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let Query(p) = match params {
         Ok(p) => p,
         Err(e) => {
