@@ -324,7 +324,6 @@ pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlEr
         text: source,
         encoding,
     } = decoded;
-    let line_marks = crate::tree::line_marks(&source);
     let result = {
         let mut s = Scanner::new(&source, limits);
         s.run().map(|()| s.finish())
@@ -337,7 +336,7 @@ pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlEr
             attributes,
             namespaces,
             pool,
-            line_marks,
+            line_marks: std::sync::OnceLock::new(),
         }),
         Err(Fault { offset, kind }) => {
             let doc = Document {
@@ -347,7 +346,7 @@ pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlEr
                 attributes: Vec::new(),
                 namespaces: Vec::new(),
                 pool: String::new(),
-                line_marks,
+                line_marks: std::sync::OnceLock::new(),
             };
             let (line, column) = doc.line_col(offset as u32);
             Err(XmlError { kind, line, column })
@@ -400,8 +399,10 @@ impl<'a> Scanner<'a> {
             s,
             b,
             limits,
-            elements: Vec::with_capacity(b.len() / 64 + 1),
-            attributes: Vec::with_capacity(b.len() / 96 + 1),
+            // Messages have an element per 40–80 bytes and an attribute per
+            // 60–120: sized so that a message rarely grows either vector.
+            elements: Vec::with_capacity(b.len() / 40 + 8),
+            attributes: Vec::with_capacity(b.len() / 60 + 8),
             namespaces: vec![String::new()],
             pool: String::new(),
             open: Vec::with_capacity(32),

@@ -84,8 +84,9 @@ pub struct Document {
     /// Texts and values that could not point into the source.
     pub(crate) pool: String,
     /// Line feeds before each [`LINE_BLOCK`]-byte block of the source (see
-    /// [`Document::line_col`]).
-    pub(crate) line_marks: Vec<u32>,
+    /// [`Document::line_col`]), built on the first query: a valid message
+    /// never asks for a line, so the walk over its source is saved.
+    pub(crate) line_marks: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// Granularity of the line index. Positions are only turned into lines and
@@ -156,7 +157,8 @@ impl Document {
         let bytes = self.source.as_bytes();
         let end = (offset as usize).min(bytes.len());
         let block = end / LINE_BLOCK;
-        let before = self.line_marks.get(block).copied().unwrap_or(0);
+        let marks = self.line_marks.get_or_init(|| line_marks(&self.source));
+        let before = marks.get(block).copied().unwrap_or(0);
         let within = memchr::memchr_iter(b'\n', &bytes[block * LINE_BLOCK..end]).count();
         let start = memchr::memrchr(b'\n', &bytes[..end]).map_or(0, |i| i + 1);
         let column = self
