@@ -2,7 +2,7 @@
 
 use crate::compile::{
     Content, ElemId, Model, NameId, NsId, Process, Schema, SimpleId, Sym, TypeRef, Variety, WildId,
-    NO_NS,
+    NO_NS, WILD,
 };
 use crate::datatypes::{collapse, replace, Builtin, Ws};
 use crate::SchemaSet;
@@ -52,6 +52,9 @@ pub(crate) struct Run<'s, 'd> {
     /// few namespaces): no allocation per message.
     ns_small: [NsInfo; NS_SMALL],
     ns_cache: Vec<NsInfo>,
+    /// The document's namespace index of `XSI_NS` ([`NOT_YET`] when the
+    /// document does not use it): finding `xsi:` attributes is one compare.
+    xsi: u32,
     pub findings: Vec<Finding>,
     ids: HashSet<String>,
 }
@@ -64,8 +67,6 @@ struct NsInfo {
     /// Schema namespace id, [`UNKNOWN`] when the schemas do not know the
     /// namespace, [`NOT_YET`] when the entry is not filled.
     id: u32,
-    /// The namespace is `XSI_NS`.
-    xsi: bool,
     /// The empty namespace (no namespace).
     empty: bool,
 }
@@ -74,7 +75,6 @@ const NS_SMALL: usize = 16;
 
 const NS_NOT_YET: NsInfo = NsInfo {
     id: NOT_YET,
-    xsi: false,
     empty: false,
 };
 
@@ -86,6 +86,7 @@ impl<'s, 'd> Run<'s, 'd> {
             doc,
             ns_small: [NS_NOT_YET; NS_SMALL],
             ns_cache: Vec::new(),
+            xsi: doc.find_namespace(XSI_NS).unwrap_or(NOT_YET),
             findings: Vec::new(),
             ids: HashSet::new(),
         }
@@ -141,7 +142,6 @@ impl<'s, 'd> Run<'s, 'd> {
         };
         let info = NsInfo {
             id: id.unwrap_or(UNKNOWN),
-            xsi: uri == XSI_NS,
             empty: uri.is_empty(),
         };
         let i = idx as usize;
@@ -201,8 +201,9 @@ impl<'s, 'd> Run<'s, 'd> {
         }
         let mut ty = d.ty;
         let mut nil = false;
+        let xsi = self.xsi;
         for a in node.attributes() {
-            if !self.ns_info(a.ns_index()).xsi {
+            if xsi == NOT_YET || a.ns_index() != xsi {
                 continue;
             }
             match a.name() {
@@ -249,7 +250,7 @@ impl<'s, 'd> Run<'s, 'd> {
         match ty {
             TypeRef::Simple(st) => {
                 for a in node.attributes() {
-                    if !self.ns_info(a.ns_index()).xsi {
+                    if a.ns_index() != xsi {
                         self.unknown_attribute(node, a.name(), a.line_col());
                     }
                 }
@@ -416,11 +417,13 @@ impl<'s, 'd> Run<'s, 'd> {
         let s = self.s;
         let ctd = &s.complex[ct as usize];
         let mut seen = Seen::new(ctd.attrs.len());
+        let xsi = self.xsi;
         for a in node.attributes() {
-            let info = self.ns_info(a.ns_index());
-            if info.xsi {
+            let idx = a.ns_index();
+            if idx == xsi {
                 continue;
             }
+            let info = self.ns_info(idx);
             let nsid = if info.empty {
                 Some(NO_NS)
             } else {
@@ -431,19 +434,17 @@ impl<'s, 'd> Run<'s, 'd> {
             };
             // Compare names directly rather than hashing to an id: a type
             // declares a handful of attributes (see `step_by_name`).
-            let local = a.name();
+            let local = a.name_bytes();
             let found = nsid.and_then(|n| {
-                ctd.attrs.iter().position(|u| {
-                    s.names
-                        .get(u.name as usize)
-                        .is_some_and(|(uns, l)| *uns == n && same_name(l, local))
-                })
+                ctd.attrs
+                    .iter()
+                    .position(|u| u.ns == n && same_name(u.local.as_bytes(), local))
             });
             match found {
                 Some(i) => {
                     seen.set(i);
                     let u = &ctd.attrs[i];
-                    if s.simple[u.ty as usize].plain && u.fixed.is_none() {
+                    if u.any_value {
                         continue;
                     }
                     let at = At::Attribute(node, a);
@@ -493,30 +494,27 @@ impl<'s, 'd> Run<'s, 'd> {
     /// candidates in each state, and comparing their names directly is
     /// cheaper than hashing the child's name to find its id. Interned names
     /// are unique per (namespace, local name), so both give the same answer.
-    fn step_by_name(
+    /// The candidates carry their namespace and local name ([`Cand`]), so
+    /// a step reads no other table.
+    #[inline]
+    fn step_by_name<'m>(
         &self,
-        m: &Model,
+        m: &'m Model,
         state: usize,
         ns: Option<NsId>,
-        local: &str,
-    ) -> Option<usize> {
-        for &p in &m.trans[state] {
-            match m.positions[p as usize].sym {
-                Sym::Elem(_, n) => {
-                    if let Some((nns, l)) = self.s.names.get(n as usize) {
-                        if Some(*nns) == ns && same_name(l, local) {
-                            return Some(p as usize);
-                        }
-                    }
-                }
-                Sym::Any(w) => {
-                    if self.s.wildcards[w as usize].allows(ns) {
-                        return Some(p as usize);
-                    }
-                }
+        local: &[u8],
+    ) -> Option<&'m crate::compile::Cand> {
+        let cands = m.cands.get(state)?;
+        cands.iter().find(|c| {
+            if c.ns != WILD {
+                Some(c.ns) == ns && same_name(c.local.as_bytes(), local)
+            } else {
+                self.s
+                    .wildcards
+                    .get(c.id as usize)
+                    .is_some_and(|w| w.allows(ns))
             }
-        }
-        None
+        })
     }
 
     fn children(&mut self, node: Node<'d>, model: u32) {
@@ -525,15 +523,14 @@ impl<'s, 'd> Run<'s, 'd> {
         let mut state = 0usize;
         for child in node.children() {
             let ns = self.ns_of(child);
-            match self.step_by_name(m, state, ns, child.name()) {
-                Some(p) => {
-                    state = p + 1;
-                    match m.positions[p].sym {
-                        Sym::Elem(e, _) => self.element(child, e),
-                        Sym::Any(w) => {
-                            let name = ns.and_then(|n| s.lookup_name(n, child.name()));
-                            self.wild(child, w, name)
-                        }
+            match self.step_by_name(m, state, ns, child.name_bytes()) {
+                Some(c) => {
+                    state = c.pos as usize + 1;
+                    if c.ns != WILD {
+                        self.element(child, c.id);
+                    } else {
+                        let name = ns.and_then(|n| s.lookup_name(n, child.name()));
+                        self.wild(child, c.id, name)
                     }
                 }
                 None => {
@@ -770,7 +767,12 @@ impl<'s, 'd> Run<'s, 'd> {
             }
         };
         for step in &t.steps {
-            if !step.enums.is_empty() && !step.enums.iter().any(|e| same_name(e, &norm)) {
+            if !step.enums.is_empty()
+                && !step
+                    .enums
+                    .iter()
+                    .any(|e| same_name(e.as_bytes(), norm.as_bytes()))
+            {
                 return Err(Bad::Enum);
             }
             if !step.patterns.is_empty() && !step.patterns.iter().any(|p| p.is_match(&norm)) {
@@ -938,8 +940,7 @@ impl<'s, 'd> Run<'s, 'd> {
 /// `a == b` for the short names of elements and attributes: up to 16
 /// bytes compared inline as two overlapping words, longer ones by `memcmp`.
 #[inline]
-fn same_name(a: &str, b: &str) -> bool {
-    let (a, b) = (a.as_bytes(), b.as_bytes());
+fn same_name(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
     if n != b.len() {
         return false;
@@ -1120,7 +1121,7 @@ mod name_tests {
         ];
         for a in names {
             for b in names {
-                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
+                assert_eq!(same_name(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
             }
         }
     }

@@ -152,6 +152,15 @@ impl Document {
             .unwrap_or("")
     }
 
+    /// The index of namespace `uri` in [`Document::namespace`]'s table, if
+    /// an element or attribute of the document uses it.
+    pub fn find_namespace(&self, uri: &str) -> Option<u32> {
+        self.namespaces
+            .iter()
+            .position(|n| n == uri)
+            .map(|i| i as u32)
+    }
+
     /// 1-based line and column (in characters) of a byte offset in the source.
     pub fn line_col(&self, offset: u32) -> (u32, u32) {
         let bytes = self.source.as_bytes();
@@ -171,6 +180,16 @@ impl Document {
 
     fn slice(&self, r: (u32, u32)) -> &str {
         self.source.get(r.0 as usize..r.1 as usize).unwrap_or("")
+    }
+
+    /// The bytes of `r`: no check that it lies on character boundaries (it
+    /// does), so comparing a name costs less than through [`Document::slice`].
+    #[inline]
+    fn slice_bytes(&self, r: (u32, u32)) -> &[u8] {
+        self.source
+            .as_bytes()
+            .get(r.0 as usize..r.1 as usize)
+            .unwrap_or(&[])
     }
 
     fn text_of(&self, s: Span) -> &str {
@@ -224,6 +243,13 @@ impl<'d> Node<'d> {
     /// Local name.
     pub fn name(&self) -> &'d str {
         self.doc.slice(self.data().name)
+    }
+
+    /// Local name as bytes: the same name as [`Node::name`], cheaper to get
+    /// for a comparison.
+    #[inline]
+    pub fn name_bytes(&self) -> &'d [u8] {
+        self.doc.slice_bytes(self.data().name)
     }
 
     /// True when the element has namespace `ns` and local name `name`.
@@ -451,6 +477,12 @@ impl<'d> Attribute<'d> {
     }
     pub fn name(&self) -> &'d str {
         self.doc.slice(self.data.name)
+    }
+    /// Local name as bytes: the same name as [`Attribute::name`], cheaper to
+    /// get for a comparison.
+    #[inline]
+    pub fn name_bytes(&self) -> &'d [u8] {
+        self.doc.slice_bytes(self.data.name)
     }
     /// The normalised value (references resolved, tabs and line ends as spaces).
     pub fn value(&self) -> &'d str {
