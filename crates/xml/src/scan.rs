@@ -288,10 +288,39 @@ enum BadAttr {
 /// unbinds.
 struct Binding {
     prefix: (u32, u32),
+    /// The prefix's bytes as a word ([`prefix_key`]).
+    key: u64,
     value: (u32, u32),
     /// Index in the document's namespace table, interned on first use so the
     /// table lists namespaces in order of use, as before.
     ns: u32,
+}
+
+/// The key of a prefix that does not fit a word.
+const LONG_PREFIX: u64 = u64::MAX;
+
+/// A namespace prefix in `b[pa..pb]` as a word: its bytes, zero-padded,
+/// when it has at most eight ([`LONG_PREFIX`] otherwise). Names hold no
+/// zero byte and no 0xFF byte, so equal keys are equal prefixes (the empty
+/// prefix of a default declaration has key 0).
+#[inline(always)]
+fn prefix_key(b: &[u8], pa: usize, pb: usize) -> u64 {
+    let len = pb.saturating_sub(pa);
+    if len > 8 {
+        return LONG_PREFIX;
+    }
+    if len == 0 {
+        return 0;
+    }
+    match word(b, pa) {
+        Some(w) => w & (u64::MAX >> (64 - 8 * len)),
+        None => b
+            .get(pa..pb)
+            .unwrap_or(&[])
+            .iter()
+            .rev()
+            .fold(0, |k, &c| (k << 8) | u64::from(c)),
+    }
 }
 
 /// An open element.
@@ -369,10 +398,10 @@ struct Scanner<'a> {
     ns_generation: u64,
     /// The default namespace found last: (generation, namespace index).
     default_cache: (u64, u32),
-    /// The prefix resolved last: (generation, prefix range, namespace
+    /// The prefix resolved last: (generation, [`prefix_key`], namespace
     /// index). Messages use runs of one prefix (`epj3:` elements inside
     /// `epj3:` elements), so one entry saves most searches of the stack.
-    prefix_cache: (u64, (u32, u32), u32),
+    prefix_cache: (u64, u64, u32),
     /// The attributes of the tag being read (fast path), reused.
     tokens: Vec<Token>,
     /// Whether a key in `tokens` starts with `xmlns`.
@@ -409,7 +438,7 @@ impl<'a> Scanner<'a> {
             bindings: Vec::with_capacity(16),
             ns_generation: 0,
             default_cache: (u64::MAX, 0),
-            prefix_cache: (u64::MAX, (0, 0), 0),
+            prefix_cache: (u64::MAX, LONG_PREFIX, 0),
             tokens: Vec::with_capacity(16),
             tokens_xmlns: false,
             raw_keys: Vec::with_capacity(16),
@@ -1002,6 +1031,7 @@ impl<'a> Scanner<'a> {
         self.ns_generation = self.ns_generation.wrapping_add(1);
         self.bindings.push(Binding {
             prefix: (pa as u32, pb as u32),
+            key: prefix_key(b, pa, pb),
             value: t.value,
             ns: NONE,
         });
@@ -1059,16 +1089,24 @@ impl<'a> Scanner<'a> {
     /// `xmlns` prefixes. `Err` for an undeclared prefix.
     #[inline]
     fn prefix_ns(&mut self, pa: usize, pb: usize) -> Result<u32, ()> {
-        let b = self.b;
-        let (generation, (ca, cb), ns) = self.prefix_cache;
-        if generation == self.ns_generation
-            && cb - ca == (pb - pa) as u32
-            && same_at(b, ca as usize, pa, pb - pa)
-        {
+        let key = prefix_key(self.b, pa, pb);
+        let (generation, ckey, ns) = self.prefix_cache;
+        if generation == self.ns_generation && ckey == key && key != LONG_PREFIX {
             return Ok(ns);
         }
-        let ns = self.prefix_ns_search(pa, pb)?;
-        self.prefix_cache = (self.ns_generation, (pa as u32, pb as u32), ns);
+        let ns = if key != LONG_PREFIX && pb > pa {
+            // Prefixes of up to eight bytes compare as one word each.
+            match self.bindings.iter().rposition(|d| d.key == key) {
+                Some(k) if self.bindings[k].value.0 != self.bindings[k].value.1 => {
+                    self.binding_ns(k)
+                }
+                Some(_) => return Err(()),
+                None => self.prefix_ns_search(pa, pb)?,
+            }
+        } else {
+            self.prefix_ns_search(pa, pb)?
+        };
+        self.prefix_cache = (self.ns_generation, key, ns);
         Ok(ns)
     }
 
