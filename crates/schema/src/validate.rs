@@ -55,6 +55,13 @@ pub(crate) struct Run<'s, 'd> {
     /// The document's namespace index of `XSI_NS` ([`NOT_YET`] when the
     /// document does not use it): finding `xsi:` attributes is one compare.
     xsi: u32,
+    /// Values found valid, by type: a direct-mapped memo of (type, value)
+    /// pairs. Messages repeat values of checked types (the code system OID
+    /// of every coded value, the same codes and dates), and comparing a
+    /// value with the last valid one of its slot costs less than a pattern
+    /// or a date check. `value_ok` depends on the type and the value alone,
+    /// so the memo cannot change a verdict.
+    valid: [(SimpleId, &'d str); VALID_SLOTS],
     pub findings: Vec<Finding>,
     ids: HashSet<String>,
 }
@@ -73,6 +80,9 @@ struct NsInfo {
 
 const NS_SMALL: usize = 16;
 
+/// Slots of [`Run::valid`].
+const VALID_SLOTS: usize = 64;
+
 const NS_NOT_YET: NsInfo = NsInfo {
     id: NOT_YET,
     empty: false,
@@ -87,6 +97,7 @@ impl<'s, 'd> Run<'s, 'd> {
             ns_small: [NS_NOT_YET; NS_SMALL],
             ns_cache: Vec::new(),
             xsi: doc.find_namespace(XSI_NS).unwrap_or(NOT_YET),
+            valid: [(NOT_YET, ""); VALID_SLOTS],
             findings: Vec::new(),
             ids: HashSet::new(),
         }
@@ -383,17 +394,22 @@ impl<'s, 'd> Run<'s, 'd> {
             return;
         }
         let raw: &str = if !node.has_any_text() {
-            match (&d.fixed, &d.default) {
+            let raw: &str = match (&d.fixed, &d.default) {
                 (Some(f), _) => f,
                 (None, Some(def)) => def,
                 _ => "",
+            };
+            if !self.check_value(st, raw, At::Element(node)) {
+                return;
             }
+            raw
         } else {
-            node.text()
+            let raw = node.text();
+            if !self.check_doc_value(st, raw, At::Element(node)) {
+                return;
+            }
+            raw
         };
-        if !self.check_value(st, raw, At::Element(node)) {
-            return;
-        }
         if let Some(fixed) = &d.fixed {
             if !self.same_value(st, raw, fixed) {
                 self.fixed_error(At::Element(node), st, raw, fixed);
@@ -448,7 +464,7 @@ impl<'s, 'd> Run<'s, 'd> {
                         continue;
                     }
                     let at = At::Attribute(node, a);
-                    if self.check_value(u.ty, a.value(), at) {
+                    if self.check_doc_value(u.ty, a.value(), at) {
                         if let Some(f) = &u.fixed {
                             if !self.same_value(u.ty, a.value(), f) {
                                 self.fixed_error(at, u.ty, a.value(), f);
@@ -843,6 +859,27 @@ impl<'s, 'd> Run<'s, 'd> {
             None => false,
         };
         (!free).then(|| short(collapse(v).as_ref()))
+    }
+
+    /// [`Run::check_value`] for a value of the document, through the memo
+    /// of valid values ([`Run::valid`]). `ID` values always take the full
+    /// check: each must be unique.
+    #[inline]
+    fn check_doc_value(&mut self, st: SimpleId, v: &'d str, at: At<'d>) -> bool {
+        let last = v.as_bytes().last().copied().unwrap_or(0) as usize;
+        let slot = (st as usize)
+            .wrapping_mul(31)
+            .wrapping_add(v.len().wrapping_mul(7))
+            .wrapping_add(last)
+            % VALID_SLOTS;
+        if self.valid[slot].0 == st && self.valid[slot].1 == v {
+            return true;
+        }
+        let ok = self.check_value(st, v, at);
+        if ok && self.primitive(st) != Some(Builtin::Id) {
+            self.valid[slot] = (st, v);
+        }
+        ok
     }
 
     /// Checks a value, reports it when bad; true when fine.
