@@ -192,23 +192,27 @@ fn colon_in(b: &[u8], mut a: usize, e: usize) -> Option<usize> {
 }
 
 /// Whether the `len` bytes at `a` and at `c` of `b` are equal, compared
-/// eight at a time (an end tag against its start tag's name).
+/// eight at a time, the last word overlapping the one before (an end tag
+/// against its start tag's name; `a..a + len` lies in `b`).
 #[inline(always)]
 fn same_at(b: &[u8], a: usize, c: usize, len: usize) -> bool {
-    let mut k = 0;
-    while k + 8 <= len {
-        match (word(b, a + k), word(b, c + k)) {
-            (Some(x), Some(y)) if x == y => k += 8,
-            _ => return false,
+    if len >= 8 {
+        let mut k = 0;
+        while k + 8 < len {
+            if word(b, a + k) != word(b, c + k) {
+                return false;
+            }
+            k += 8;
         }
+        let last = len - 8;
+        return matches!((word(b, a + last), word(b, c + last)), (Some(x), Some(y)) if x == y);
     }
-    let rest = len - k;
-    if rest == 0 {
+    if len == 0 {
         return true;
     }
-    match (word(b, a + k), word(b, c + k)) {
-        (Some(x), Some(y)) => (x ^ y) & (u64::MAX >> (64 - 8 * rest)) == 0,
-        _ => match (b.get(a + k..a + len), b.get(c + k..c + len)) {
+    match (word(b, a), word(b, c)) {
+        (Some(x), Some(y)) => (x ^ y) & (u64::MAX >> (64 - 8 * len)) == 0,
+        _ => match (b.get(a..a + len), b.get(c..c + len)) {
             (Some(x), Some(y)) => x == y,
             _ => false,
         },
@@ -305,13 +309,22 @@ const LONG_PREFIX: u64 = u64::MAX;
 /// prefix of a default declaration has key 0).
 #[inline(always)]
 fn prefix_key(b: &[u8], pa: usize, pb: usize) -> u64 {
-    let len = pb.saturating_sub(pa);
-    if len > 8 {
+    if pb.saturating_sub(pa) > 8 {
         return LONG_PREFIX;
     }
+    head_key(b, pa, pb)
+}
+
+/// The first eight bytes (or fewer) of the name in `b[a..e]` as a word,
+/// zero-padded: names that differ there differ.
+#[inline(always)]
+fn head_key(b: &[u8], a: usize, e: usize) -> u64 {
+    let len = e.saturating_sub(a).min(8);
     if len == 0 {
         return 0;
     }
+    let pb = a + len;
+    let pa = a;
     match word(b, pa) {
         Some(w) => w & (u64::MAX >> (64 - 8 * len)),
         None => b
@@ -407,7 +420,8 @@ struct Scanner<'a> {
     /// Whether a key in `tokens` starts with `xmlns`.
     tokens_xmlns: bool,
     /// Raw names of the attributes of the element being checked, reused.
-    raw_keys: Vec<(u32, u32)>,
+    /// With each its [`head_key`], compared first.
+    raw_keys: Vec<(u64, u32, u32)>,
     pieces: Vec<Piece>,
     scratch: String,
     /// Whether the source has a carriage return at all; without one no text
@@ -771,7 +785,10 @@ impl<'a> Scanner<'a> {
             let (qa, qb) = (top.qname.0 as usize, top.qname.1 as usize);
             let len = qb - qa;
             if same_at(b, qa, i + 2, len) {
-                let j = skip_ws(b, i + 2 + len);
+                let mut j = i + 2 + len;
+                if b.get(j) != Some(&b'>') {
+                    j = skip_ws(b, j);
+                }
                 if b.get(j) == Some(&b'>') {
                     self.close_top();
                     return Ok(j + 1);
@@ -1235,17 +1252,18 @@ impl<'a> Scanner<'a> {
             let key = &b[ka..kb];
             // Raw qualified names must be unique, namespace declarations
             // included.
+            let head = head_key(b, ka, kb);
             if self
                 .raw_keys
                 .iter()
-                .any(|&(a, e)| same(&b[a as usize..e as usize], key))
+                .any(|&(h, a, e)| h == head && same(&b[a as usize..e as usize], key))
             {
                 return fault(
                     at,
                     XmlErrorKind::DuplicateAttribute(short(self.str(ka, kb))),
                 );
             }
-            self.raw_keys.push(t.key);
+            self.raw_keys.push((head, t.key.0, t.key.1));
             if key.starts_with(b"xmlns") && matches!(key.get(5), None | Some(b':')) {
                 continue;
             }
@@ -1272,10 +1290,13 @@ impl<'a> Scanner<'a> {
             let la = colon.map_or(ka, |c| c + 1);
             let lname = &b[la..kb];
             // Two prefixes bound to one namespace can still name one
-            // attribute twice.
-            if self.attributes[attr_start..]
-                .iter()
-                .any(|a| a.ns == ans && same(&b[a.name.0 as usize..a.name.1 as usize], lname))
+            // attribute twice. (Unprefixed attributes have no namespace,
+            // and prefixed ones always have one, so among unprefixed ones
+            // the check of raw names above has decided.)
+            if ans != 0
+                && self.attributes[attr_start..]
+                    .iter()
+                    .any(|a| a.ns == ans && same(&b[a.name.0 as usize..a.name.1 as usize], lname))
             {
                 return fault(
                     at,
