@@ -264,18 +264,31 @@ struct Token {
 /// Reads a name of the fast path from `j`: returns its end and the or of its
 /// bytes' classes, from which [`Scanner::qname_ok`] decides most names
 /// without looking at them again.
-#[inline(always)]
-fn scan_name(b: &[u8], mut j: usize) -> (usize, u8) {
+#[inline(never)]
+fn scan_name(b: &[u8], j: usize) -> (usize, u8) {
+    let rest = b.get(j..).unwrap_or(&[]);
     let mut acc = 0;
-    while let Some(&c) = b.get(j) {
+    let mut n = 0;
+    // Four bytes per round, one bound check for the four.
+    while let Some(q) = rest.get(n..n + 4) {
+        for (i, &c) in q.iter().enumerate() {
+            let k = CLASS[c as usize];
+            if k & NAME == 0 {
+                return (j + n + i, acc);
+            }
+            acc |= k;
+        }
+        n += 4;
+    }
+    for &c in &rest[n..] {
         let k = CLASS[c as usize];
         if k & NAME == 0 {
             break;
         }
         acc |= k;
-        j += 1;
+        n += 1;
     }
-    (j, acc)
+    (j + n, acc)
 }
 
 /// A malformed attribute, as quick-xml's attribute iterator saw it.
