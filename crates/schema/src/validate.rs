@@ -7,7 +7,7 @@ use crate::compile::{
 use crate::datatypes::{collapse, replace, Builtin, Ws};
 use crate::SchemaSet;
 use overgang_model::{Category, Finding, Severity};
-use overgang_xml::{Document, Node, XSI_NS};
+use overgang_xml::{Document, Facts, Node, XSI_NS};
 use std::borrow::Cow;
 use std::collections::HashSet;
 
@@ -178,7 +178,7 @@ impl<'s, 'd> Run<'s, 'd> {
         let root = self.doc.root();
         let (ns, name) = self.ident(root);
         match name.and_then(|n| self.s.globals.get(&n).copied()) {
-            Some(decl) => self.element(root, decl),
+            Some(decl) => self.element(root, decl, root.facts()),
             None => {
                 let uri = short(root.ns());
                 let n = short(root.name());
@@ -196,7 +196,8 @@ impl<'s, 'd> Run<'s, 'd> {
         }
     }
 
-    fn element(&mut self, node: Node<'d>, decl: ElemId) {
+    /// Checks `node` (whose [`Facts`] are `f`) against declaration `decl`.
+    fn element(&mut self, node: Node<'d>, decl: ElemId, f: Facts<'d>) {
         let s = self.s;
         let d = &s.elems[decl as usize];
         let name = Shown(node);
@@ -213,73 +214,83 @@ impl<'s, 'd> Run<'s, 'd> {
         let mut ty = d.ty;
         let mut nil = false;
         let xsi = self.xsi;
-        for a in node.attributes() {
-            if xsi == NOT_YET || a.ns_index() != xsi {
-                continue;
-            }
-            match a.name() {
-                "schemaLocation" | "noNamespaceSchemaLocation" => {}
-                "nil" => {
-                    if !d.nillable {
-                        self.finding(
-                            "SCH014",
-                            self.set.path_of(node),
-                            a.line_col(),
-                            format!("Elementet «{name}» kan ikke ha xsi:nil"),
-                            format!("Element «{name}» cannot carry xsi:nil"),
-                        );
-                        return;
-                    }
-                    nil = matches!(collapse(a.value()).as_ref(), "true" | "1");
+        // No `xsi:` attribute to read without attributes or when the
+        // document never uses the namespace.
+        if f.has_attributes && xsi != NOT_YET {
+            for a in node.attributes() {
+                if a.ns_index() != xsi {
+                    continue;
                 }
-                "type" => match self.xsi_type(ty, a.value()) {
-                    Some(t) => ty = t,
-                    None => {
-                        let v = short(a.value());
-                        self.finding(
-                            "SCH014",
-                            self.set.path_of(node),
-                            a.line_col(),
-                            format!("xsi:type «{v}» er ikke tillatt for elementet «{name}»"),
-                            format!("xsi:type «{v}» is not allowed for element «{name}»"),
-                        );
-                        return;
+                match a.name() {
+                    "schemaLocation" | "noNamespaceSchemaLocation" => {}
+                    "nil" => {
+                        if !d.nillable {
+                            self.finding(
+                                "SCH014",
+                                self.set.path_of(node),
+                                a.line_col(),
+                                format!("Elementet «{name}» kan ikke ha xsi:nil"),
+                                format!("Element «{name}» cannot carry xsi:nil"),
+                            );
+                            return;
+                        }
+                        nil = matches!(collapse(a.value()).as_ref(), "true" | "1");
                     }
-                },
-                other => {
-                    let other = short(other);
-                    self.finding(
-                        "SCH010",
-                        format!("{}/@xsi:{other}", self.set.path_of(node)),
-                        a.line_col(),
-                        format!("Attributtet «xsi:{other}» er ikke tillatt i «{name}»"),
-                        format!("Attribute «xsi:{other}» is not allowed in «{name}»"),
-                    );
+                    "type" => match self.xsi_type(ty, a.value()) {
+                        Some(t) => ty = t,
+                        None => {
+                            let v = short(a.value());
+                            self.finding(
+                                "SCH014",
+                                self.set.path_of(node),
+                                a.line_col(),
+                                format!("xsi:type «{v}» er ikke tillatt for elementet «{name}»"),
+                                format!("xsi:type «{v}» is not allowed for element «{name}»"),
+                            );
+                            return;
+                        }
+                    },
+                    other => {
+                        let other = short(other);
+                        self.finding(
+                            "SCH010",
+                            format!("{}/@xsi:{other}", self.set.path_of(node)),
+                            a.line_col(),
+                            format!("Attributtet «xsi:{other}» er ikke tillatt i «{name}»"),
+                            format!("Attribute «xsi:{other}» is not allowed in «{name}»"),
+                        );
+                    }
                 }
             }
         }
         match ty {
             TypeRef::Simple(st) => {
-                for a in node.attributes() {
-                    if a.ns_index() != xsi {
-                        self.unknown_attribute(node, a.name(), a.line_col());
+                if f.has_attributes {
+                    for a in node.attributes() {
+                        if a.ns_index() != xsi {
+                            self.unknown_attribute(node, a.name(), a.line_col());
+                        }
                     }
                 }
                 if nil {
                     self.nil_content(node);
                     return;
                 }
-                if self.no_children(node) {
-                    self.simple_value(node, st, decl);
+                if !f.has_children || self.no_children(node) {
+                    self.simple_value(node, st, decl, f);
                 }
             }
             TypeRef::Complex(ct) => {
-                self.attributes(node, ct);
+                let ctd = &s.complex[ct as usize];
+                if f.has_attributes || ctd.required != 0 || ctd.attrs.len() > 64 {
+                    self.attributes(node, ct);
+                }
                 if nil {
                     self.nil_content(node);
                     return;
                 }
-                match s.complex[ct as usize].content {
+                match ctd.content {
+                    Content::Empty if !f.has_children && !f.has_any_text => {}
                     Content::Empty => {
                         if let Some(c) = node.children().next() {
                             self.unexpected_child_in_leaf(node, c);
@@ -294,14 +305,14 @@ impl<'s, 'd> Run<'s, 'd> {
                         }
                     }
                     Content::Simple(st) => {
-                        if self.no_children(node) {
-                            self.simple_value(node, st, decl);
+                        if !f.has_children || self.no_children(node) {
+                            self.simple_value(node, st, decl, f);
                         }
                     }
                     Content::Model { model, mixed } => {
                         // libxml2 refuses any CDATA section in element-only
                         // content, even a whitespace-only one.
-                        if !mixed && (node.has_text() || node.has_cdata()) {
+                        if !mixed && (f.has_text || f.has_cdata) {
                             self.finding(
                                 "SCH004",
                                 self.set.path_of(node),
@@ -388,12 +399,12 @@ impl<'s, 'd> Run<'s, 'd> {
         );
     }
 
-    fn simple_value(&mut self, node: Node<'d>, st: SimpleId, decl: ElemId) {
+    fn simple_value(&mut self, node: Node<'d>, st: SimpleId, decl: ElemId, f: Facts<'d>) {
         let d = &self.s.elems[decl as usize];
         if d.fixed.is_none() && self.s.simple[st as usize].plain {
             return;
         }
-        let raw: &str = if !node.has_any_text() {
+        let raw: &str = if !f.has_any_text {
             let raw: &str = match (&d.fixed, &d.default) {
                 (Some(f), _) => f,
                 (None, Some(def)) => def,
@@ -538,12 +549,16 @@ impl<'s, 'd> Run<'s, 'd> {
         let m = &s.models[model as usize];
         let mut state = 0usize;
         for child in node.children() {
-            let ns = self.ns_of(child);
-            match self.step_by_name(m, state, ns, child.name_bytes()) {
+            let f = child.facts();
+            let ns = match self.ns_info(f.ns).id {
+                UNKNOWN => None,
+                n => Some(n),
+            };
+            match self.step_by_name(m, state, ns, f.name) {
                 Some(c) => {
                     state = c.pos as usize + 1;
                     if c.ns != WILD {
-                        self.element(child, c.id);
+                        self.element(child, c.id, f);
                     } else {
                         let name = ns.and_then(|n| s.lookup_name(n, child.name()));
                         self.wild(child, c.id, name)
@@ -566,7 +581,7 @@ impl<'s, 'd> Run<'s, 'd> {
         let global = name.and_then(|n| s.globals.get(&n).copied());
         match (s.wildcards[w as usize].process, global) {
             (Process::Skip, _) => {}
-            (_, Some(g)) => self.element(child, g),
+            (_, Some(g)) => self.element(child, g, child.facts()),
             (Process::Lax, None) => self.lax(child),
             (Process::Strict, None) => {
                 let n = short(child.name());
@@ -586,7 +601,7 @@ impl<'s, 'd> Run<'s, 'd> {
         for c in node.children() {
             let (_, name) = self.ident(c);
             match name.and_then(|n| self.s.globals.get(&n).copied()) {
-                Some(g) => self.element(c, g),
+                Some(g) => self.element(c, g, c.facts()),
                 None => self.lax(c),
             }
         }

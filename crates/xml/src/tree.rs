@@ -348,10 +348,27 @@ impl<'d> Node<'d> {
     pub fn attributes(&self) -> impl Iterator<Item = Attribute<'d>> + 'd {
         let doc = self.doc;
         let (a, b) = self.data().attrs;
-        (a..b).map(move |i| Attribute {
-            doc,
-            data: &doc.attributes[i as usize],
-        })
+        doc.attributes
+            .get(a as usize..b as usize)
+            .unwrap_or(&[])
+            .iter()
+            .map(move |data| Attribute { doc, data })
+    }
+
+    /// The element's own facts, read in one look-up: for a walk that needs
+    /// several of them (each accessor looks the element up again).
+    #[inline]
+    pub fn facts(&self) -> Facts<'d> {
+        let d = self.data();
+        Facts {
+            ns: d.ns,
+            name: self.doc.slice_bytes(d.name),
+            has_children: d.first_child != NONE,
+            has_text: d.non_ws_text,
+            has_any_text: d.any_text,
+            has_cdata: d.cdata,
+            has_attributes: d.attrs.0 != d.attrs.1,
+        }
     }
 
     /// Value of the attribute with no namespace and this local name.
@@ -435,6 +452,26 @@ impl<'d> Node<'d> {
     pub fn path(&self) -> String {
         self.path_with(|n| n.same_name_siblings() > 1)
     }
+}
+
+/// What [`Node::facts`] returns: the same answers as the accessors named
+/// in each field.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'d> {
+    /// [`Node::ns_index`].
+    pub ns: u32,
+    /// [`Node::name_bytes`].
+    pub name: &'d [u8],
+    /// [`Node::has_children`].
+    pub has_children: bool,
+    /// [`Node::has_text`].
+    pub has_text: bool,
+    /// [`Node::has_any_text`].
+    pub has_any_text: bool,
+    /// [`Node::has_cdata`].
+    pub has_cdata: bool,
+    /// Whether [`Node::attributes`] yields any attribute.
+    pub has_attributes: bool,
 }
 
 /// Iterator over an element's children.
