@@ -1460,7 +1460,11 @@ impl<'a> Scanner<'a> {
             };
         }
         self.pieces.truncate(pieces_from);
-        self.scratch.truncate(open.scratch as usize);
+        // Only text with references, CDATA or carriage returns fills the
+        // scratch text: spare the truncation's character-boundary check.
+        if self.scratch.len() != open.scratch as usize {
+            self.scratch.truncate(open.scratch as usize);
+        }
         self.pop_bindings(open.bindings as usize);
         if self.open.is_empty() {
             self.root_done = true;
