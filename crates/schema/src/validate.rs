@@ -887,7 +887,7 @@ impl<'s, 'd> Run<'s, 'd> {
             .wrapping_add(v.len().wrapping_mul(7))
             .wrapping_add(last)
             % VALID_SLOTS;
-        if self.valid[slot].0 == st && self.valid[slot].1 == v {
+        if self.valid[slot].0 == st && same_name(self.valid[slot].1.as_bytes(), v.as_bytes()) {
             return true;
         }
         let ok = self.check_value(st, v, at);
@@ -989,8 +989,9 @@ impl<'s, 'd> Run<'s, 'd> {
     }
 }
 
-/// `a == b` for the short names of elements and attributes: up to 16
-/// bytes compared inline as two overlapping words, longer ones by `memcmp`.
+/// `a == b` for names and values: compared inline, eight bytes at a time
+/// with the last word overlapping the one before (shorter ones as two
+/// overlapping half words or bytes), without a call to `memcmp`.
 #[inline]
 fn same_name(a: &[u8], b: &[u8]) -> bool {
     let n = a.len();
@@ -1010,8 +1011,16 @@ fn same_name(a: &[u8], b: &[u8]) -> bool {
             .unwrap_or(0)
     }
     match n {
-        16.. => a == b,
-        8.. => w8(a, 0) == w8(b, 0) && w8(a, n - 8) == w8(b, n - 8),
+        8.. => {
+            let mut k = 0;
+            while k + 8 < n {
+                if w8(a, k) != w8(b, k) {
+                    return false;
+                }
+                k += 8;
+            }
+            w8(a, n - 8) == w8(b, n - 8)
+        }
         4.. => w4(a, 0) == w4(b, 0) && w4(a, n - 4) == w4(b, n - 4),
         _ => a.iter().zip(b).all(|(x, y)| x == y),
     }
