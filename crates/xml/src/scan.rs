@@ -429,8 +429,7 @@ struct Scanner<'a> {
     /// Whether a key in `tokens` starts with `xmlns`.
     tokens_xmlns: bool,
     /// Raw names of the attributes of the element being checked, reused.
-    /// With each its [`head_key`], compared first.
-    raw_keys: Vec<(u64, u32, u32)>,
+    raw_keys: Vec<(u32, u32)>,
     pieces: Vec<Piece>,
     scratch: String,
     /// Whether the source has a carriage return at all; without one no text
@@ -1261,18 +1260,17 @@ impl<'a> Scanner<'a> {
             let key = &b[ka..kb];
             // Raw qualified names must be unique, namespace declarations
             // included.
-            let head = head_key(b, ka, kb);
             if self
                 .raw_keys
                 .iter()
-                .any(|&(h, a, e)| h == head && same(&b[a as usize..e as usize], key))
+                .any(|&(a, e)| e - a == (kb - ka) as u32 && same(&b[a as usize..e as usize], key))
             {
                 return fault(
                     at,
                     XmlErrorKind::DuplicateAttribute(short(self.str(ka, kb))),
                 );
             }
-            self.raw_keys.push((head, t.key.0, t.key.1));
+            self.raw_keys.push(t.key);
             if key.starts_with(b"xmlns") && matches!(key.get(5), None | Some(b':')) {
                 continue;
             }
