@@ -450,13 +450,18 @@ impl<'s, 'd> Run<'s, 'd> {
             if idx == xsi {
                 continue;
             }
-            let info = self.ns_info(idx);
-            let nsid = if info.empty {
+            // Most attributes have no namespace: index 0 of every document.
+            let nsid = if idx == overgang_xml::NO_NAMESPACE {
                 Some(NO_NS)
             } else {
-                match info.id {
-                    UNKNOWN => None,
-                    n => Some(n),
+                let info = self.ns_info(idx);
+                if info.empty {
+                    Some(NO_NS)
+                } else {
+                    match info.id {
+                        UNKNOWN => None,
+                        n => Some(n),
+                    }
                 }
             };
             // Compare names directly rather than hashing to an id: a type
