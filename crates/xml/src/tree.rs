@@ -348,11 +348,10 @@ impl<'d> Node<'d> {
     pub fn attributes(&self) -> impl Iterator<Item = Attribute<'d>> + 'd {
         let doc = self.doc;
         let (a, b) = self.data().attrs;
-        doc.attributes
-            .get(a as usize..b as usize)
-            .unwrap_or(&[])
-            .iter()
-            .map(move |data| Attribute { doc, data })
+        (a..b).map(move |i| Attribute {
+            doc,
+            data: &doc.attributes[i as usize],
+        })
     }
 
     /// The element's own facts, read in one look-up: for a walk that needs
