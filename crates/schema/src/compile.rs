@@ -66,9 +66,16 @@ pub(crate) struct ElemDecl {
 #[derive(Debug, Clone)]
 pub(crate) struct AttrUse {
     pub name: NameId,
+    /// `names[name]` spelled out, so the walk compares an attribute with
+    /// the uses without a lookup.
+    pub ns: NsId,
+    pub local: Box<str>,
     pub ty: SimpleId,
     pub required: bool,
     pub fixed: Option<Box<str>>,
+    /// Every value is valid (a plain type, no fixed value): the walk skips
+    /// the value. Set once compiling is done.
+    pub any_value: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -163,12 +170,32 @@ pub(crate) struct Pos {
     pub repeat: bool,
 }
 
+/// What a position of a content model accepts, spelled out for the walk:
+/// an element's namespace and local name (no lookup in `names`), or a
+/// wildcard.
+#[derive(Debug)]
+pub(crate) struct Cand {
+    /// The position (state `pos + 1` follows it).
+    pub pos: u32,
+    /// The element's namespace, or [`WILD`] for a wildcard.
+    pub ns: NsId,
+    /// The element declaration, or the wildcard's id when `ns` is [`WILD`].
+    pub id: u32,
+    /// The element's local name (empty for a wildcard).
+    pub local: Box<str>,
+}
+
+/// [`Cand::ns`] of a wildcard position.
+pub(crate) const WILD: NsId = u32::MAX;
+
 /// A Glushkov automaton: state 0 is the start, state `p + 1` is "just
 /// matched position `p`".
 #[derive(Debug)]
 pub(crate) struct Model {
     pub positions: Vec<Pos>,
     pub trans: Vec<Vec<u32>>,
+    /// `trans` with each position's [`Cand`], in the same order.
+    pub cands: Vec<Vec<Cand>>,
     pub finals: Vec<bool>,
     /// Fewest further elements needed to reach a final state.
     pub dist: Vec<u32>,
@@ -412,6 +439,13 @@ impl<'p> Compiler<'p> {
                 && t.steps
                     .iter()
                     .all(|f| f.enums.is_empty() && f.patterns.is_empty());
+        }
+        let simple = &self.s.simple;
+        for t in &mut self.s.complex {
+            for u in &mut t.attrs {
+                u.any_value =
+                    u.fixed.is_none() && simple.get(u.ty as usize).is_some_and(|st| st.plain);
+            }
         }
         Ok(self.s)
     }
@@ -846,9 +880,12 @@ impl<'p> Compiler<'p> {
                 let ty = self.attr_type(pi, l)?;
                 let use_ = AttrUse {
                     name: nid,
+                    ns: nsid,
+                    local: name.into(),
                     ty,
                     required: l.has("required"),
                     fixed: l.get("fixed").map(Into::into),
+                    any_value: false,
                 };
                 push_attr(&mut parts.attrs, use_);
             }
@@ -876,9 +913,12 @@ impl<'p> Compiler<'p> {
                     &mut parts.attrs,
                     AttrUse {
                         name: nid,
+                        ns: nsid,
+                        local: local.as_str().into(),
                         ty,
                         required: l.has("required"),
                         fixed,
+                        any_value: false,
                     },
                 );
             }
@@ -1100,10 +1140,35 @@ impl<'p> Compiler<'p> {
             .collect();
         alphabet.sort_unstable();
         alphabet.dedup();
+        let cands = trans
+            .iter()
+            .map(|t| {
+                t.iter()
+                    .map(|&p| match positions[p as usize].sym {
+                        Sym::Elem(e, n) => {
+                            let (ns, local) = self.s.names[n as usize].clone();
+                            Cand {
+                                pos: p,
+                                ns,
+                                id: e,
+                                local,
+                            }
+                        }
+                        Sym::Any(w) => Cand {
+                            pos: p,
+                            ns: WILD,
+                            id: w,
+                            local: "".into(),
+                        },
+                    })
+                    .collect()
+            })
+            .collect();
         let id = self.s.models.len() as ModelId;
         self.s.models.push(Model {
             positions,
             trans,
+            cands,
             finals,
             dist,
             alphabet,

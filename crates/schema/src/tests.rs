@@ -236,6 +236,25 @@ fn sch008_pattern() {
     assert!(f[0].text_en.contains("«2.16.»"));
 }
 
+/// The walk remembers valid values (the memo in `Run::check_value`'s
+/// caller): a bad value is reported wherever it stands, also when the same
+/// text was valid for another type or stands twice, and a repeated valid
+/// value stays valid.
+#[test]
+fn repeated_values_are_each_checked() {
+    let bad = edited(INN, "S=\"2.16.578.1.12.4.1.1.9051\"", "S=\"2.16.\"", 0);
+    let i = bad
+        .match_indices("S=\"2.16.578.1.12.4.1.1.9051\"")
+        .next()
+        .map(|(i, _)| i)
+        .expect("a second OID");
+    let twice = format!("{}S=\"2.16.\"{}", &bad[..i], &bad[i + 28..]);
+    let f = check(&twice);
+    assert_eq!(codes(&f), ["SCH008", "SCH008"]);
+    assert_ne!(f[0].path, f[1].path);
+    assert!(check(&example(INN)).is_empty());
+}
+
 #[test]
 fn sch009_fixed_value() {
     let f = check(&edited(

@@ -21,7 +21,7 @@ mod scan;
 mod tree;
 
 pub use decode::Encoding;
-pub use tree::{Attribute, Children, Document, Node, NodeId};
+pub use tree::{Attribute, Children, Document, Facts, Node, NodeId};
 
 /// Index of the empty namespace (no namespace) in [`Document::namespace`].
 pub const NO_NAMESPACE: u32 = 0;

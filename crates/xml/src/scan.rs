@@ -102,33 +102,28 @@ fn all_ws(b: &[u8]) -> bool {
     b.iter().all(|&c| is_ws(c))
 }
 
-/// The first offset from `j` whose byte has a class in `mask` (or the end).
-/// Tests eight bytes per step: names and attribute values are short, so
-/// this beats a call to memchr and a byte-at-a-time loop.
-#[inline(always)]
-fn find_class(b: &[u8], mut j: usize, mask: u8) -> usize {
-    let class = |c: u8| CLASS[c as usize];
-    while let Some(w) = b.get(j..j + 8) {
-        let any = class(w[0])
-            | class(w[1])
-            | class(w[2])
-            | class(w[3])
-            | class(w[4])
-            | class(w[5])
-            | class(w[6])
-            | class(w[7]);
-        if any & mask != 0 {
-            break;
+/// The first offset from `j` whose byte has a class in `mask` (or the
+/// end): sixteen bytes per bound check, as in [`scan_name`]. For the short
+/// runs it reads (attribute values, element texts) this beats testing
+/// blocks of eight bytes and then single bytes.
+#[inline(never)]
+fn find_stop(b: &[u8], j: usize, mask: u8) -> usize {
+    let rest = b.get(j..).unwrap_or(&[]);
+    let mut n = 0;
+    while let Some(q) = rest.get(n..n + 16) {
+        for (i, &c) in q.iter().enumerate() {
+            if CLASS[c as usize] & mask != 0 {
+                return j + n + i;
+            }
         }
-        j += 8;
+        n += 16;
     }
-    while let Some(&c) = b.get(j) {
-        if class(c) & mask != 0 {
-            return j;
-        }
-        j += 1;
-    }
-    j
+    let tail = &rest[n..];
+    j + n
+        + tail
+            .iter()
+            .position(|&c| CLASS[c as usize] & mask != 0)
+            .unwrap_or(tail.len())
 }
 
 /// Whether two short byte strings (names) are equal, without a call to
@@ -191,24 +186,41 @@ fn colon_in(b: &[u8], mut a: usize, e: usize) -> Option<usize> {
     None
 }
 
-/// Whether the `len` bytes at `a` and at `c` of `b` are equal, compared
-/// eight at a time (an end tag against its start tag's name).
+/// Whether `s` (a local name) has no colon: eight bytes per step.
 #[inline(always)]
-fn same_at(b: &[u8], a: usize, c: usize, len: usize) -> bool {
-    let mut k = 0;
-    while k + 8 <= len {
-        match (word(b, a + k), word(b, c + k)) {
-            (Some(x), Some(y)) if x == y => k += 8,
-            _ => return false,
+fn no_colon(s: &[u8]) -> bool {
+    let mut words = s.chunks_exact(8);
+    for w in &mut words {
+        let y = u64::from_le_bytes(w.try_into().unwrap_or([0; 8])) ^ 0x3A3A_3A3A_3A3A_3A3A;
+        if !(((y & LOW7) + LOW7) | y | LOW7) != 0 {
+            return false;
         }
     }
-    let rest = len - k;
-    if rest == 0 {
+    words.remainder().iter().all(|&c| c != b':')
+}
+
+/// Whether the `len` bytes at `a` and at `c` of `b` are equal, compared
+/// eight at a time, the last word overlapping the one before (an end tag
+/// against its start tag's name; `a..a + len` lies in `b`).
+#[inline(always)]
+fn same_at(b: &[u8], a: usize, c: usize, len: usize) -> bool {
+    if len >= 8 {
+        let mut k = 0;
+        while k + 8 < len {
+            if word(b, a + k) != word(b, c + k) {
+                return false;
+            }
+            k += 8;
+        }
+        let last = len - 8;
+        return matches!((word(b, a + last), word(b, c + last)), (Some(x), Some(y)) if x == y);
+    }
+    if len == 0 {
         return true;
     }
-    match (word(b, a + k), word(b, c + k)) {
-        (Some(x), Some(y)) => (x ^ y) & (u64::MAX >> (64 - 8 * rest)) == 0,
-        _ => match (b.get(a + k..a + len), b.get(c + k..c + len)) {
+    match (word(b, a), word(b, c)) {
+        (Some(x), Some(y)) => (x ^ y) & (u64::MAX >> (64 - 8 * len)) == 0,
+        _ => match (b.get(a..a + len), b.get(c..c + len)) {
             (Some(x), Some(y)) => x == y,
             _ => false,
         },
@@ -260,18 +272,32 @@ struct Token {
 /// Reads a name of the fast path from `j`: returns its end and the or of its
 /// bytes' classes, from which [`Scanner::qname_ok`] decides most names
 /// without looking at them again.
-#[inline(always)]
-fn scan_name(b: &[u8], mut j: usize) -> (usize, u8) {
+#[inline(never)]
+fn scan_name(b: &[u8], j: usize) -> (usize, u8) {
+    let rest = b.get(j..).unwrap_or(&[]);
     let mut acc = 0;
-    while let Some(&c) = b.get(j) {
+    let mut n = 0;
+    // Sixteen bytes per round with one bound check (the rest of the
+    // document nearly always holds them; a round ends where the name does).
+    while let Some(q) = rest.get(n..n + 16) {
+        for (i, &c) in q.iter().enumerate() {
+            let k = CLASS[c as usize];
+            if k & NAME == 0 {
+                return (j + n + i, acc);
+            }
+            acc |= k;
+        }
+        n += 16;
+    }
+    for &c in &rest[n..] {
         let k = CLASS[c as usize];
         if k & NAME == 0 {
             break;
         }
         acc |= k;
-        j += 1;
+        n += 1;
     }
-    (j, acc)
+    (j + n, acc)
 }
 
 /// A malformed attribute, as quick-xml's attribute iterator saw it.
@@ -288,10 +314,48 @@ enum BadAttr {
 /// unbinds.
 struct Binding {
     prefix: (u32, u32),
+    /// The prefix's bytes as a word ([`prefix_key`]).
+    key: u64,
     value: (u32, u32),
     /// Index in the document's namespace table, interned on first use so the
     /// table lists namespaces in order of use, as before.
     ns: u32,
+}
+
+/// The key of a prefix that does not fit a word.
+const LONG_PREFIX: u64 = u64::MAX;
+
+/// A namespace prefix in `b[pa..pb]` as a word: its bytes, zero-padded,
+/// when it has at most eight ([`LONG_PREFIX`] otherwise). Names hold no
+/// zero byte and no 0xFF byte, so equal keys are equal prefixes (the empty
+/// prefix of a default declaration has key 0).
+#[inline(always)]
+fn prefix_key(b: &[u8], pa: usize, pb: usize) -> u64 {
+    if pb.saturating_sub(pa) > 8 {
+        return LONG_PREFIX;
+    }
+    head_key(b, pa, pb)
+}
+
+/// The first eight bytes (or fewer) of the name in `b[a..e]` as a word,
+/// zero-padded: names that differ there differ.
+#[inline(always)]
+fn head_key(b: &[u8], a: usize, e: usize) -> u64 {
+    let len = e.saturating_sub(a).min(8);
+    if len == 0 {
+        return 0;
+    }
+    let pb = a + len;
+    let pa = a;
+    match word(b, pa) {
+        Some(w) => w & (u64::MAX >> (64 - 8 * len)),
+        None => b
+            .get(pa..pb)
+            .unwrap_or(&[])
+            .iter()
+            .rev()
+            .fold(0, |k, &c| (k << 8) | u64::from(c)),
+    }
 }
 
 /// An open element.
@@ -324,7 +388,6 @@ pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlEr
         text: source,
         encoding,
     } = decoded;
-    let line_marks = crate::tree::line_marks(&source);
     let result = {
         let mut s = Scanner::new(&source, limits);
         s.run().map(|()| s.finish())
@@ -337,7 +400,7 @@ pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlEr
             attributes,
             namespaces,
             pool,
-            line_marks,
+            line_marks: std::sync::OnceLock::new(),
         }),
         Err(Fault { offset, kind }) => {
             let doc = Document {
@@ -347,7 +410,7 @@ pub(crate) fn build(decoded: Decoded, limits: &Limits) -> Result<Document, XmlEr
                 attributes: Vec::new(),
                 namespaces: Vec::new(),
                 pool: String::new(),
-                line_marks,
+                line_marks: std::sync::OnceLock::new(),
             };
             let (line, column) = doc.line_col(offset as u32);
             Err(XmlError { kind, line, column })
@@ -370,10 +433,10 @@ struct Scanner<'a> {
     ns_generation: u64,
     /// The default namespace found last: (generation, namespace index).
     default_cache: (u64, u32),
-    /// The prefix resolved last: (generation, prefix range, namespace
+    /// The prefix resolved last: (generation, [`prefix_key`], namespace
     /// index). Messages use runs of one prefix (`epj3:` elements inside
     /// `epj3:` elements), so one entry saves most searches of the stack.
-    prefix_cache: (u64, (u32, u32), u32),
+    prefix_cache: (u64, u64, u32),
     /// The attributes of the tag being read (fast path), reused.
     tokens: Vec<Token>,
     /// Whether a key in `tokens` starts with `xmlns`.
@@ -400,15 +463,17 @@ impl<'a> Scanner<'a> {
             s,
             b,
             limits,
-            elements: Vec::with_capacity(b.len() / 64 + 1),
-            attributes: Vec::with_capacity(b.len() / 96 + 1),
+            // Messages have an element per 40–80 bytes and an attribute per
+            // 60–120: sized so that a message rarely grows either vector.
+            elements: Vec::with_capacity(b.len() / 40 + 8),
+            attributes: Vec::with_capacity(b.len() / 60 + 8),
             namespaces: vec![String::new()],
             pool: String::new(),
             open: Vec::with_capacity(32),
             bindings: Vec::with_capacity(16),
             ns_generation: 0,
             default_cache: (u64::MAX, 0),
-            prefix_cache: (u64::MAX, (0, 0), 0),
+            prefix_cache: (u64::MAX, LONG_PREFIX, 0),
             tokens: Vec::with_capacity(16),
             tokens_xmlns: false,
             raw_keys: Vec::with_capacity(16),
@@ -443,7 +508,7 @@ impl<'a> Scanner<'a> {
             let ws = next == n || CLASS[b[next] as usize] & TSTOP != 0;
             if !ws {
                 let limit = (next + 32).min(n);
-                next = find_class(&b[..limit], next, TSTOP);
+                next = find_stop(&b[..limit], next, TSTOP);
                 if next == limit && limit < n {
                     next = memchr2(b'<', b'&', &b[limit..]).map_or(n, |k| limit + k);
                 }
@@ -741,7 +806,10 @@ impl<'a> Scanner<'a> {
             let (qa, qb) = (top.qname.0 as usize, top.qname.1 as usize);
             let len = qb - qa;
             if same_at(b, qa, i + 2, len) {
-                let j = skip_ws(b, i + 2 + len);
+                let mut j = i + 2 + len;
+                if b.get(j) != Some(&b'>') {
+                    j = skip_ws(b, j);
+                }
                 if b.get(j) == Some(&b'>') {
                     self.close_top();
                     return Ok(j + 1);
@@ -859,7 +927,7 @@ impl<'a> Scanner<'a> {
             let value_start = j;
             let mut flags = 0;
             loop {
-                j = find_class(b, j, VSTOP);
+                j = find_stop(b, j, VSTOP);
                 let c = *b.get(j)?;
                 if c == q {
                     break;
@@ -1001,6 +1069,7 @@ impl<'a> Scanner<'a> {
         self.ns_generation = self.ns_generation.wrapping_add(1);
         self.bindings.push(Binding {
             prefix: (pa as u32, pb as u32),
+            key: prefix_key(b, pa, pb),
             value: t.value,
             ns: NONE,
         });
@@ -1058,16 +1127,24 @@ impl<'a> Scanner<'a> {
     /// `xmlns` prefixes. `Err` for an undeclared prefix.
     #[inline]
     fn prefix_ns(&mut self, pa: usize, pb: usize) -> Result<u32, ()> {
-        let b = self.b;
-        let (generation, (ca, cb), ns) = self.prefix_cache;
-        if generation == self.ns_generation
-            && cb - ca == (pb - pa) as u32
-            && same_at(b, ca as usize, pa, pb - pa)
-        {
+        let key = prefix_key(self.b, pa, pb);
+        let (generation, ckey, ns) = self.prefix_cache;
+        if generation == self.ns_generation && ckey == key && key != LONG_PREFIX {
             return Ok(ns);
         }
-        let ns = self.prefix_ns_search(pa, pb)?;
-        self.prefix_cache = (self.ns_generation, (pa as u32, pb as u32), ns);
+        let ns = if key != LONG_PREFIX && pb > pa {
+            // Prefixes of up to eight bytes compare as one word each.
+            match self.bindings.iter().rposition(|d| d.key == key) {
+                Some(k) if self.bindings[k].value.0 != self.bindings[k].value.1 => {
+                    self.binding_ns(k)
+                }
+                Some(_) => return Err(()),
+                None => self.prefix_ns_search(pa, pb)?,
+            }
+        } else {
+            self.prefix_ns_search(pa, pb)?
+        };
+        self.prefix_cache = (self.ns_generation, key, ns);
         Ok(ns)
     }
 
@@ -1116,7 +1193,8 @@ impl<'a> Scanner<'a> {
         let starts = |k: usize| CLASS[b[k] as usize] & NSTART != 0;
         a < e
             && starts(a)
-            && colon.is_none_or(|c| c + 1 < e && starts(c + 1) && colon_in(b, c + 1, e).is_none())
+            && colon
+                .is_none_or(|c| c + 1 < e && starts(c + 1) && b.get(c + 1..e).is_some_and(no_colon))
     }
 
     fn intern(&mut self, uri: &str) -> u32 {
@@ -1199,7 +1277,7 @@ impl<'a> Scanner<'a> {
             if self
                 .raw_keys
                 .iter()
-                .any(|&(a, e)| same(&b[a as usize..e as usize], key))
+                .any(|&(a, e)| e - a == (kb - ka) as u32 && same(&b[a as usize..e as usize], key))
             {
                 return fault(
                     at,
@@ -1233,10 +1311,13 @@ impl<'a> Scanner<'a> {
             let la = colon.map_or(ka, |c| c + 1);
             let lname = &b[la..kb];
             // Two prefixes bound to one namespace can still name one
-            // attribute twice.
-            if self.attributes[attr_start..]
-                .iter()
-                .any(|a| a.ns == ans && same(&b[a.name.0 as usize..a.name.1 as usize], lname))
+            // attribute twice. (Unprefixed attributes have no namespace,
+            // and prefixed ones always have one, so among unprefixed ones
+            // the check of raw names above has decided.)
+            if ans != 0
+                && self.attributes[attr_start..]
+                    .iter()
+                    .any(|a| a.ns == ans && same(&b[a.name.0 as usize..a.name.1 as usize], lname))
             {
                 return fault(
                     at,
@@ -1387,7 +1468,11 @@ impl<'a> Scanner<'a> {
             };
         }
         self.pieces.truncate(pieces_from);
-        self.scratch.truncate(open.scratch as usize);
+        // Only text with references, CDATA or carriage returns fills the
+        // scratch text: spare the truncation's character-boundary check.
+        if self.scratch.len() != open.scratch as usize {
+            self.scratch.truncate(open.scratch as usize);
+        }
         self.pop_bindings(open.bindings as usize);
         if self.open.is_empty() {
             self.root_done = true;

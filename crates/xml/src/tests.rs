@@ -28,6 +28,24 @@ fn reads_namespaces_attributes_text_and_positions() {
     assert_eq!(root.descendants().count(), 3);
 }
 
+/// `Node::facts` answers as the accessors do, for every element.
+#[test]
+fn facts_agree_with_the_accessors() {
+    let d = p(r#"<r xmlns="urn:a" xmlns:b="urn:b"><b:x k="1"/> <y>t<![CDATA[]]></y><z> </z><w><v/>m</w></r>"#)
+        .expect("parse");
+    for n in d.elements() {
+        let f = n.facts();
+        assert_eq!(f.ns, n.ns_index());
+        assert_eq!(f.name, n.name().as_bytes());
+        assert_eq!(f.name, n.name_bytes());
+        assert_eq!(f.has_children, n.has_children());
+        assert_eq!(f.has_text, n.has_text());
+        assert_eq!(f.has_any_text, n.has_any_text());
+        assert_eq!(f.has_cdata, n.has_cdata());
+        assert_eq!(f.has_attributes, n.attributes().next().is_some());
+    }
+}
+
 #[test]
 fn attribute_values_are_normalised() {
     let doc = p("<a b=\"1\t2\n3\"/>").unwrap();

@@ -84,8 +84,9 @@ pub struct Document {
     /// Texts and values that could not point into the source.
     pub(crate) pool: String,
     /// Line feeds before each [`LINE_BLOCK`]-byte block of the source (see
-    /// [`Document::line_col`]).
-    pub(crate) line_marks: Vec<u32>,
+    /// [`Document::line_col`]), built on the first query: a valid message
+    /// never asks for a line, so the walk over its source is saved.
+    pub(crate) line_marks: std::sync::OnceLock<Vec<u32>>,
 }
 
 /// Granularity of the line index. Positions are only turned into lines and
@@ -151,12 +152,22 @@ impl Document {
             .unwrap_or("")
     }
 
+    /// The index of namespace `uri` in [`Document::namespace`]'s table, if
+    /// an element or attribute of the document uses it.
+    pub fn find_namespace(&self, uri: &str) -> Option<u32> {
+        self.namespaces
+            .iter()
+            .position(|n| n == uri)
+            .map(|i| i as u32)
+    }
+
     /// 1-based line and column (in characters) of a byte offset in the source.
     pub fn line_col(&self, offset: u32) -> (u32, u32) {
         let bytes = self.source.as_bytes();
         let end = (offset as usize).min(bytes.len());
         let block = end / LINE_BLOCK;
-        let before = self.line_marks.get(block).copied().unwrap_or(0);
+        let marks = self.line_marks.get_or_init(|| line_marks(&self.source));
+        let before = marks.get(block).copied().unwrap_or(0);
         let within = memchr::memchr_iter(b'\n', &bytes[block * LINE_BLOCK..end]).count();
         let start = memchr::memrchr(b'\n', &bytes[..end]).map_or(0, |i| i + 1);
         let column = self
@@ -169,6 +180,16 @@ impl Document {
 
     fn slice(&self, r: (u32, u32)) -> &str {
         self.source.get(r.0 as usize..r.1 as usize).unwrap_or("")
+    }
+
+    /// The bytes of `r`: no check that it lies on character boundaries (it
+    /// does), so comparing a name costs less than through [`Document::slice`].
+    #[inline]
+    fn slice_bytes(&self, r: (u32, u32)) -> &[u8] {
+        self.source
+            .as_bytes()
+            .get(r.0 as usize..r.1 as usize)
+            .unwrap_or(&[])
     }
 
     fn text_of(&self, s: Span) -> &str {
@@ -222,6 +243,13 @@ impl<'d> Node<'d> {
     /// Local name.
     pub fn name(&self) -> &'d str {
         self.doc.slice(self.data().name)
+    }
+
+    /// Local name as bytes: the same name as [`Node::name`], cheaper to get
+    /// for a comparison.
+    #[inline]
+    pub fn name_bytes(&self) -> &'d [u8] {
+        self.doc.slice_bytes(self.data().name)
     }
 
     /// True when the element has namespace `ns` and local name `name`.
@@ -326,6 +354,22 @@ impl<'d> Node<'d> {
         })
     }
 
+    /// The element's own facts, read in one look-up: for a walk that needs
+    /// several of them (each accessor looks the element up again).
+    #[inline]
+    pub fn facts(&self) -> Facts<'d> {
+        let d = self.data();
+        Facts {
+            ns: d.ns,
+            name: self.doc.slice_bytes(d.name),
+            has_children: d.first_child != NONE,
+            has_text: d.non_ws_text,
+            has_any_text: d.any_text,
+            has_cdata: d.cdata,
+            has_attributes: d.attrs.0 != d.attrs.1,
+        }
+    }
+
     /// Value of the attribute with no namespace and this local name.
     pub fn attr(&self, name: &str) -> Option<&'d str> {
         self.attributes()
@@ -409,6 +453,26 @@ impl<'d> Node<'d> {
     }
 }
 
+/// What [`Node::facts`] returns: the same answers as the accessors named
+/// in each field.
+#[derive(Clone, Copy, Debug)]
+pub struct Facts<'d> {
+    /// [`Node::ns_index`].
+    pub ns: u32,
+    /// [`Node::name_bytes`].
+    pub name: &'d [u8],
+    /// [`Node::has_children`].
+    pub has_children: bool,
+    /// [`Node::has_text`].
+    pub has_text: bool,
+    /// [`Node::has_any_text`].
+    pub has_any_text: bool,
+    /// [`Node::has_cdata`].
+    pub has_cdata: bool,
+    /// Whether [`Node::attributes`] yields any attribute.
+    pub has_attributes: bool,
+}
+
 /// Iterator over an element's children.
 #[derive(Clone)]
 pub struct Children<'d> {
@@ -449,6 +513,12 @@ impl<'d> Attribute<'d> {
     }
     pub fn name(&self) -> &'d str {
         self.doc.slice(self.data.name)
+    }
+    /// Local name as bytes: the same name as [`Attribute::name`], cheaper to
+    /// get for a comparison.
+    #[inline]
+    pub fn name_bytes(&self) -> &'d [u8] {
+        self.doc.slice_bytes(self.data.name)
     }
     /// The normalised value (references resolved, tabs and line ends as spaces).
     pub fn value(&self) -> &'d str {
