@@ -1,5 +1,5 @@
 //! Pins ARCHITECTURE.md's invariant 1: the pure crates — model, parsing,
-//! validation, code lists, receipts — do no IO, read no clock and keep no
+//! validation, code lists, receipts, the address registry's parser — do no IO, read no clock and keep no
 //! global state. A source scan, so a change that breaks it fails review here
 //! rather than in production.
 
@@ -13,6 +13,7 @@ const PURE_CRATES: &[&str] = &[
     "rules",
     "apprec",
     "validate",
+    "registry",
 ];
 
 /// What a pure crate must not name outside its tests.
