@@ -5,6 +5,7 @@
 //!   build the AppRec, store durably, then answer.
 //! - `GET /api/v1/messages/{id}`, `…/{id}/apprec`, `GET /api/v1/messages?…`.
 //! - `GET /healthz`, `GET /readyz`.
+//! - `POST /api/v1/admin/registry/reload`: admin systems only.
 //!
 //! Logs carry the gateway's message id, the sender HER-id, the type and the
 //! verdict; never a national id, a name or message content.
@@ -31,7 +32,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::auth::{AuthFailure, System, Systems};
 use crate::patient::PatientKey;
-use crate::registry::Registry;
+use crate::registry::{RegistryHandle, Trigger};
 use crate::timefmt;
 
 /// Bodies up to this size are validated on the request's own task; larger
@@ -43,7 +44,8 @@ pub struct AppState<S> {
     pub store: S,
     pub validator: Validator,
     pub systems: Arc<Systems>,
-    pub registry: Registry,
+    /// The address registry in force (reloadable).
+    pub registry: Arc<RegistryHandle>,
     pub patient_key: PatientKey,
     pub apprec: AppRecOptions,
     /// The code lists the AppRec writer looks up error codes in, read once.
@@ -81,6 +83,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/api/v1/messages/{id}/apprec", get(apprec::<S>))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready::<S>))
+        .route("/api/v1/admin/registry/reload", post(reload_registry::<S>))
         .with_state(state)
 }
 
@@ -821,7 +824,7 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     let body = json!({
         "store": if store_ok { "ok" } else { "unavailable" },
         "systems": state.systems.len(),
-        "registry_parties": state.registry.len(),
+        "registry": state.registry.status_json(),
         "rules": state.validator.rules().rules().len(),
     });
     let status = if store_ok {
@@ -830,4 +833,45 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     json_response(status, body, None)
+}
+
+/// `POST /api/v1/admin/registry/reload`: reads the registry file again.
+/// 200 with the registry's status when it is in force, 422 when the file is
+/// refused (the previous registry stays in force), 403 for a system without
+/// `admin = true`.
+async fn reload_registry<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+) -> Response {
+    if !system.admin {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "not_admin",
+            "Systemet har ikke administratortilgang (admin = true).",
+            "The system has no admin access (admin = true).",
+        );
+    }
+    let handle = state.registry.clone();
+    let result = tokio::task::spawn_blocking(move || handle.reload(Trigger::Api)).await;
+    tracing::info!(system = %system.name, "registry reload asked for");
+    match result {
+        Ok(Ok(_)) => json_response(StatusCode::OK, state.registry.status_json(), None),
+        Ok(Err(e)) => json_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            json!({
+                "error": "registry_invalid",
+                "text_nb": "Registerfilen ble avvist; det forrige registeret gjelder fortsatt.",
+                "text_en": "The registry file was refused; the previous registry stays in force.",
+                "detail": e,
+                "registry": state.registry.status_json(),
+            }),
+            None,
+        ),
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Intern feil.",
+            "Internal error.",
+        ),
+    }
 }

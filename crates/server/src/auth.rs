@@ -21,6 +21,8 @@ pub struct System {
     pub name: String,
     pub may_send_as: Vec<String>,
     pub may_read_all: bool,
+    /// May use the admin API.
+    pub admin: bool,
 }
 
 impl System {
@@ -66,6 +68,7 @@ impl Systems {
                         name: s.name.clone(),
                         may_send_as: s.may_send_as.clone(),
                         may_read_all: s.may_read_all,
+                        admin: s.admin,
                     }),
                     hash: s.token_hash.clone(),
                     cert_subject: s.client_cert_subject.clone(),
@@ -187,6 +190,7 @@ mod tests {
                 client_cert_subject: Some("CN=a.example,O=A".into()),
                 may_send_as: vec!["100".into()],
                 may_read_all: false,
+                admin: false,
             },
             SystemConfig {
                 name: "b".into(),
@@ -194,6 +198,7 @@ mod tests {
                 client_cert_subject: None,
                 may_send_as: vec!["*".into()],
                 may_read_all: true,
+                admin: false,
             },
         ])
     }

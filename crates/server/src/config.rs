@@ -185,11 +185,23 @@ pub struct ValidationConfig {
     pub max_depth: Option<usize>,
 }
 
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RegistryConfig {
-    /// The address registry file (HER-id → party).
+    /// The address registry file (HER-id → party), `docs/REGISTRY.md`.
     pub file: Option<PathBuf>,
+    /// How often to look whether the file changed, in seconds (it is then
+    /// reloaded); 0: never (SIGHUP and the admin API still reload).
+    pub poll_secs: u64,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            file: None,
+            poll_secs: 5,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Deserialize)]
@@ -213,6 +225,9 @@ pub struct SystemConfig {
     /// system sees the messages it posted.
     #[serde(default)]
     pub may_read_all: bool,
+    /// May use the admin API (e.g. `POST /api/v1/admin/registry/reload`).
+    #[serde(default)]
+    pub admin: bool,
 }
 
 impl Config {
@@ -475,6 +490,7 @@ mod tests {
             client_cert_subject: None,
             may_send_as: vec!["*".into()],
             may_read_all: false,
+            admin: false,
         });
         c.check().unwrap();
         c.server.listen = "10.0.0.1:443".parse().unwrap();
@@ -496,6 +512,7 @@ mod tests {
             client_cert_subject: None,
             may_send_as: vec![],
             may_read_all: false,
+            admin: false,
         });
         let e = c.check().unwrap_err().to_string();
         assert!(e.contains("PHC"), "{e}");

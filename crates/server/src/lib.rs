@@ -9,7 +9,9 @@
 //! - [`app`]: the HTTP API (axum): intake, message metadata, search, health;
 //! - [`listener`]: the accept loop: TLS (rustls), the connection limit,
 //!   header timeouts, graceful shutdown;
-//! - [`patient`]: the keyed hash under which patient ids are indexed.
+//! - [`patient`]: the keyed hash under which patient ids are indexed;
+//! - [`registry`]: the address registry in force, and its reloads (file
+//!   change, SIGHUP, admin API).
 //!
 //! The store ([`overgang_store`]) is behind a trait; the answer to a sender
 //! is written only after the store has made the message durable.
@@ -55,6 +57,7 @@ pub struct Gateway {
     state: Arc<app::AppState<overgang_store::sqlite::SqliteStore>>,
     opts: listener::ListenOptions,
     scheme: &'static str,
+    registry_poll: Duration,
 }
 
 /// What [`Gateway::start`] reports for people: warnings about settings.
@@ -87,10 +90,9 @@ impl Gateway {
         }
         let validator =
             overgang_validate::Validator::new(overgang_validate::Options { limits, rule_files })?;
-        let registry = match &config.registry.file {
-            Some(f) => registry::Registry::load(f)?,
-            None => registry::Registry::default(),
-        };
+        let registry = Arc::new(registry::RegistryHandle::load(
+            config.registry.file.as_deref(),
+        )?);
         let patient_key = match &config.security.patient_key {
             Some(k) => patient::PatientKey::from_hex(k).map_err(|r| ServerError::Config {
                 place: "security.patient_key".into(),
@@ -150,6 +152,7 @@ impl Gateway {
                 tls,
                 systems,
                 state,
+                registry_poll: Duration::from_secs(config.registry.poll_secs),
                 opts: listener::ListenOptions {
                     max_connections: config.server.max_connections,
                     header_timeout: Duration::from_secs(config.server.header_timeout_secs.max(1)),
@@ -173,6 +176,10 @@ impl Gateway {
     /// Serves until `shutdown` completes, lets requests in flight finish,
     /// then closes the store (pending writes finish first).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let watcher = tokio::spawn(registry::watch(
+            self.state.registry.clone(),
+            self.registry_poll,
+        ));
         listener::serve(
             self.listener,
             self.app,
@@ -182,6 +189,7 @@ impl Gateway {
             shutdown,
         )
         .await;
+        watcher.abort();
         use overgang_store::Store;
         self.state.store.close().await?;
         tracing::info!("store closed");
