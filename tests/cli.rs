@@ -348,3 +348,56 @@ fn apprec_rejects_broken_input_with_t01_in_both_versions() {
         assert!(xml.contains("V=\"T01\""), "{xml}");
     }
 }
+
+/// `overgang registry check`: the demo registry is usable; a broken file
+/// gets every problem with file and line and exit 1; an unreadable file
+/// exit 2.
+#[test]
+fn registry_check_reports_ok_or_every_problem_with_file_and_line() {
+    let demo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/registry/demo.toml");
+    let out = bin()
+        .args(["registry", "check"])
+        .arg(&demo)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.trim_end().ends_with("OK: 13 parties"), "{stdout}");
+
+    let dir = scratch("registry");
+    let bad = dir.join("registry.toml");
+    std::fs::write(
+        &bad,
+        "[[party]]\nher = \"59\"\nname = \"Sykehus\"\nkind = \"organisation\"\n\
+         endpoint = \"http://ehr.example.no/plo\"\naccepts = []\n\n\
+         [[party]]\nher = \"91090\"\nname = \"PLO\"\nkind = \"hospital_service\"\nparent = \"59x\"\n",
+    )
+    .unwrap();
+    let out = bin()
+        .args(["registry", "check"])
+        .arg(&demo)
+        .arg(&bad)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let name = bad.display().to_string();
+    assert!(
+        stdout.contains(&format!("{name}:5: party 59: endpoint uses plain http")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "{name}:12: party 91090: parent \"59x\" is not a HER-id"
+        )),
+        "{stdout}"
+    );
+
+    let out = bin()
+        .args(["registry", "check", "/nonexistent/registry.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/registry.toml"));
+    let _ = std::fs::remove_dir_all(dir);
+}

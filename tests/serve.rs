@@ -789,3 +789,154 @@ fn rustls_pemfile_certs(pem: &[u8]) -> Vec<rustls::pki_types::CertificateDer<'st
         .map(|c| c.expect("pem"))
         .collect()
 }
+
+/// The address registry reloads without a restart: on SIGHUP and on the
+/// admin API (admin systems only); a broken file keeps the old registry and
+/// shows in /readyz, which stays 200; polling sees a changed file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_registry_reloads_on_sighup_the_admin_api_and_file_change() {
+    let tmp = TempDir::new("serve-registry");
+    let demo = support::corpus::repo().join("config/registry/demo.toml");
+    let demo_text = std::fs::read_to_string(&demo).expect("demo registry");
+    let reg = tmp.path().join("registry.toml");
+    std::fs::write(&reg, &demo_text).expect("write registry");
+    // An admin system; its token hash made by the binary itself.
+    let admin_token = "registry-admin-test-token";
+    let hash = {
+        use std::io::Write;
+        let mut child = Command::new(env!("CARGO_BIN_EXE_overgang"))
+            .args(["token", "hash"])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("token hash");
+        writeln!(child.stdin.take().expect("stdin"), "{admin_token}").expect("write");
+        let out = child.wait_with_output().expect("wait");
+        String::from_utf8(out.stdout)
+            .expect("utf-8")
+            .trim()
+            .to_owned()
+    };
+    let extra = format!("[[systems]]\nname = \"ops\"\ntoken_hash = \"{hash}\"\nadmin = true\n");
+    let cfg = server::test_config_with_registry(tmp.path(), &reg, "poll_secs = 0", &extra);
+    let srv = Server::start(&cfg, &[], &tmp.path().join("log"));
+    let c = client();
+    let ready = |c: reqwest::Client, url: String| async move {
+        let r = c.get(format!("{url}/readyz")).send().await.expect("readyz");
+        assert_eq!(r.status(), StatusCode::OK);
+        let v: serde_json::Value = r.json().await.expect("json");
+        v["registry"].clone()
+    };
+    let r0 = ready(c.clone(), srv.url.clone()).await;
+    assert_eq!(r0["parties"], 13, "{r0}");
+    assert!(r0["last_error"].is_null(), "{r0}");
+
+    // SIGHUP: one more party.
+    let one_more = "\n[[party]]\nher = \"8200013\"\nname = \"Ny fastlege (fiktiv)\"\nkind = \"gp\"\nparent = \"8200011\"\n";
+    std::fs::write(&reg, format!("{demo_text}{one_more}")).expect("write");
+    server::signal(srv.pid(), "HUP");
+    let mut r1 = serde_json::Value::Null;
+    for _ in 0..100 {
+        r1 = ready(c.clone(), srv.url.clone()).await;
+        if r1["parties"] == 14 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(r1["parties"], 14, "SIGHUP did not reload: {r1}");
+    assert_ne!(r1["loaded_at"], r0["loaded_at"]);
+
+    // A broken file on SIGHUP: the old registry stays, the error shows.
+    let broken = format!("{demo_text}{}", one_more.replace("\"8200011\"", "\"82x\""));
+    std::fs::write(&reg, &broken).expect("write");
+    server::signal(srv.pid(), "HUP");
+    let mut r2 = serde_json::Value::Null;
+    for _ in 0..100 {
+        r2 = ready(c.clone(), srv.url.clone()).await;
+        if !r2["last_error"].is_null() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(r2["parties"], 14, "{r2}");
+    let err = r2["last_error"].as_str().unwrap_or_default();
+    assert!(
+        err.contains("registry.toml:")
+            && err.contains("party 8200013: parent \"82x\" is not a HER-id"),
+        "{r2}"
+    );
+
+    // The admin API: a non-admin gets 403 and nothing changes.
+    std::fs::write(&reg, &demo_text).expect("write");
+    let post_reload = |token: &'static str| {
+        let c = c.clone();
+        let url = srv.url.clone();
+        async move {
+            let r = c
+                .post(format!("{url}/api/v1/admin/registry/reload"))
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("reload");
+            let status = r.status();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            (status, v)
+        }
+    };
+    let (st, v) = post_reload(NARROW_TOKEN).await;
+    assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+    assert_eq!(v["error"], "not_admin");
+    let (st, _) = post_reload(DEMO_TOKEN).await;
+    assert_eq!(st, StatusCode::FORBIDDEN);
+    assert_eq!(ready(c.clone(), srv.url.clone()).await["parties"], 14);
+    let r = c
+        .post(format!("{}/api/v1/admin/registry/reload", srv.url))
+        .send()
+        .await
+        .expect("reload");
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+
+    // The admin: reloaded, the error cleared.
+    let admin: &'static str = "registry-admin-test-token";
+    let (st, v) = post_reload(admin).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["parties"], 13, "{v}");
+    let r3 = ready(c.clone(), srv.url.clone()).await;
+    assert_eq!(r3["parties"], 13, "{r3}");
+    assert!(r3["last_error"].is_null(), "{r3}");
+
+    // A broken file through the API: 422, the old registry stays.
+    std::fs::write(&reg, &broken).expect("write");
+    let (st, v) = post_reload(admin).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"], "registry_invalid");
+    assert_eq!(v["registry"]["parties"], 13, "{v}");
+    assert!(
+        v["detail"].as_str().unwrap_or_default().contains("\"82x\""),
+        "{v}"
+    );
+
+    // The log names the failure with file:line.
+    let log = srv.log_text();
+    assert!(log.contains("registry reload failed"), "{log}");
+    assert!(log.contains("registry.toml:"), "{log}");
+    srv.terminate(Duration::from_secs(20));
+
+    // Polling: with poll_secs = 1 a changed file is picked up by itself.
+    std::fs::write(&reg, &demo_text).expect("write");
+    let cfg = server::test_config_with_registry(tmp.path(), &reg, "poll_secs = 1", &extra);
+    let srv = Server::start(&cfg, &[], &tmp.path().join("log2"));
+    assert_eq!(ready(c.clone(), srv.url.clone()).await["parties"], 13);
+    // A different size, so the change shows even within one mtime tick.
+    std::fs::write(&reg, format!("{demo_text}{one_more}")).expect("write");
+    let mut r4 = serde_json::Value::Null;
+    for _ in 0..100 {
+        r4 = ready(c.clone(), srv.url.clone()).await;
+        if r4["parties"] == 14 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(r4["parties"], 14, "polling did not reload: {r4}");
+    srv.terminate(Duration::from_secs(20));
+}

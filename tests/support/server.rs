@@ -33,6 +33,17 @@ pub use super::tempdir::TempDir;
 /// and `extra` appended (more TOML).
 pub fn test_config(dir: &Path, extra: &str) -> PathBuf {
     let registry = super::corpus::repo().join("config/registry/demo.toml");
+    test_config_with_registry(dir, &registry, "", extra)
+}
+
+/// [`test_config`] with another registry file and more `[registry]`
+/// settings (`registry_extra`, e.g. `poll_secs = 0`).
+pub fn test_config_with_registry(
+    dir: &Path,
+    registry: &Path,
+    registry_extra: &str,
+    extra: &str,
+) -> PathBuf {
     let text = format!(
         r#"[server]
 listen = "127.0.0.1:0"
@@ -46,6 +57,7 @@ patient_key = "{key}"
 
 [registry]
 file = "{registry}"
+{registry_extra}
 
 [log]
 level = "info"

@@ -2,10 +2,12 @@
 //!
 //! Subcommands: `serve` (the gateway), `validate` (for EHR vendors' CI and
 //! for people), `apprec` (the receipt that answers a message), `rules` (the
-//! effective completeness rule catalogue) and `token` (sender tokens).
+//! effective completeness rule catalogue), `registry` (check address
+//! registry files) and `token` (sender tokens).
 
 mod apprec_cmd;
 mod output;
+mod registry_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod validate_cmd;
@@ -44,6 +46,9 @@ enum Command {
     /// Show the effective completeness rule catalogue, or check a rule file.
     #[command(subcommand)]
     Rules(rules_cmd::Command),
+    /// Check address registry files (docs/REGISTRY.md).
+    #[command(subcommand)]
+    Registry(registry_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -135,6 +140,7 @@ fn main() -> ExitCode {
         Command::Validate(args) => validate_cmd::run(args),
         Command::Apprec(args) => apprec_cmd::run(args),
         Command::Rules(cmd) => rules_cmd::run(cmd),
+        Command::Registry(cmd) => registry_cmd::run(cmd),
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Token(cmd) => serve_cmd::token(cmd),
     };

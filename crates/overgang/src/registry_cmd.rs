@@ -1,0 +1,48 @@
+//! `overgang registry check FILE...`: checks address registry files as the
+//! gateway would load them (docs/REGISTRY.md).
+
+use anyhow::{Context, Result};
+use clap::Subcommand;
+use overgang_registry::Registry;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Check registry files. Prints `OK: N parties` for a usable file, else
+    /// every problem with file and line. Exit 0 when all are usable, 1 when
+    /// not, 2 when a file cannot be read.
+    Check(CheckArgs),
+}
+
+#[derive(clap::Args)]
+pub struct CheckArgs {
+    /// Registry files to check.
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+}
+
+pub fn run(cmd: Command) -> Result<ExitCode> {
+    match cmd {
+        Command::Check(a) => check(a),
+    }
+}
+
+fn check(args: CheckArgs) -> Result<ExitCode> {
+    let mut bad = false;
+    for path in &args.files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: could not read the registry file", path.display()))?;
+        let name = path.display().to_string();
+        match Registry::parse(&name, &text) {
+            Ok(r) => println!("{name}: OK: {} parties", r.len()),
+            Err(e) => {
+                for line in e.lines() {
+                    println!("{line}");
+                }
+                bad = true;
+            }
+        }
+    }
+    Ok(ExitCode::from(u8::from(bad)))
+}
