@@ -615,21 +615,28 @@ fn store_unavailable(e: &overgang_store::StoreError) -> Response {
     )
 }
 
-fn meta_json(meta: &Metadata) -> serde_json::Value {
-    json!({
-        "msg_id": meta.msg_id,
-        "msg_type": meta.msg_type,
-        "standard": meta.standard,
-        "sender_her": meta.sender_her,
-        "receiver_her": meta.receiver_her,
-    })
-}
-
-fn merge(mut a: serde_json::Value, b: serde_json::Value) -> serde_json::Value {
-    if let (Some(a), serde_json::Value::Object(b)) = (a.as_object_mut(), b) {
-        a.extend(b);
+/// A stored message's metadata as the API shows it (a search item; the
+/// message view adds its digest, findings and history). No content.
+fn summary_item_json(s: &overgang_store::Summary) -> serde_json::Map<String, serde_json::Value> {
+    let value = json!({
+        "id": s.id,
+        "system": s.system,
+        "received_at": timefmt::rfc3339_millis(s.received_at),
+        "updated_at": timefmt::rfc3339_millis(s.updated_at),
+        "size": s.size,
+        "verdict": s.verdict,
+        "state": s.state.as_str(),
+        "apprec_status": s.apprec_status,
+        "msg_id": s.meta.msg_id,
+        "msg_type": s.meta.msg_type,
+        "standard": s.meta.standard,
+        "sender_her": s.meta.sender_her,
+        "receiver_her": s.meta.receiver_her,
+    });
+    match value {
+        serde_json::Value::Object(m) => m,
+        _ => serde_json::Map::new(),
     }
-    a
 }
 
 async fn message<S: Store>(
@@ -642,7 +649,7 @@ async fn message<S: Store>(
         Ok(None) => return not_found(),
         Err(e) => return store_unavailable(&e),
     };
-    if !system.may_read_all && rec.system != system.name {
+    if !system.may_read_all && rec.summary.system != system.name {
         return not_found();
     }
     let findings: serde_json::Value =
@@ -660,22 +667,11 @@ async fn message<S: Store>(
             })
         })
         .collect();
-    let body = merge(
-        json!({
-            "id": rec.id,
-            "system": rec.system,
-            "received_at": timefmt::rfc3339_millis(rec.received_at),
-            "updated_at": timefmt::rfc3339_millis(rec.updated_at),
-            "size": rec.size,
-            "sha256": crate::patient::hex(&rec.sha256),
-            "verdict": rec.verdict,
-            "state": rec.state.as_str(),
-            "apprec_status": rec.apprec_status,
-            "findings": findings,
-            "history": history,
-        }),
-        meta_json(&rec.meta),
-    );
+    let mut body = summary_item_json(&rec.summary);
+    body.insert("sha256".into(), crate::patient::hex(&rec.sha256).into());
+    body.insert("findings".into(), findings);
+    body.insert("history".into(), history.into());
+    let body = serde_json::Value::Object(body);
     json_response(StatusCode::OK, body, None)
 }
 
@@ -686,7 +682,7 @@ async fn apprec<S: Store>(
 ) -> Response {
     if !system.may_read_all {
         match state.store.get(&id).await {
-            Ok(Some(r)) if r.system == system.name => {}
+            Ok(Some(r)) if r.summary.system == system.name => {}
             Ok(_) => return not_found(),
             Err(e) => return store_unavailable(&e),
         }
@@ -790,21 +786,7 @@ async fn search<S: Store>(
             let items: Vec<serde_json::Value> = page
                 .items
                 .iter()
-                .map(|s| {
-                    merge(
-                        json!({
-                            "id": s.id,
-                            "system": s.system,
-                            "received_at": timefmt::rfc3339_millis(s.received_at),
-                            "updated_at": timefmt::rfc3339_millis(s.updated_at),
-                            "size": s.size,
-                            "verdict": s.verdict,
-                            "state": s.state.as_str(),
-                            "apprec_status": s.apprec_status,
-                        }),
-                        meta_json(&s.meta),
-                    )
-                })
+                .map(|s| serde_json::Value::Object(summary_item_json(s)))
                 .collect();
             json_response(
                 StatusCode::OK,

@@ -90,11 +90,14 @@ impl Systems {
     /// The system of a token verified before, without running Argon2
     /// (cheap: one SHA-256 and constant-time compares).
     pub fn remembered(&self, token: &str) -> Option<Arc<System>> {
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        self.remembered_digest(&Sha256::digest(token.as_bytes()).into())
+    }
+
+    fn remembered_digest(&self, digest: &[u8; 32]) -> Option<Arc<System>> {
         let v = self.verified.read().ok()?;
         let mut found = None;
         for (d, s) in v.iter() {
-            if bool::from(d.ct_eq(&digest)) {
+            if bool::from(d.ct_eq(digest)) {
                 found = Some(s.clone());
             }
         }
@@ -106,10 +109,10 @@ impl Systems {
         if token.is_empty() {
             return Err(AuthFailure::Missing);
         }
-        if let Some(s) = self.remembered(token) {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(s) = self.remembered_digest(&digest) {
             return Ok(s);
         }
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
         let mut found = None;
         for e in &self.entries {
             let Some(h) = e.hash.as_deref().and_then(|h| PasswordHash::new(h).ok()) else {

@@ -185,16 +185,9 @@ pub enum Submitted {
 /// A stored message's metadata, findings and history (no content).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct MessageRecord {
-    pub id: String,
-    pub received_at: Millis,
-    pub updated_at: Millis,
-    pub system: String,
-    pub meta: Metadata,
-    pub size: u64,
+    /// What a search shows of it.
+    pub summary: Summary,
     pub sha256: [u8; 32],
-    pub verdict: String,
-    pub state: State,
-    pub apprec_status: u8,
     pub findings_json: String,
     pub history: Vec<HistoryEntry>,
 }

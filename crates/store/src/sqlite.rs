@@ -819,16 +819,8 @@ fn read_record(conn: &mut Connection, id: &str) -> Result<Option<MessageRecord>,
         .collect::<Result<Vec<_>, _>>()?;
     tx.commit()?;
     Ok(Some(MessageRecord {
-        id: s.id,
-        received_at: s.received_at,
-        updated_at: s.updated_at,
-        system: s.system,
-        meta: s.meta,
-        size: s.size,
+        summary: s,
         sha256,
-        verdict: s.verdict,
-        state: s.state,
-        apprec_status: s.apprec_status,
         findings_json,
         history,
     }))

@@ -96,16 +96,16 @@ async fn round_trip() {
     assert_eq!(store.submit(m.clone()).await.unwrap(), Submitted::Created);
 
     let rec = store.get("m1").await.unwrap().unwrap();
-    assert_eq!(rec.id, "m1");
-    assert_eq!(rec.received_at, 1_000);
-    assert_eq!(rec.updated_at, 1_000);
-    assert_eq!(rec.system, "eprlege");
-    assert_eq!(rec.meta, m.meta);
-    assert_eq!(rec.size, body.len() as u64);
+    assert_eq!(rec.summary.id, "m1");
+    assert_eq!(rec.summary.received_at, 1_000);
+    assert_eq!(rec.summary.updated_at, 1_000);
+    assert_eq!(rec.summary.system, "eprlege");
+    assert_eq!(rec.summary.meta, m.meta);
+    assert_eq!(rec.summary.size, body.len() as u64);
     assert_eq!(rec.sha256, m.sha256);
-    assert_eq!(rec.verdict, "accepted");
-    assert_eq!(rec.state, State::Accepted);
-    assert_eq!(rec.apprec_status, 1);
+    assert_eq!(rec.summary.verdict, "accepted");
+    assert_eq!(rec.summary.state, State::Accepted);
+    assert_eq!(rec.summary.apprec_status, 1);
     assert_eq!(rec.findings_json, "[]");
     assert_eq!(
         rec.history,
@@ -136,9 +136,9 @@ async fn round_trip() {
         Submitted::Created
     );
     let rec = store.get("m2").await.unwrap().unwrap();
-    assert_eq!(rec.meta, Metadata::default());
-    assert_eq!(rec.state, State::Rejected);
-    assert_eq!(rec.apprec_status, 2);
+    assert_eq!(rec.summary.meta, Metadata::default());
+    assert_eq!(rec.summary.state, State::Rejected);
+    assert_eq!(rec.summary.apprec_status, 2);
     store.close().await.unwrap();
 
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
@@ -333,8 +333,8 @@ async fn failing_request_does_not_spoil_its_batch() {
 
     let store = SqliteStore::open(dir.path(), opts()).unwrap();
     let rec = store.get("s1").await.unwrap().unwrap();
-    assert_eq!(rec.state, State::Queued);
-    assert_eq!(rec.received_at, 1);
+    assert_eq!(rec.summary.state, State::Queued);
+    assert_eq!(rec.summary.received_at, 1);
     assert_eq!(store.original("s1").await.unwrap().unwrap(), b"one");
     assert_eq!(rec.history.len(), 2);
     assert!(store.get("s4").await.unwrap().is_some());
@@ -383,9 +383,9 @@ async fn transitions_compare_and_set() {
         .unwrap();
 
     let rec = store.get("t").await.unwrap().unwrap();
-    assert_eq!(rec.state, State::Delivered);
-    assert_eq!(rec.updated_at, 50);
-    assert_eq!(rec.received_at, 10);
+    assert_eq!(rec.summary.state, State::Delivered);
+    assert_eq!(rec.summary.updated_at, 50);
+    assert_eq!(rec.summary.received_at, 10);
     let steps: Vec<_> = rec.history.iter().map(|h| (h.at, h.from, h.to)).collect();
     assert_eq!(
         steps,
@@ -743,7 +743,7 @@ async fn reopen_keeps_everything() {
     {
         let store = SqliteStore::open(dir.path(), opts()).unwrap();
         let rec = store.get("r1").await.unwrap().unwrap();
-        assert_eq!(rec.state, State::Queued);
+        assert_eq!(rec.summary.state, State::Queued);
         assert_eq!(rec.history.len(), 2);
         assert_eq!(store.original("r1").await.unwrap().unwrap(), b"one");
         // The idempotency key survives too.
