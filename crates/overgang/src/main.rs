@@ -152,3 +152,29 @@ fn main() -> ExitCode {
         }
     }
 }
+
+/// `… check FILE...` for data files (rule files, registries): reads each
+/// file, prints `NAME: OK …` (the `Ok` text) or the error `check` gives, and
+/// exits 1 when any file is unusable; a file that cannot be read is an IO
+/// error (exit 2). `what` names the kind of file in that error.
+pub fn check_files(
+    files: &[std::path::PathBuf],
+    what: &str,
+    mut check: impl FnMut(&str, &str) -> Result<String, String>,
+) -> anyhow::Result<ExitCode> {
+    use anyhow::Context;
+    let mut bad = false;
+    for path in files {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("{}: could not read the {what}", path.display()))?;
+        let name = path.display().to_string();
+        match check(&name, &text) {
+            Ok(ok) => println!("{name}: OK{ok}"),
+            Err(e) => {
+                println!("{e}");
+                bad = true;
+            }
+        }
+    }
+    Ok(ExitCode::from(u8::from(bad)))
+}

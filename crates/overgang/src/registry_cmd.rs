@@ -1,7 +1,7 @@
 //! `overgang registry check FILE...`: checks address registry files as the
 //! gateway would load them (docs/REGISTRY.md).
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::Subcommand;
 use overgang_registry::Registry;
 use std::path::PathBuf;
@@ -29,20 +29,9 @@ pub fn run(cmd: Command) -> Result<ExitCode> {
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
-    let mut bad = false;
-    for path in &args.files {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: could not read the registry file", path.display()))?;
-        let name = path.display().to_string();
-        match Registry::parse(&name, &text) {
-            Ok(r) => println!("{name}: OK: {} parties", r.len()),
-            Err(e) => {
-                for line in e.lines() {
-                    println!("{line}");
-                }
-                bad = true;
-            }
-        }
-    }
-    Ok(ExitCode::from(u8::from(bad)))
+    crate::check_files(&args.files, "registry file", |name, text| {
+        Registry::parse(name, text)
+            .map(|r| format!(": {} parties", r.len()))
+            .map_err(|e| e.to_string())
+    })
 }

@@ -1,7 +1,7 @@
 //! `overgang rules list` and `overgang rules check`.
 
 use crate::RuleArgs;
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Subcommand, ValueEnum};
 use overgang_rules::{Catalogue, CheckSpec, RuleInfo};
 use std::io::Write;
@@ -147,32 +147,20 @@ fn describe(c: &CheckSpec) -> String {
 }
 
 fn check(args: CheckArgs) -> Result<ExitCode> {
-    let mut bad = false;
-    for path in &args.files {
-        let text = std::fs::read_to_string(path)
-            .with_context(|| format!("{}: could not read the rule file", path.display()))?;
-        let name = path.display().to_string();
+    crate::check_files(&args.files, "rule file", |name, text| {
         // A default file checked on its own is checked in place of itself.
         let defaults = Catalogue::builtin_files()
             .iter()
             .copied()
             .filter(|(_, t)| *t != text);
-        match Catalogue::load(defaults.chain([(name.as_str(), text.as_str())])) {
-            Ok(cat) => {
-                let n = cat
-                    .rules()
-                    .iter()
-                    .filter(|r| r.info().defined_at.starts_with(&format!("{name}:")))
-                    .count();
-                println!("{name}: OK ({n} regler / rules)");
-            }
-            Err(e) => {
-                println!("{e}");
-                bad = true;
-            }
-        }
-    }
-    Ok(ExitCode::from(u8::from(bad)))
+        let cat = Catalogue::load(defaults.chain([(name, text)])).map_err(|e| e.to_string())?;
+        let n = cat
+            .rules()
+            .iter()
+            .filter(|r| r.info().defined_at.starts_with(&format!("{name}:")))
+            .count();
+        Ok(format!(" ({n} regler / rules)"))
+    })
 }
 
 /// `rules list --format markdown`: the rule reference in docs/RULES.md,
