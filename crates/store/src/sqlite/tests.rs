@@ -203,6 +203,18 @@ fn run_direct(dir: &Path, requests: Vec<Request>) {
     run_batch(&mut conn, requests);
 }
 
+/// A folder holding a store with the current schema, closed again, for
+/// tests that drive the writer or the database directly.
+async fn created_store_dir() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    SqliteStore::open(dir.path(), opts())
+        .unwrap()
+        .close()
+        .await
+        .unwrap();
+    dir
+}
+
 fn submit_request(m: NewMessage) -> (Request, oneshot::Receiver<Result<Submitted, StoreError>>) {
     let (reply, rx) = oneshot::channel();
     (
@@ -216,12 +228,7 @@ fn submit_request(m: NewMessage) -> (Request, oneshot::Receiver<Result<Submitted
 
 #[tokio::test]
 async fn same_key_within_one_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    SqliteStore::open(dir.path(), opts())
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    let dir = created_store_dir().await;
     let (r1, a1) = submit_request(message("x1", 1, Some("K"), b"same"));
     let (r2, a2) = submit_request(message("x2", 2, Some("K"), b"same"));
     let (r3, a3) = submit_request(message("x3", 3, Some("K"), b"different"));
@@ -277,12 +284,7 @@ async fn concurrent_same_key_one_created() {
 
 #[tokio::test]
 async fn failed_commit_fails_the_whole_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    SqliteStore::open(dir.path(), opts())
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    let dir = created_store_dir().await;
     let (r1, a1) = submit_request(message("p1", 1, Some("P1"), b"one"));
     let (poison, a2) = oneshot::channel();
     let (r3, a3) = submit_request(message("p3", 3, Some("P3"), b"three"));
@@ -310,12 +312,7 @@ async fn failed_commit_fails_the_whole_batch() {
 
 #[tokio::test]
 async fn failing_request_does_not_spoil_its_batch() {
-    let dir = tempfile::tempdir().unwrap();
-    SqliteStore::open(dir.path(), opts())
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    let dir = created_store_dir().await;
     let (r1, a1) = submit_request(message("s1", 1, None, b"one"));
     // Same id again: the primary key refuses it, inside its savepoint.
     let (r2, a2) = submit_request(message("s1", 2, None, b"two"));
@@ -823,12 +820,7 @@ async fn many_concurrent_submits_without_group_commit() {
 
 #[tokio::test]
 async fn newer_schema_is_refused() {
-    let dir = tempfile::tempdir().unwrap();
-    SqliteStore::open(dir.path(), opts())
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    let dir = created_store_dir().await;
     let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
     conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1)
         .unwrap();
