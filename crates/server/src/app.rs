@@ -497,6 +497,8 @@ async fn intake_in_span<S: Store>(
         } else {
             "mottatt / received".into()
         },
+        deliveries: Vec::new(),
+        route_reason: String::new(),
     };
 
     let outcome = state.store.submit(new).await;

@@ -48,6 +48,8 @@ fn message(n: usize) -> NewMessage {
         state: State::Accepted,
         actor: "system:bench".into(),
         reason: "received".into(),
+        deliveries: Vec::new(),
+        route_reason: String::new(),
     }
 }
 

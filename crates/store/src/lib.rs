@@ -17,7 +17,14 @@
 
 use std::future::Future;
 
+pub mod delivery;
 pub mod sqlite;
+
+pub use delivery::{
+    Alert, Attempt, AttemptResult, Delivery, DeliveryEvent, DeliveryKind, DeliveryQuery,
+    DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
+    ReceiptOutcome, ReceiptTarget,
+};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
 pub type Millis = i64;
@@ -42,6 +49,15 @@ pub enum StoreError {
     },
     #[error("store: bad cursor")]
     BadCursor,
+    #[error("store: no delivery {0}")]
+    NoDelivery(i64),
+    /// An operator action the delivery's state does not allow.
+    #[error("store: delivery {id} is {state}; {what}")]
+    NotAllowed {
+        id: i64,
+        state: String,
+        what: &'static str,
+    },
 }
 
 /// Where a message is in its life. Intake sets `Accepted` or `Rejected`;
@@ -56,8 +72,12 @@ pub enum State {
     Queued,
     /// A delivery attempt is under way or will be retried.
     Delivering,
-    /// The receiver (or its transport) took it.
+    /// Every receiver took it; at least one AppRec has not come yet.
     Delivered,
+    /// Every receiver answered with a positive AppRec (status 1 or 3).
+    Acknowledged,
+    /// A receiver answered with a rejecting AppRec (status 2).
+    RejectedByReceiver,
     /// Delivery gave up; waits for a person.
     DeadLettered,
     /// A person cancelled it.
@@ -65,12 +85,14 @@ pub enum State {
 }
 
 impl State {
-    pub const ALL: [State; 7] = [
+    pub const ALL: [State; 9] = [
         State::Accepted,
         State::Rejected,
         State::Queued,
         State::Delivering,
         State::Delivered,
+        State::Acknowledged,
+        State::RejectedByReceiver,
         State::DeadLettered,
         State::Cancelled,
     ];
@@ -82,6 +104,8 @@ impl State {
             State::Queued => "queued",
             State::Delivering => "delivering",
             State::Delivered => "delivered",
+            State::Acknowledged => "acknowledged",
+            State::RejectedByReceiver => "rejected_by_receiver",
             State::DeadLettered => "dead_lettered",
             State::Cancelled => "cancelled",
         }
@@ -158,6 +182,12 @@ pub struct NewMessage {
     /// The first history entry's actor and reason.
     pub actor: String,
     pub reason: String,
+    /// Where routing sends it (only for an accepted message). When not
+    /// empty the message is stored `queued` with its deliveries, and a
+    /// second history entry `accepted → queued` says where, with
+    /// `route_reason`.
+    pub deliveries: Vec<NewDelivery>,
+    pub route_reason: String,
 }
 
 /// The answer already given for a stored message (for idempotent replays).
@@ -273,6 +303,130 @@ pub trait Store: Send + Sync + 'static {
     /// Appends a history entry and moves the message to `to`, if it is in
     /// `from`; durable when it returns.
     fn transition(&self, t: Transition) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    // --- Deliveries -------------------------------------------------------
+
+    /// Deliveries due at `now`, oldest first, at most `limit`: `queued`,
+    /// `next_attempt_at <= now`, and no earlier delivery to the same
+    /// receiver about the same patient still `queued` or `in_flight`.
+    fn due(
+        &self,
+        now: Millis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
+
+    /// When the next queued delivery falls due (`None`: nothing queued).
+    fn next_due(&self) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
+
+    /// Moves each of `ids` that is still due from `queued` to `in_flight`
+    /// and counts the attempt; durable when it returns. Returns the ids
+    /// claimed (others were taken, cancelled or replayed meanwhile).
+    fn claim(
+        &self,
+        ids: Vec<i64>,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    /// Records how a claimed attempt ended. A delivery no longer
+    /// `in_flight` (answered asynchronously meanwhile, cancelled) keeps its
+    /// state; the attempt is still recorded in its events. Dead letters
+    /// raise an alert in the same transaction.
+    fn finish(
+        &self,
+        attempt: Attempt,
+    ) -> impl Future<Output = Result<DeliveryState, StoreError>> + Send;
+
+    /// At start: every `in_flight` delivery (its attempt was cut off by a
+    /// stop or a crash) goes back to `queued`, due at `now`. Returns how many.
+    fn recover(&self, now: Millis) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// The delivery an asynchronous AppRec answers: the newest message
+    /// delivery whose message has `MsgId` `original_msg_id` and whose
+    /// receiver is one of `receiver_hers`.
+    fn receipt_target(
+        &self,
+        original_msg_id: &str,
+        receiver_hers: Vec<String>,
+    ) -> impl Future<Output = Result<Option<ReceiptTarget>, StoreError>> + Send;
+
+    /// Stores an asynchronous AppRec for a delivery and moves it on.
+    fn record_receipt(
+        &self,
+        delivery_id: i64,
+        at: Millis,
+        actor: String,
+        receipt: NewReceipt,
+    ) -> impl Future<Output = Result<ReceiptOutcome, StoreError>> + Send;
+
+    /// A message's deliveries (oldest first) with their events.
+    fn deliveries_of(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Vec<(Delivery, Vec<DeliveryEvent>)>, StoreError>> + Send;
+
+    /// One delivery with its events.
+    fn delivery(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<(Delivery, Vec<DeliveryEvent>)>, StoreError>> + Send;
+
+    fn list_deliveries(
+        &self,
+        q: &DeliveryQuery,
+    ) -> impl Future<Output = Result<Vec<Delivery>, StoreError>> + Send;
+
+    /// A message's receipts from its receivers, oldest first.
+    fn receipts_of(
+        &self,
+        message_id: &str,
+    ) -> impl Future<Output = Result<Vec<Receipt>, StoreError>> + Send;
+
+    /// A receipt's AppRec as received.
+    fn receipt_body(
+        &self,
+        id: i64,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>, StoreError>> + Send;
+
+    /// A person sends a dead-lettered or cancelled delivery again: `queued`,
+    /// due now, with a fresh attempt budget.
+    fn replay(
+        &self,
+        a: OperatorAction,
+    ) -> impl Future<Output = Result<DeliveryState, StoreError>> + Send;
+
+    /// A person cancels a delivery that is not answered yet.
+    fn cancel(
+        &self,
+        a: OperatorAction,
+    ) -> impl Future<Output = Result<DeliveryState, StoreError>> + Send;
+
+    /// Flags `delivered` deliveries without an AppRec since before
+    /// `delivered_before`, once each, with an event and an alert. Returns
+    /// the ids flagged now.
+    fn flag_overdue(
+        &self,
+        now: Millis,
+        delivered_before: Millis,
+    ) -> impl Future<Output = Result<Vec<i64>, StoreError>> + Send;
+
+    /// Raises an alert (also logged by the caller).
+    fn alert(
+        &self,
+        kind: &str,
+        subject: &str,
+        text_nb: &str,
+        text_en: &str,
+        at: Millis,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The newest alerts first, at most `limit`.
+    fn alerts(&self, limit: u32) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
+
+    /// Counts by state, and arrival-to-AppRec latencies since `since`.
+    fn delivery_stats(
+        &self,
+        since: Millis,
+    ) -> impl Future<Output = Result<DeliveryStats, StoreError>> + Send;
 
     /// Whether the store is open and answers (a cheap read).
     fn ready(&self) -> impl Future<Output = bool> + Send;

@@ -35,8 +35,10 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{
-    HistoryEntry, MessageRecord, Metadata, Millis, NewMessage, Page, Query, State, Store,
-    StoreError, StoredAnswer, Submitted, Summary, Transition,
+    Alert, Attempt, Delivery, DeliveryEvent, DeliveryQuery, DeliveryState, DeliveryStats, Due,
+    HistoryEntry, MessageRecord, Metadata, Millis, NewMessage, NewReceipt, OperatorAction, Page,
+    Query, Receipt, ReceiptOutcome, ReceiptTarget, State, Store, StoreError, StoredAnswer,
+    Submitted, Summary, Transition,
 };
 
 /// The database file inside the store's directory.
@@ -131,6 +133,78 @@ BEGIN SELECT RAISE(ABORT, 'history is append-only'); END;
     r#"
 ALTER TABLE bodies ADD COLUMN codec INTEGER NOT NULL DEFAULT 0;
 "#,
+    // Version 3: deliveries (one per message and receiver) with their
+    // append-only events, receivers' receipts, and alerts.
+    r#"
+CREATE TABLE deliveries (
+    id              INTEGER PRIMARY KEY,
+    message_id      TEXT    NOT NULL REFERENCES messages (id),
+    kind            TEXT    NOT NULL,
+    receiver_her    TEXT    NOT NULL,
+    role            TEXT    NOT NULL,
+    patient_key     TEXT,
+    state           TEXT    NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    window_start    INTEGER NOT NULL,
+    next_attempt_at INTEGER,
+    delivered_at    INTEGER,
+    answered_at     INTEGER,
+    last_error      TEXT,
+    apprec_overdue  INTEGER NOT NULL DEFAULT 0,
+    receipt_id      INTEGER REFERENCES receipts (id)
+);
+CREATE INDEX deliveries_due      ON deliveries (next_attempt_at, id) WHERE state = 'queued';
+CREATE INDEX deliveries_order    ON deliveries (receiver_her, patient_key, id)
+    WHERE state IN ('queued', 'in_flight');
+CREATE INDEX deliveries_message  ON deliveries (message_id, id);
+CREATE INDEX deliveries_state    ON deliveries (state, id);
+CREATE INDEX deliveries_receiver ON deliveries (receiver_her, id);
+CREATE INDEX deliveries_waiting  ON deliveries (delivered_at)
+    WHERE state = 'delivered' AND apprec_overdue = 0;
+CREATE INDEX deliveries_answered ON deliveries (answered_at) WHERE answered_at IS NOT NULL;
+CREATE INDEX messages_msg_id     ON messages (msg_id);
+
+CREATE TABLE delivery_events (
+    seq         INTEGER PRIMARY KEY,
+    delivery_id INTEGER NOT NULL REFERENCES deliveries (id),
+    at          INTEGER NOT NULL,
+    actor       TEXT    NOT NULL,
+    from_state  TEXT,
+    to_state    TEXT    NOT NULL,
+    reason      TEXT    NOT NULL
+);
+CREATE INDEX delivery_events_delivery ON delivery_events (delivery_id, seq);
+CREATE TRIGGER delivery_events_append_only_u BEFORE UPDATE ON delivery_events
+BEGIN SELECT RAISE(ABORT, 'delivery events are append-only'); END;
+CREATE TRIGGER delivery_events_append_only_d BEFORE DELETE ON delivery_events
+BEGIN SELECT RAISE(ABORT, 'delivery events are append-only'); END;
+
+CREATE TABLE receipts (
+    id            INTEGER PRIMARY KEY,
+    message_id    TEXT    NOT NULL REFERENCES messages (id),
+    delivery_id   INTEGER NOT NULL REFERENCES deliveries (id),
+    received_at   INTEGER NOT NULL,
+    status        INTEGER NOT NULL,
+    apprec_msg_id TEXT,
+    from_her      TEXT,
+    via           TEXT    NOT NULL,
+    codec         INTEGER NOT NULL,
+    body          BLOB    NOT NULL
+);
+CREATE INDEX receipts_message  ON receipts (message_id, id);
+CREATE INDEX receipts_delivery ON receipts (delivery_id, apprec_msg_id);
+
+CREATE TABLE alerts (
+    id      INTEGER PRIMARY KEY,
+    at      INTEGER NOT NULL,
+    kind    TEXT    NOT NULL,
+    subject TEXT    NOT NULL,
+    text_nb TEXT    NOT NULL,
+    text_en TEXT    NOT NULL
+);
+"#,
 ];
 
 /// The schema version this program writes.
@@ -171,6 +245,9 @@ enum Request {
         t: Transition,
         reply: oneshot::Sender<Result<(), StoreError>>,
     },
+    /// Any other write: a function run on the writer's connection inside
+    /// the batch's transaction, and where to send its result.
+    Job(Box<dyn Job>),
     /// Tests only: a write that makes the batch's COMMIT fail.
     #[cfg(test)]
     PoisonCommit {
@@ -178,8 +255,64 @@ enum Request {
     },
 }
 
+/// A write run by the writer thread; see [`SqliteStore::write_with`].
+trait Job: Send {
+    fn run(self: Box<Self>, conn: &Connection) -> Outcome;
+    fn abort(self: Box<Self>, why: &str);
+}
+
+/// A job's result, held until its batch is committed.
+trait Done: Send {
+    fn is_ok(&self) -> bool;
+    fn send(self: Box<Self>);
+    fn fail(self: Box<Self>, why: &str);
+}
+
+struct JobOf<T, F> {
+    f: F,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+struct DoneOf<T> {
+    result: Result<T, StoreError>,
+    reply: oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Job for JobOf<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> Outcome {
+        let result = (self.f)(conn);
+        Outcome::Job(Box::new(DoneOf {
+            result,
+            reply: self.reply,
+        }))
+    }
+
+    fn abort(self: Box<Self>, why: &str) {
+        let _ = self.reply.send(Err(StoreError::Database(why.to_string())));
+    }
+}
+
+impl<T: Send + 'static> Done for DoneOf<T> {
+    fn is_ok(&self) -> bool {
+        self.result.is_ok()
+    }
+
+    fn send(self: Box<Self>) {
+        let _ = self.reply.send(self.result);
+    }
+
+    fn fail(self: Box<Self>, why: &str) {
+        let _ = self.reply.send(Err(StoreError::Database(why.to_string())));
+    }
+}
+
 /// A request's outcome, held until its batch is committed.
 enum Outcome {
+    Job(Box<dyn Done>),
     Submit(
         oneshot::Sender<Result<Submitted, StoreError>>,
         Result<Submitted, StoreError>,
@@ -195,6 +328,7 @@ impl Outcome {
         match self {
             Outcome::Submit(_, r) => r.is_ok(),
             Outcome::Transition(_, r) => r.is_ok(),
+            Outcome::Job(d) => d.is_ok(),
         }
     }
 
@@ -207,6 +341,7 @@ impl Outcome {
             Outcome::Transition(reply, r) => {
                 let _ = reply.send(r);
             }
+            Outcome::Job(d) => d.send(),
         }
     }
 
@@ -220,6 +355,7 @@ impl Outcome {
             Outcome::Transition(reply, _) => {
                 let _ = reply.send(Err(err()));
             }
+            Outcome::Job(d) => d.fail(why),
         }
     }
 }
@@ -303,6 +439,18 @@ impl SqliteStore {
             Ok(r) => r,
             Err(_) => Err(self.writer_gone()),
         }
+    }
+
+    /// Runs `f` on the writer's connection inside a group-commit
+    /// transaction (in its own savepoint: an error undoes only its own
+    /// changes) and returns its result once the transaction is durable.
+    async fn write_with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write(|reply| Request::Job(Box::new(JobOf { f, reply })))
+            .await
     }
 
     fn writer_gone(&self) -> StoreError {
@@ -486,12 +634,12 @@ fn run_batch(conn: &mut Connection, batch: Vec<Request>) {
 
     for req in batch {
         if broken.is_some() {
-            outcomes.push(not_applied(req));
+            not_applied(req, &mut outcomes);
             continue;
         }
         if let Err(e) = conn.execute_batch("SAVEPOINT request") {
             broken = Some(format!("could not set a savepoint: {e}"));
-            outcomes.push(not_applied(req));
+            not_applied(req, &mut outcomes);
             continue;
         }
         let outcome = apply(conn, req);
@@ -527,14 +675,17 @@ fn run_batch(conn: &mut Connection, batch: Vec<Request>) {
     }
 }
 
-/// The outcome of a request that was not applied (the batch is failing).
-fn not_applied(req: Request) -> Outcome {
+/// Answers a request that was not applied (the batch is failing).
+fn not_applied(req: Request, outcomes: &mut Vec<Outcome>) {
     let never = || StoreError::Database("not applied".into());
     match req {
-        Request::Submit { reply, .. } => Outcome::Submit(reply, Err(never())),
-        Request::Transition { reply, .. } => Outcome::Transition(reply, Err(never())),
+        Request::Submit { reply, .. } => outcomes.push(Outcome::Submit(reply, Err(never()))),
+        Request::Transition { reply, .. } => {
+            outcomes.push(Outcome::Transition(reply, Err(never())))
+        }
+        Request::Job(job) => job.abort("not applied"),
         #[cfg(test)]
-        Request::PoisonCommit { reply } => Outcome::Transition(reply, Err(never())),
+        Request::PoisonCommit { reply } => outcomes.push(Outcome::Transition(reply, Err(never()))),
     }
 }
 
@@ -542,6 +693,7 @@ fn apply(conn: &Connection, req: Request) -> Outcome {
     match req {
         Request::Submit { msg, reply } => Outcome::Submit(reply, apply_submit(conn, &msg)),
         Request::Transition { t, reply } => Outcome::Transition(reply, apply_transition(conn, &t)),
+        Request::Job(job) => job.run(conn),
         #[cfg(test)]
         Request::PoisonCommit { reply } => {
             // A deferred foreign key violation passes its statement and its
@@ -654,6 +806,27 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
         m.state,
         &m.reason,
     )?;
+    if !m.deliveries.is_empty() && m.state == State::Accepted {
+        conn.prepare_cached("UPDATE messages SET state = 'queued' WHERE id = ?1")?
+            .execute([&m.id])?;
+        append_history(
+            conn,
+            &m.id,
+            m.received_at,
+            "gateway",
+            Some(State::Accepted),
+            State::Queued,
+            &m.route_reason,
+        )?;
+        queue::insert_deliveries(
+            conn,
+            &m.id,
+            m.received_at,
+            "gateway",
+            m.meta.patient_key.as_deref(),
+            &m.deliveries,
+        )?;
+    }
     Ok(Submitted::Created)
 }
 
@@ -951,6 +1124,124 @@ impl Store for SqliteStore {
         self.write(|reply| Request::Transition { t, reply }).await
     }
 
+    async fn due(&self, now: Millis, limit: u32) -> Result<Vec<Due>, StoreError> {
+        self.read(move |conn| queue::due(conn, now, limit)).await
+    }
+
+    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
+        self.read(|conn| queue::next_due(conn)).await
+    }
+
+    async fn claim(&self, ids: Vec<i64>, now: Millis) -> Result<Vec<i64>, StoreError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        self.write_with(move |conn| queue::claim(conn, &ids, now))
+            .await
+    }
+
+    async fn finish(&self, attempt: Attempt) -> Result<DeliveryState, StoreError> {
+        self.write_with(move |conn| queue::finish(conn, &attempt))
+            .await
+    }
+
+    async fn recover(&self, now: Millis) -> Result<u64, StoreError> {
+        self.write_with(move |conn| queue::recover(conn, now)).await
+    }
+
+    async fn receipt_target(
+        &self,
+        original_msg_id: &str,
+        receiver_hers: Vec<String>,
+    ) -> Result<Option<ReceiptTarget>, StoreError> {
+        let original = original_msg_id.to_string();
+        self.read(move |conn| queue::receipt_target(conn, &original, &receiver_hers))
+            .await
+    }
+
+    async fn record_receipt(
+        &self,
+        delivery_id: i64,
+        at: Millis,
+        actor: String,
+        receipt: NewReceipt,
+    ) -> Result<ReceiptOutcome, StoreError> {
+        self.write_with(move |conn| queue::record_receipt(conn, delivery_id, at, &actor, &receipt))
+            .await
+    }
+
+    async fn deliveries_of(
+        &self,
+        message_id: &str,
+    ) -> Result<Vec<(Delivery, Vec<DeliveryEvent>)>, StoreError> {
+        let id = message_id.to_string();
+        self.read(move |conn| queue::deliveries_of(conn, &id)).await
+    }
+
+    async fn delivery(
+        &self,
+        id: i64,
+    ) -> Result<Option<(Delivery, Vec<DeliveryEvent>)>, StoreError> {
+        self.read(move |conn| queue::delivery(conn, id)).await
+    }
+
+    async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| queue::list(conn, &q)).await
+    }
+
+    async fn receipts_of(&self, message_id: &str) -> Result<Vec<Receipt>, StoreError> {
+        let id = message_id.to_string();
+        self.read(move |conn| queue::receipts_of(conn, &id)).await
+    }
+
+    async fn receipt_body(&self, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        self.read(move |conn| queue::receipt_body(conn, id)).await
+    }
+
+    async fn replay(&self, a: OperatorAction) -> Result<DeliveryState, StoreError> {
+        self.write_with(move |conn| queue::replay(conn, &a)).await
+    }
+
+    async fn cancel(&self, a: OperatorAction) -> Result<DeliveryState, StoreError> {
+        self.write_with(move |conn| queue::cancel(conn, &a)).await
+    }
+
+    async fn flag_overdue(
+        &self,
+        now: Millis,
+        delivered_before: Millis,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.write_with(move |conn| queue::flag_overdue(conn, now, delivered_before))
+            .await
+    }
+
+    async fn alert(
+        &self,
+        kind: &str,
+        subject: &str,
+        text_nb: &str,
+        text_en: &str,
+        at: Millis,
+    ) -> Result<(), StoreError> {
+        let (kind, subject, nb, en) = (
+            kind.to_string(),
+            subject.to_string(),
+            text_nb.to_string(),
+            text_en.to_string(),
+        );
+        self.write_with(move |conn| queue::add_alert(conn, &kind, &subject, &nb, &en, at))
+            .await
+    }
+
+    async fn alerts(&self, limit: u32) -> Result<Vec<Alert>, StoreError> {
+        self.read(move |conn| queue::alerts(conn, limit)).await
+    }
+
+    async fn delivery_stats(&self, since: Millis) -> Result<DeliveryStats, StoreError> {
+        self.read(move |conn| queue::stats(conn, since)).await
+    }
+
     async fn ready(&self) -> bool {
         let writer_alive = lock(&self.inner.writer)
             .as_ref()
@@ -989,5 +1280,9 @@ impl Store for SqliteStore {
     }
 }
 
+mod queue;
+
+#[cfg(test)]
+mod queue_tests;
 #[cfg(test)]
 mod tests;

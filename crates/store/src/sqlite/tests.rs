@@ -28,7 +28,7 @@
 use super::*;
 use std::collections::HashSet;
 
-fn opts() -> SqliteOptions {
+pub(super) fn opts() -> SqliteOptions {
     SqliteOptions::default()
 }
 
@@ -43,7 +43,7 @@ fn sha(bytes: &[u8]) -> [u8; 32] {
     out
 }
 
-fn message(id: &str, received_at: Millis, key: Option<&str>, body: &[u8]) -> NewMessage {
+pub(super) fn message(id: &str, received_at: Millis, key: Option<&str>, body: &[u8]) -> NewMessage {
     NewMessage {
         id: id.to_string(),
         received_at,
@@ -66,6 +66,8 @@ fn message(id: &str, received_at: Millis, key: Option<&str>, body: &[u8]) -> New
         state: State::Accepted,
         actor: "system:eprlege".to_string(),
         reason: "received".to_string(),
+        deliveries: Vec::new(),
+        route_reason: String::new(),
     }
 }
 
