@@ -41,11 +41,13 @@ const INLINE_VALIDATION_BYTES: usize = 256 * 1024;
 
 /// Everything a request needs, shared by all of them.
 pub struct AppState<S> {
-    pub store: S,
+    pub store: Arc<S>,
     pub validator: Validator,
     pub systems: Arc<Systems>,
     /// The address registry in force (reloadable).
     pub registry: Arc<RegistryHandle>,
+    /// Wakes the delivery stage when routed messages are stored.
+    pub waker: Option<Arc<tokio::sync::Notify>>,
     pub patient_key: PatientKey,
     pub apprec: AppRecOptions,
     /// The code lists the AppRec writer looks up error codes in, read once.
@@ -84,10 +86,11 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready::<S>))
         .route("/api/v1/admin/registry/reload", post(reload_registry::<S>))
+        .merge(crate::deliveries::routes::<S>())
         .with_state(state)
 }
 
-fn now_millis() -> i64 {
+pub(crate) fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
@@ -95,7 +98,7 @@ fn now_millis() -> i64 {
 }
 
 /// A JSON error for people and programs: a stable code and both languages.
-fn problem(status: StatusCode, code: &str, nb: &str, en: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, code: &str, nb: &str, en: &str) -> Response {
     (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -185,7 +188,7 @@ fn wants_json(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("application/json"))
 }
 
-fn xml_response(status: StatusCode, xml: Vec<u8>, location: Option<&str>) -> Response {
+pub(crate) fn xml_response(status: StatusCode, xml: Vec<u8>, location: Option<&str>) -> Response {
     let mut r = (
         status,
         [(header::CONTENT_TYPE, "application/xml; charset=utf-8")],
@@ -198,7 +201,11 @@ fn xml_response(status: StatusCode, xml: Vec<u8>, location: Option<&str>) -> Res
     r
 }
 
-fn json_response(status: StatusCode, body: serde_json::Value, location: Option<&str>) -> Response {
+pub(crate) fn json_response(
+    status: StatusCode,
+    body: serde_json::Value,
+    location: Option<&str>,
+) -> Response {
     let mut r = (
         status,
         [(header::CONTENT_TYPE, "application/json")],
@@ -598,7 +605,7 @@ async fn intake_in_span<S: Store>(
     }
 }
 
-fn not_found() -> Response {
+pub(crate) fn not_found() -> Response {
     problem(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -607,7 +614,7 @@ fn not_found() -> Response {
     )
 }
 
-fn store_unavailable(e: &overgang_store::StoreError) -> Response {
+pub(crate) fn store_unavailable(e: &overgang_store::StoreError) -> Response {
     tracing::error!(error = %e, "store read failed");
     problem(
         StatusCode::SERVICE_UNAVAILABLE,
@@ -673,6 +680,14 @@ async fn message<S: Store>(
     body.insert("sha256".into(), crate::patient::hex(&rec.sha256).into());
     body.insert("findings".into(), findings);
     body.insert("history".into(), history.into());
+    let deliveries = match state.store.deliveries_of(&id).await {
+        Ok(list) => list
+            .iter()
+            .map(|(d, _)| crate::deliveries::delivery_json(d, None))
+            .collect::<Vec<_>>(),
+        Err(e) => return store_unavailable(&e),
+    };
+    body.insert("deliveries".into(), deliveries.into());
     let body = serde_json::Value::Object(body);
     json_response(StatusCode::OK, body, None)
 }
@@ -763,7 +778,7 @@ async fn search<S: Store>(
                 return bad_param(
                     "state",
                     "ukjent tilstand",
-                    "unknown state (accepted, rejected, queued, delivering, delivered, dead_lettered, cancelled)",
+                    "unknown state (accepted, rejected, queued, delivering, delivered, acknowledged, rejected_by_receiver, dead_lettered, cancelled)",
                 )
             }
         },

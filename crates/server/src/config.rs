@@ -37,6 +37,9 @@ pub struct Config {
     pub validation: ValidationConfig,
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// Delivery to receivers: attempts, backoff, timeouts, AppRec waits.
+    #[serde(default)]
+    pub delivery: overgang_deliver::DeliveryConfig,
     /// Sender systems allowed to post messages.
     #[serde(default)]
     pub systems: Vec<SystemConfig>,
@@ -57,6 +60,7 @@ const SECTIONS: &[&str] = &[
     "apprec",
     "validation",
     "registry",
+    "delivery",
     "systems",
 ];
 

@@ -19,6 +19,7 @@
 pub mod app;
 pub mod auth;
 pub mod config;
+pub mod deliveries;
 pub mod listener;
 pub mod patient;
 pub mod registry;
@@ -41,6 +42,8 @@ pub enum ServerError {
     Store(#[from] overgang_store::StoreError),
     #[error("validator: {0}")]
     Validator(#[from] overgang_validate::Error),
+    #[error(transparent)]
+    Deliver(#[from] overgang_deliver::DeliverError),
 }
 
 use std::future::Future;
@@ -55,6 +58,8 @@ pub struct Gateway {
     tls: Option<Arc<rustls::ServerConfig>>,
     systems: Arc<auth::Systems>,
     state: Arc<app::AppState<overgang_store::sqlite::SqliteStore>>,
+    /// The delivery stage (`None` when `delivery.enabled = false`).
+    deliverer: Option<Arc<overgang_deliver::Deliverer<overgang_store::sqlite::SqliteStore>>>,
     opts: listener::ListenOptions,
     scheme: &'static str,
     registry_poll: Duration,
@@ -116,20 +121,40 @@ impl Gateway {
             )?),
             None => None,
         };
-        let store = overgang_store::sqlite::SqliteStore::open(
+        let store = Arc::new(overgang_store::sqlite::SqliteStore::open(
             &config.store.data,
             overgang_store::sqlite::SqliteOptions {
                 group_commit: config.store.group_commit,
                 max_batch: config.store.max_batch.max(1),
                 ..Default::default()
             },
-        )?;
+        )?);
+        let deliverer = if config.delivery.enabled {
+            Some(Arc::new(overgang_deliver::Deliverer::new(
+                store.clone(),
+                registry.clone(),
+                Arc::new(overgang_deliver::SystemClock),
+                config.delivery.clone(),
+            )?))
+        } else {
+            warnings.push(
+                "delivery.enabled = false: messages are routed and queued but not delivered".into(),
+            );
+            None
+        };
+        if config.registry.file.is_none() {
+            warnings.push(
+                "no registry.file: messages are validated and stored, but not routed or delivered"
+                    .into(),
+            );
+        }
         let systems = Arc::new(auth::Systems::new(&config.systems));
         let state = Arc::new(app::AppState {
             store,
             validator,
             systems: systems.clone(),
             registry,
+            waker: deliverer.as_ref().map(|d| d.waker()),
             patient_key,
             apprec: app::AppState::<()>::apprec_options(
                 &config.apprec.version,
@@ -152,6 +177,7 @@ impl Gateway {
                 tls,
                 systems,
                 state,
+                deliverer,
                 registry_poll: Duration::from_secs(config.registry.poll_secs),
                 opts: listener::ListenOptions {
                     max_connections: config.server.max_connections,
@@ -176,10 +202,43 @@ impl Gateway {
     /// Serves until `shutdown` completes, lets requests in flight finish,
     /// then closes the store (pending writes finish first).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
+        let alert_state = self.state.clone();
         let watcher = tokio::spawn(registry::watch(
             self.state.registry.clone(),
             self.registry_poll,
+            move |error| {
+                let st = alert_state.clone();
+                tokio::spawn(async move {
+                    use overgang_store::Store;
+                    let now = app::now_millis();
+                    let file = st
+                        .registry
+                        .path()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_default();
+                    let _ = st
+                        .store
+                        .alert(
+                            "registry",
+                            &file,
+                            &format!("Registerfilen ble avvist; det forrige registeret gjelder fortsatt: {error}"),
+                            &format!("The registry file was refused; the previous registry stays in force: {error}"),
+                            now,
+                        )
+                        .await;
+                });
+            },
         ));
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let grace = self.opts.shutdown_grace;
+        let delivery = self.deliverer.clone().map(|d| {
+            tokio::spawn(d.run(
+                async move {
+                    let _ = stop_rx.wait_for(|stop| *stop).await;
+                },
+                grace,
+            ))
+        });
         listener::serve(
             self.listener,
             self.app,
@@ -189,6 +248,11 @@ impl Gateway {
             shutdown,
         )
         .await;
+        // Intake has stopped; let attempts under way be recorded.
+        let _ = stop_tx.send(true);
+        if let Some(task) = delivery {
+            let _ = task.await;
+        }
         watcher.abort();
         use overgang_store::Store;
         self.state.store.close().await?;

@@ -196,9 +196,32 @@ impl RegistryHandle {
     }
 }
 
+impl overgang_deliver::Directory for RegistryHandle {
+    fn registry(&self) -> Arc<Registry> {
+        self.current()
+    }
+
+    /// Secret files named in the registry are relative to its file.
+    fn secret_path(&self, name: &str) -> PathBuf {
+        let p = Path::new(name);
+        if p.is_absolute() {
+            return p.to_owned();
+        }
+        match self.path.as_deref().and_then(Path::parent) {
+            Some(dir) => dir.join(p),
+            None => p.to_owned(),
+        }
+    }
+}
+
 /// Reloads the registry when its file changes (every `poll`, unless zero)
-/// and on SIGHUP, until the task is aborted.
-pub async fn watch(handle: Arc<RegistryHandle>, poll: Duration) {
+/// and on SIGHUP, until the task is aborted. A refused file is passed to
+/// `failed` (which raises an alert).
+pub async fn watch(
+    handle: Arc<RegistryHandle>,
+    poll: Duration,
+    failed: impl Fn(String) + Send + Sync + 'static,
+) {
     if handle.path().is_none() {
         return;
     }
@@ -244,7 +267,9 @@ pub async fn watch(handle: Arc<RegistryHandle>, poll: Duration) {
         };
         if let Some(t) = trigger {
             let h = handle.clone();
-            let _ = tokio::task::spawn_blocking(move || h.reload(t)).await;
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || h.reload(t)).await {
+                failed(e);
+            }
         }
     }
 }

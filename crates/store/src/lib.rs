@@ -315,8 +315,13 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> impl Future<Output = Result<Vec<Due>, StoreError>> + Send;
 
-    /// When the next queued delivery falls due (`None`: nothing queued).
-    fn next_due(&self) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
+    /// When the next queued delivery falls due after `after` (`None`:
+    /// nothing is queued for later). Deliveries already due but waiting
+    /// behind an earlier one are not counted: what they wait for wakes them.
+    fn next_due(
+        &self,
+        after: Millis,
+    ) -> impl Future<Output = Result<Option<Millis>, StoreError>> + Send;
 
     /// Moves each of `ids` that is still due from `queued` to `in_flight`
     /// and counts the attempt; durable when it returns. Returns the ids

@@ -1128,8 +1128,8 @@ impl Store for SqliteStore {
         self.read(move |conn| queue::due(conn, now, limit)).await
     }
 
-    async fn next_due(&self) -> Result<Option<Millis>, StoreError> {
-        self.read(|conn| queue::next_due(conn)).await
+    async fn next_due(&self, after: Millis) -> Result<Option<Millis>, StoreError> {
+        self.read(move |conn| queue::next_due(conn, after)).await
     }
 
     async fn claim(&self, ids: Vec<i64>, now: Millis) -> Result<Vec<i64>, StoreError> {

@@ -608,10 +608,13 @@ pub(super) fn due(conn: &Connection, now: Millis, limit: u32) -> Result<Vec<Due>
     .collect()
 }
 
-pub(super) fn next_due(conn: &Connection) -> Result<Option<Millis>, StoreError> {
+pub(super) fn next_due(conn: &Connection, after: Millis) -> Result<Option<Millis>, StoreError> {
     Ok(conn
-        .prepare_cached("SELECT min(next_attempt_at) FROM deliveries WHERE state = 'queued'")?
-        .query_row([], |row| row.get::<_, Option<i64>>(0))?)
+        .prepare_cached(
+            "SELECT min(next_attempt_at) FROM deliveries
+             WHERE state = 'queued' AND next_attempt_at > ?1",
+        )?
+        .query_row([after], |row| row.get::<_, Option<i64>>(0))?)
 }
 
 pub(super) fn receipt_target(

@@ -1,0 +1,715 @@
+//! The delivery side of the API: receipts in both directions and the
+//! operators' queue actions.
+//!
+//! - `GET /api/v1/messages/{id}/deliveries`: where the message went, each
+//!   delivery with its events (the sender system, or a reader of all).
+//! - `GET /api/v1/messages/{id}/receipts` and `…/receipts/{rid}`: the
+//!   receivers' AppRecs (list as JSON; one as XML).
+//! - `POST /api/v1/apprecs`: a receiver posts its AppRec asynchronously,
+//!   authenticated as a system that may act for the AppRec's sender.
+//! - Admin systems: `GET /api/v1/deliveries` (filter by state, receiver,
+//!   overdue), `GET /api/v1/deliveries/{id}`, `POST …/{id}/replay`,
+//!   `POST …/{id}/cancel`, `POST /api/v1/deliveries/replay` (many),
+//!   `GET /api/v1/alerts`, `GET /api/v1/deliveries/stats`.
+
+#![allow(clippy::result_large_err)]
+
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::Router;
+use overgang_store::{
+    Delivery, DeliveryEvent, DeliveryQuery, DeliveryState, OperatorAction, ReceiptOutcome, Store,
+    StoreError,
+};
+use serde::Deserialize;
+use serde_json::json;
+use std::sync::Arc;
+
+use crate::app::{
+    json_response, not_found, now_millis, problem, store_unavailable, xml_response, AppState,
+    Caller,
+};
+use crate::auth::System;
+use crate::timefmt;
+
+pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
+    Router::new()
+        .route("/api/v1/messages/{id}/deliveries", get(of_message::<S>))
+        .route("/api/v1/messages/{id}/receipts", get(receipts::<S>))
+        .route("/api/v1/messages/{id}/receipts/{rid}", get(receipt::<S>))
+        .route("/api/v1/apprecs", post(post_apprec::<S>))
+        .route("/api/v1/deliveries", get(list::<S>))
+        .route("/api/v1/deliveries/stats", get(stats::<S>))
+        .route("/api/v1/deliveries/replay", post(replay_many::<S>))
+        .route("/api/v1/deliveries/{id}", get(one::<S>))
+        .route("/api/v1/deliveries/{id}/replay", post(replay_one::<S>))
+        .route("/api/v1/deliveries/{id}/cancel", post(cancel_one::<S>))
+        .route("/api/v1/alerts", get(alerts::<S>))
+}
+
+fn ms(t: Option<i64>) -> serde_json::Value {
+    t.map(timefmt::rfc3339_millis).into()
+}
+
+pub fn delivery_json(d: &Delivery, events: Option<&[DeliveryEvent]>) -> serde_json::Value {
+    let mut v = json!({
+        "id": d.id,
+        "message_id": d.message_id,
+        "kind": d.kind.as_str(),
+        "receiver_her": d.receiver_her,
+        "role": d.role,
+        "state": d.state.as_str(),
+        "attempts": d.attempts,
+        "created_at": timefmt::rfc3339_millis(d.created_at),
+        "updated_at": timefmt::rfc3339_millis(d.updated_at),
+        "next_attempt_at": ms(d.next_attempt_at),
+        "delivered_at": ms(d.delivered_at),
+        "answered_at": ms(d.answered_at),
+        "last_error": d.last_error,
+        "apprec_overdue": d.apprec_overdue,
+        "receipt_id": d.receipt_id,
+        "msg_type": d.msg_type,
+        "sender_her": d.sender_her,
+    });
+    if let (Some(events), Some(obj)) = (events, v.as_object_mut()) {
+        let list: Vec<serde_json::Value> = events
+            .iter()
+            .map(|e| {
+                json!({
+                    "at": timefmt::rfc3339_millis(e.at),
+                    "actor": e.actor,
+                    "from": e.from.map(DeliveryState::as_str),
+                    "to": e.to.as_str(),
+                    "reason": e.reason,
+                })
+            })
+            .collect();
+        obj.insert("events".into(), list.into());
+    }
+    v
+}
+
+/// Whether `system` may see message `id` (404 otherwise, as for the
+/// message itself).
+async fn may_see<S: Store>(state: &AppState<S>, system: &System, id: &str) -> Result<(), Response> {
+    match state.store.get(id).await {
+        Ok(Some(r)) if system.may_read_all || r.summary.system == system.name => Ok(()),
+        Ok(_) => Err(not_found()),
+        Err(e) => Err(store_unavailable(&e)),
+    }
+}
+
+fn not_admin() -> Response {
+    problem(
+        StatusCode::FORBIDDEN,
+        "not_admin",
+        "Systemet har ikke administratortilgang (admin = true).",
+        "The system has no admin access (admin = true).",
+    )
+}
+
+async fn of_message<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = may_see(&state, &system, &id).await {
+        return r;
+    }
+    match state.store.deliveries_of(&id).await {
+        Ok(list) => {
+            let items: Vec<_> = list
+                .iter()
+                .map(|(d, e)| delivery_json(d, Some(e)))
+                .collect();
+            json_response(StatusCode::OK, json!({ "items": items }), None)
+        }
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+async fn receipts<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    Path(id): Path<String>,
+) -> Response {
+    if let Err(r) = may_see(&state, &system, &id).await {
+        return r;
+    }
+    match state.store.receipts_of(&id).await {
+        Ok(list) => {
+            let items: Vec<_> = list
+                .iter()
+                .map(|r| {
+                    json!({
+                        "id": r.id,
+                        "delivery_id": r.delivery_id,
+                        "received_at": timefmt::rfc3339_millis(r.received_at),
+                        "status": r.status,
+                        "status_text": match r.status {
+                            1 => "OK",
+                            3 => "OK, feil i delmelding / OK, errors in part of the message",
+                            _ => "Avvist / Rejected",
+                        },
+                        "apprec_msg_id": r.apprec_msg_id,
+                        "from_her": r.from_her,
+                        "via": r.via,
+                        "href": format!("/api/v1/messages/{id}/receipts/{}", r.id),
+                    })
+                })
+                .collect();
+            json_response(StatusCode::OK, json!({ "items": items }), None)
+        }
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+async fn receipt<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    Path((id, rid)): Path<(String, i64)>,
+) -> Response {
+    if let Err(r) = may_see(&state, &system, &id).await {
+        return r;
+    }
+    // The receipt must belong to this message.
+    match state.store.receipts_of(&id).await {
+        Ok(list) if list.iter().any(|r| r.id == rid) => {}
+        Ok(_) => return not_found(),
+        Err(e) => return store_unavailable(&e),
+    }
+    match state.store.receipt_body(rid).await {
+        Ok(Some(body)) => xml_response(StatusCode::OK, body, None),
+        Ok(None) => not_found(),
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+/// `POST /api/v1/apprecs`: an asynchronous AppRec from a receiver.
+async fn post_apprec<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    body: Bytes,
+) -> Response {
+    let limits = overgang_xml::Limits {
+        max_bytes: state.max_body_bytes,
+        ..Default::default()
+    };
+    let report = state.validator.validate(&body);
+    let apprec = match overgang_apprec::read(&body, &limits) {
+        Ok(a) if report.verdict != overgang_model::Verdict::Rejected => a,
+        _ => {
+            let findings = serde_json::to_value(&report.findings).unwrap_or_default();
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({
+                    "error": "not_an_apprec",
+                    "text_nb": "Innholdet er ikke en gyldig applikasjonskvittering (AppRec 1.0 eller 1.1).",
+                    "text_en": "The body is not a valid application receipt (AppRec 1.0 or 1.1).",
+                    "findings": findings,
+                }),
+                None,
+            );
+        }
+    };
+    let Some(status) = apprec.status else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "apprec_status",
+            "Kvitteringen har ingen gyldig Status (1, 2 eller 3).",
+            "The receipt has no valid Status (1, 2 or 3).",
+        );
+    };
+    let Some(original) = apprec.original_msg_id().map(str::trim).map(str::to_owned) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "apprec_original",
+            "Kvitteringen mangler OriginalMsgId/Id.",
+            "The receipt has no OriginalMsgId/Id.",
+        );
+    };
+    // The AppRec's sender is the receiver of the original message: any of
+    // its HER-ids (institution, department, person).
+    let hers: Vec<String> = apprec
+        .sender
+        .as_ref()
+        .map(|p| {
+            [&p.person_id, &p.dept_id, &p.inst_id]
+                .into_iter()
+                .flatten()
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    if hers.is_empty() || !system.may_send_as(hers.iter().map(String::as_str)) {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "sender_not_allowed",
+            "Systemet har ikke lov til å sende kvittering på vegne av kvitteringens avsender (HER-id).",
+            "This system may not send receipts on behalf of the receipt's sender (HER-id).",
+        );
+    }
+    let target = match state.store.receipt_target(&original, hers.clone()).await {
+        Ok(Some(t)) => t,
+        Ok(None) => {
+            return problem(
+                StatusCode::NOT_FOUND,
+                "no_delivery",
+                "Ingen levering til denne mottakeren av en melding med denne OriginalMsgId.",
+                "No delivery to this receiver of a message with this OriginalMsgId.",
+            )
+        }
+        Err(e) => return store_unavailable(&e),
+    };
+    let registry = state.registry.current();
+    let callback_to = target
+        .sender_her
+        .clone()
+        .filter(|s| registry.effective_callback(s).is_some());
+    drop(registry);
+    let from_her = hers.first().cloned();
+    let receipt = overgang_store::NewReceipt {
+        status: status.code().parse().unwrap_or(2),
+        apprec_msg_id: apprec.id.clone(),
+        from_her,
+        via: "async",
+        body: body.to_vec(),
+        callback_to,
+    };
+    let outcome = state
+        .store
+        .record_receipt(
+            target.delivery_id,
+            now_millis(),
+            format!("system:{}", system.name),
+            receipt,
+        )
+        .await;
+    match outcome {
+        Ok(ReceiptOutcome::Stored {
+            receipt_id,
+            state: st,
+        }) => {
+            tracing::info!(
+                delivery = target.delivery_id,
+                message = %target.message_id,
+                receipt = receipt_id,
+                status = status.code(),
+                "receipt received"
+            );
+            if let Some(w) = &state.waker {
+                w.notify_one();
+            }
+            json_response(
+                StatusCode::CREATED,
+                json!({
+                    "receipt_id": receipt_id,
+                    "delivery_id": target.delivery_id,
+                    "message_id": target.message_id,
+                    "state": st.as_str(),
+                }),
+                Some(&format!(
+                    "/api/v1/messages/{}/receipts/{receipt_id}",
+                    target.message_id
+                )),
+            )
+        }
+        Ok(ReceiptOutcome::Duplicate { receipt_id }) => json_response(
+            StatusCode::OK,
+            json!({
+                "receipt_id": receipt_id,
+                "delivery_id": target.delivery_id,
+                "message_id": target.message_id,
+                "duplicate": true,
+            }),
+            None,
+        ),
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListParams {
+    state: Option<String>,
+    receiver: Option<String>,
+    message: Option<String>,
+    overdue: Option<bool>,
+    limit: Option<u32>,
+    before: Option<i64>,
+}
+
+fn bad_state() -> Response {
+    let all: Vec<&str> = DeliveryState::ALL.iter().map(|s| s.as_str()).collect();
+    problem(
+        StatusCode::BAD_REQUEST,
+        "bad_parameter",
+        &format!("Ukjent leveringstilstand; kjente er {}.", all.join(", ")),
+        &format!("Unknown delivery state; known are {}.", all.join(", ")),
+    )
+}
+
+async fn list<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if !system.admin {
+        return not_admin();
+    }
+    let Ok(Query(p)) = params else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "bad_parameter",
+            "Ugyldige parametere (state, receiver, message, overdue, limit, before).",
+            "Invalid parameters (state, receiver, message, overdue, limit, before).",
+        );
+    };
+    let st = match p.state.as_deref().map(DeliveryState::parse) {
+        None => None,
+        Some(Some(s)) => Some(s),
+        Some(None) => return bad_state(),
+    };
+    let q = DeliveryQuery {
+        state: st,
+        receiver_her: p.receiver,
+        message_id: p.message,
+        overdue_only: p.overdue.unwrap_or(false),
+        limit: p.limit.unwrap_or(100).clamp(1, 1000),
+        before: p.before,
+    };
+    match state.store.list_deliveries(&q).await {
+        Ok(items) => {
+            let next = (items.len() as u32 == q.limit)
+                .then(|| items.last().map(|d| d.id))
+                .flatten();
+            let items: Vec<_> = items.iter().map(|d| delivery_json(d, None)).collect();
+            json_response(
+                StatusCode::OK,
+                json!({ "items": items, "next_before": next }),
+                None,
+            )
+        }
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+async fn one<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    Path(id): Path<i64>,
+) -> Response {
+    if !system.admin {
+        return not_admin();
+    }
+    match state.store.delivery(id).await {
+        Ok(Some((d, e))) => json_response(StatusCode::OK, delivery_json(&d, Some(&e)), None),
+        Ok(None) => not_found(),
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+/// The body of an operator action: why, and the person acting (when the
+/// admin system acts for one).
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionBody {
+    #[serde(default)]
+    reason: String,
+    #[serde(default)]
+    by: Option<String>,
+    /// For the many-at-once replay: these ids …
+    #[serde(default)]
+    ids: Vec<i64>,
+    /// … or every dead letter (optionally to one receiver).
+    #[serde(default)]
+    all_dead_letters: bool,
+    #[serde(default)]
+    receiver: Option<String>,
+}
+
+fn action_body(body: &Bytes) -> Result<ActionBody, Response> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(ActionBody::default());
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        problem(
+            StatusCode::BAD_REQUEST,
+            "bad_body",
+            &format!("Ugyldig JSON: {e}"),
+            &format!("Invalid JSON: {e}"),
+        )
+    })
+}
+
+fn actor(system: &System, by: Option<&str>) -> String {
+    match by.map(str::trim).filter(|b| !b.is_empty()) {
+        Some(person) => format!("user:{person} (system:{})", system.name),
+        None => format!("system:{}", system.name),
+    }
+}
+
+enum Act {
+    Replay,
+    Cancel,
+}
+
+async fn act<S: Store>(
+    state: &AppState<S>,
+    system: &System,
+    id: i64,
+    what: &Act,
+    body: &ActionBody,
+) -> Result<DeliveryState, StoreError> {
+    let a = OperatorAction {
+        delivery_id: id,
+        at: now_millis(),
+        actor: actor(system, body.by.as_deref()),
+        reason: if body.reason.trim().is_empty() {
+            "ingen begrunnelse oppgitt / no reason given".into()
+        } else {
+            body.reason.trim().to_owned()
+        },
+    };
+    let r = match what {
+        Act::Replay => state.store.replay(a).await,
+        Act::Cancel => state.store.cancel(a).await,
+    };
+    if r.is_ok() {
+        tracing::info!(
+            delivery = id,
+            system = %system.name,
+            action = match what { Act::Replay => "replay", Act::Cancel => "cancel" },
+            "operator action"
+        );
+        if let (Act::Replay, Some(w)) = (what, &state.waker) {
+            w.notify_one();
+        }
+    }
+    r
+}
+
+fn action_error(e: StoreError) -> Response {
+    match e {
+        StoreError::NoDelivery(_) => not_found(),
+        StoreError::NotAllowed { state, what, .. } => problem(
+            StatusCode::CONFLICT,
+            "not_allowed",
+            &format!("Leveringen er {state}; handlingen er ikke tillatt ({what})."),
+            &format!("The delivery is {state}; the action is not allowed ({what})."),
+        ),
+        other => store_unavailable(&other),
+    }
+}
+
+async fn single<S: Store>(
+    state: Arc<AppState<S>>,
+    system: Arc<System>,
+    id: i64,
+    body: Bytes,
+    what: Act,
+) -> Response {
+    if !system.admin {
+        return not_admin();
+    }
+    let body = match action_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    if what_needs_reason(&what) && body.reason.trim().is_empty() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "reason_required",
+            "En kansellering må ha en begrunnelse («reason»).",
+            "A cancellation needs a reason ('reason').",
+        );
+    }
+    match act(&state, &system, id, &what, &body).await {
+        Ok(st) => json_response(
+            StatusCode::OK,
+            json!({ "id": id, "state": st.as_str() }),
+            None,
+        ),
+        Err(e) => action_error(e),
+    }
+}
+
+fn what_needs_reason(what: &Act) -> bool {
+    matches!(what, Act::Cancel)
+}
+
+async fn replay_one<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    single(state, system, id, body, Act::Replay).await
+}
+
+async fn cancel_one<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    Path(id): Path<i64>,
+    body: Bytes,
+) -> Response {
+    single(state, system, id, body, Act::Cancel).await
+}
+
+/// `POST /api/v1/deliveries/replay`: `{"ids": [..]}` or
+/// `{"all_dead_letters": true, "receiver": "…"}`; answers per id.
+async fn replay_many<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    body: Bytes,
+) -> Response {
+    if !system.admin {
+        return not_admin();
+    }
+    let body = match action_body(&body) {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let mut ids = body.ids.clone();
+    if body.all_dead_letters {
+        let mut before = None;
+        loop {
+            let q = DeliveryQuery {
+                state: Some(DeliveryState::DeadLetter),
+                receiver_her: body.receiver.clone(),
+                limit: 1000,
+                before,
+                ..Default::default()
+            };
+            match state.store.list_deliveries(&q).await {
+                Ok(page) => {
+                    let n = page.len();
+                    before = page.last().map(|d| d.id);
+                    ids.extend(page.iter().map(|d| d.id));
+                    if n < 1000 || ids.len() >= 100_000 {
+                        break;
+                    }
+                }
+                Err(e) => return store_unavailable(&e),
+            }
+        }
+    }
+    if ids.is_empty() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "nothing_to_replay",
+            "Oppgi «ids» eller «all_dead_letters»: true.",
+            "Give 'ids' or 'all_dead_letters': true.",
+        );
+    }
+    let mut results = Vec::with_capacity(ids.len());
+    for id in ids {
+        let r = act(&state, &system, id, &Act::Replay, &body).await;
+        results.push(match r {
+            Ok(st) => json!({ "id": id, "state": st.as_str() }),
+            Err(StoreError::NoDelivery(_)) => json!({ "id": id, "error": "not_found" }),
+            Err(StoreError::NotAllowed { state, .. }) => {
+                json!({ "id": id, "error": "not_allowed", "state": state })
+            }
+            Err(e) => return store_unavailable(&e),
+        });
+    }
+    json_response(StatusCode::OK, json!({ "items": results }), None)
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StatsParams {
+    since: Option<String>,
+}
+
+async fn stats<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if !system.admin {
+        return not_admin();
+    }
+    let since = match params.ok().and_then(|Query(p)| p.since) {
+        None => 0,
+        Some(s) => match timefmt::parse_rfc3339(&s) {
+            Some(t) => t,
+            None => {
+                return problem(
+                    StatusCode::BAD_REQUEST,
+                    "bad_parameter",
+                    "«since» må være en tid som 2026-11-23T08:00:00Z.",
+                    "'since' must be a time like 2026-11-23T08:00:00Z.",
+                )
+            }
+        },
+    };
+    match state.store.delivery_stats(since).await {
+        Ok(s) => {
+            let by_state: serde_json::Map<String, serde_json::Value> = s
+                .by_state
+                .iter()
+                .map(|(k, v)| (k.as_str().to_owned(), (*v).into()))
+                .collect();
+            let lat = s.latency_ms.map(
+                |[p50, p90, p99, max]| json!({ "p50": p50, "p90": p90, "p99": p99, "max": max }),
+            );
+            json_response(
+                StatusCode::OK,
+                json!({
+                    "by_state": by_state,
+                    "answered_since": timefmt::rfc3339_millis(since),
+                    "answered": s.answered,
+                    "arrival_to_apprec_ms": lat,
+                }),
+                None,
+            )
+        }
+        Err(e) => store_unavailable(&e),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AlertParams {
+    limit: Option<u32>,
+}
+
+async fn alerts<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    Caller(system): Caller,
+    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    if !system.admin {
+        return not_admin();
+    }
+    let limit = params
+        .ok()
+        .and_then(|Query(p)| p.limit)
+        .unwrap_or(100)
+        .clamp(1, 1000);
+    match state.store.alerts(limit).await {
+        Ok(list) => {
+            let items: Vec<_> = list
+                .iter()
+                .map(|a| {
+                    json!({
+                        "id": a.id,
+                        "at": timefmt::rfc3339_millis(a.at),
+                        "kind": a.kind,
+                        "subject": a.subject,
+                        "text_nb": a.text_nb,
+                        "text_en": a.text_en,
+                    })
+                })
+                .collect();
+            json_response(StatusCode::OK, json!({ "items": items }), None)
+        }
+        Err(e) => store_unavailable(&e),
+    }
+}
