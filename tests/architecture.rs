@@ -1,7 +1,8 @@
 //! Pins ARCHITECTURE.md's invariant 1: the pure crates — model, parsing,
-//! validation, code lists, receipts, the address registry's parser — do no IO, read no clock and keep no
-//! global state. A source scan, so a change that breaks it fails review here
-//! rather than in production.
+//! validation, code lists, receipts, the address registry's parser,
+//! routing — do no IO, read no clock and keep no global state. A source
+//! scan, so a change that breaks it fails review here rather than in
+//! production.
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ const PURE_CRATES: &[&str] = &[
     "apprec",
     "validate",
     "registry",
+    "route",
 ];
 
 /// Cells that must not be `static` in a pure crate.

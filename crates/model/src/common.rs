@@ -88,9 +88,11 @@ impl Coded {
     }
 }
 
-/// An identifier with its type (`Ident/Id` + `Ident/TypeId`).
+/// An identifier with its type (`Ident/Id` + `Ident/TypeId`), and where the
+/// `Ident` element is (so routing can point at a receiver's HER-id).
 #[derive(Clone, PartialEq, Eq, Default, Debug)]
 pub struct Ident {
+    pub loc: Loc,
     pub id: Option<String>,
     pub type_id: Option<Coded>,
 }
@@ -99,6 +101,15 @@ impl Ident {
     pub fn type_code(&self) -> Option<&str> {
         self.type_id.as_ref().and_then(|t| t.code())
     }
+}
+
+/// The first identifier of type `HER` (code list 9051 or 8116) among
+/// `idents`, with its index in the list.
+pub fn her_ident(idents: &[Ident]) -> Option<(usize, &Ident)> {
+    idents
+        .iter()
+        .enumerate()
+        .find(|(_, i)| i.type_code() == Some("HER") && i.id.is_some())
 }
 
 /// A coded value and where it is.
@@ -133,6 +144,7 @@ pub(crate) fn ts(n: Option<Node<'_>>) -> Option<String> {
 pub(crate) fn idents(n: Node<'_>, ns: &str) -> Vec<Ident> {
     n.children_named(ns, "Ident")
         .map(|i| Ident {
+            loc: Loc::of(i),
             id: text(i.child(ns, "Id")),
             type_id: i.child(ns, "TypeId").map(Coded::read),
         })

@@ -23,7 +23,7 @@ pub mod plo;
 pub mod standard;
 
 pub use apprec::{AppRecInfo, AppRecParty, AppRecStatus, OriginalMsgId};
-pub use common::{Coded, Ident, Loc, LocatedCode, Sensitive};
+pub use common::{her_ident, Coded, Ident, Loc, LocatedCode, Sensitive};
 pub use extension::{
     is_funksjonsprofil_namespace, FunctionalProfile, ProfileAssessment, ProfileVariable,
     FUNKSJONSPROFIL_NS, FUNKSJONSPROFIL_ROOT,

@@ -1,7 +1,7 @@
 //! The MsgHead v1.2 envelope and the message as a whole.
 
 use crate::apprec::AppRecInfo;
-use crate::common::{idents, text, ts, Coded, Ident, Loc, Sensitive};
+use crate::common::{her_ident, idents, text, ts, Coded, Ident, Loc, Sensitive};
 use crate::extension::{is_funksjonsprofil_root, FunctionalProfile};
 use crate::plo::PloDocument;
 use crate::standard::{NsMatch, Standard, NS_MSGHEAD};
@@ -103,10 +103,7 @@ impl Party {
 }
 
 fn her(idents: &[Ident]) -> Option<&str> {
-    idents
-        .iter()
-        .find(|i| i.type_code() == Some("HER"))
-        .and_then(|i| i.id.as_deref())
+    her_ident(idents).and_then(|(_, i)| i.id.as_deref())
 }
 
 /// `Organisation` (recursive: a service or department sits inside).
@@ -142,6 +139,11 @@ pub struct HealthcareProfessional {
 }
 
 impl HealthcareProfessional {
+    /// The person's HER-id (a GP is addressed by it).
+    pub fn her_id(&self) -> Option<&str> {
+        her(&self.idents)
+    }
+
     /// "Given Middle Family", as one string.
     pub fn full_name(&self) -> Option<String> {
         let parts: Vec<&str> = [&self.given_name, &self.middle_name, &self.family_name]
@@ -161,6 +163,31 @@ pub struct OtherReceiver {
     pub professional: Option<HealthcareProfessional>,
     /// True when the copy goes to the patient or a person.
     pub person: bool,
+}
+
+impl OtherReceiver {
+    /// The most specific HER-id of the copy receiver: a person's
+    /// (`HealthcareProfessional`, directly or inside the organisation), else
+    /// the service's (`Organisation/Organisation`), else the organisation's.
+    pub fn her_id(&self) -> Option<&str> {
+        if let Some(h) = self
+            .professional
+            .as_ref()
+            .and_then(HealthcareProfessional::her_id)
+        {
+            return Some(h);
+        }
+        let o = self.organisation.as_ref()?;
+        o.sub_organisation
+            .as_deref()
+            .and_then(Organisation::her_id)
+            .or_else(|| {
+                o.professional
+                    .as_ref()
+                    .and_then(HealthcareProfessional::her_id)
+            })
+            .or_else(|| o.her_id())
+    }
 }
 
 /// `Patient`. Everything personal is [`Sensitive`].
@@ -301,6 +328,14 @@ impl Message {
 
     pub fn msg_type(&self) -> Option<&str> {
         self.head.as_ref().and_then(MsgHead::msg_type_code)
+    }
+
+    /// The version of the main document's standard (`1.5`, `1.6`, `2.0`
+    /// for PLO; `1.0`, `1.1` for Dialogmelding and AppRec), as the address
+    /// registry lists accepted versions. `None` when the main document's
+    /// namespace is not one Overgang knows.
+    pub fn version(&self) -> Option<&'static str> {
+        self.standard.map(|s| s.version.as_str())
     }
 
     pub fn sender(&self) -> Option<&Party> {

@@ -4,7 +4,9 @@
 //! `poKomponent`, any version), or in the EPJ namespaces for journal texts,
 //! medication and critical information. Every item keeps its [`Loc`].
 
-use crate::common::{po_child, text, ts, Coded, Loc, LocatedCode, Sensitive};
+use crate::common::{
+    her_ident, idents, po_child, text, ts, Coded, Ident, Loc, LocatedCode, Sensitive,
+};
 use crate::standard::{is_plo_namespace, Family, Standard, NS_EPJ1, NS_EPJ2, NS_EPJ3, NS_FK1};
 use overgang_xml::Node;
 
@@ -183,13 +185,30 @@ pub struct ContactUnit {
     pub phone_present: bool,
 }
 
-/// `KontaktpersonHelsepersonell/Kontaktperson`.
+/// `KontaktpersonHelsepersonell/Kontaktperson`: a health professional (the
+/// GP, a contact doctor). Not patient data, so the identifiers (HPR number,
+/// HER-id) are kept as they are; the name is not kept.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ContactPerson {
     pub loc: Loc,
     pub name_present: bool,
     pub phone_present: bool,
+    /// `RoleToPatient` (list 9034; `6` is Fastlege, the patient's GP).
     pub role: Option<Coded>,
+    /// `fk1:Ident`s (HPR number, HER-id, …).
+    pub idents: Vec<Ident>,
+}
+
+impl ContactPerson {
+    /// The role code (`V` of `RoleToPatient`).
+    pub fn role_code(&self) -> Option<&str> {
+        self.role.as_ref().and_then(Coded::code)
+    }
+
+    /// The person's HER-id, when given.
+    pub fn her_id(&self) -> Option<&str> {
+        her_ident(&self.idents).and_then(|(_, i)| i.id.as_deref())
+    }
 }
 
 /// `AnsvarForRapport`.
@@ -343,6 +362,7 @@ impl PloDocument {
                         name_present: fk1_person_name(n),
                         phone_present: fk1_phone(n),
                         role: n.child(NS_FK1, "RoleToPatient").map(Coded::read),
+                        idents: idents(n, NS_FK1),
                     });
                 }
                 "AnsvarForRapport" if d.responsible.is_none() => {

@@ -284,3 +284,64 @@ fn broken_input_reads_as_empty_options() {
     assert_eq!(m.main, None);
     assert!(m.msg_id().is_none());
 }
+
+#[test]
+fn what_routing_reads_ident_positions_contact_ids_and_the_version() {
+    let bytes = example_bytes("Utskrivningsrapport_v1-6_Ny.xml");
+    let doc = overgang_xml::parse(&bytes, &Default::default()).unwrap();
+    let m = Message::read(&doc);
+    assert_eq!(m.version(), Some("1.6"));
+    // The receiver's HER-id and where its Ident is.
+    let sub = m
+        .receiver()
+        .and_then(|r| r.organisation.as_ref())
+        .and_then(|o| o.sub_organisation.as_deref())
+        .unwrap();
+    let (i, id) = her_ident(&sub.idents).unwrap();
+    assert_eq!((i, id.id.as_deref()), (0, Some("5078")));
+    assert!(id
+        .loc
+        .path(&doc)
+        .ends_with("/Receiver/Organisation/Organisation/Ident"));
+    assert!(id.loc.line_col(&doc).0 > 0);
+    // The contact doctor: role 19 (Kontaktlege), an HPR number, no HER-id.
+    let c = &m.plo.as_ref().unwrap().contacts[0];
+    assert_eq!(c.role_code(), Some("19"));
+    assert_eq!(c.role.as_ref().and_then(Coded::list), Some(9034));
+    assert_eq!(c.idents.len(), 1);
+    assert_eq!(c.idents[0].type_code(), Some("HPR"));
+    assert_eq!(c.idents[0].id.as_deref(), Some("9144889"));
+    assert_eq!(c.her_id(), None);
+    // A GP with a HER-id, and a copy receiver.
+    let mut text = String::from_utf8(bytes).unwrap();
+    let at = text.find("9144889").unwrap();
+    let end = at + text[at..].find("</fk1:Ident>").unwrap() + "</fk1:Ident>".len();
+    text.insert_str(
+        end,
+        "<fk1:Ident><fk1:Id>91100</fk1:Id><fk1:TypeId V=\"HER\"/></fk1:Ident>",
+    );
+    let text = text.replacen(
+        "<Patient>",
+        "<OtherReceiver><RoleReceiver V=\"KI\"/><Organisation><OrganisationName>L</OrganisationName>\
+<Ident><Id>91096</Id><TypeId V=\"HER\"/></Ident><HealthcareProfessional><RoleToPatient V=\"6\"/>\
+<Ident><Id>91100</Id><TypeId V=\"HER\"/></Ident></HealthcareProfessional></Organisation></OtherReceiver><Patient>",
+        1,
+    );
+    let m = read(text.as_bytes());
+    assert_eq!(m.plo.as_ref().unwrap().contacts[0].her_id(), Some("91100"));
+    let o = &m.head.as_ref().unwrap().other_receivers[0];
+    assert_eq!(o.her_id(), Some("91100"));
+    let p = o
+        .organisation
+        .as_ref()
+        .unwrap()
+        .professional
+        .as_ref()
+        .unwrap();
+    assert_eq!(p.her_id(), Some("91100"));
+    assert_eq!(p.role_to_patient.as_ref().and_then(Coded::code), Some("6"));
+    // A v1.5 document's version.
+    let m = read(b"<p:TverrfagligEpikrise xmlns:p='http://www.kith.no/xmlstds/po/TverrfagligEpikrise/2009-06-30'/>");
+    assert_eq!(m.version(), Some("1.5"));
+    assert_eq!(read(b"<x/>").version(), None);
+}
