@@ -48,6 +48,8 @@ pub struct AppState<S> {
     pub registry: Arc<RegistryHandle>,
     /// Wakes the delivery stage when routed messages are stored.
     pub waker: Option<Arc<tokio::sync::Notify>>,
+    /// Copies routing adds (e.g. the GP on a discharge report).
+    pub copy_rules: overgang_route::CopyRules,
     pub patient_key: PatientKey,
     pub apprec: AppRecOptions,
     /// The code lists the AppRec writer looks up error codes in, read once.
@@ -310,6 +312,39 @@ fn build_apprec<S>(
     })
 }
 
+/// Routes an acceptable message with the registry in force (none when no
+/// registry file is configured, or the message is already rejected) and
+/// adds routing's findings to the report, updating its verdict.
+fn route_message<S>(
+    state: &AppState<S>,
+    report: &mut overgang_validate::Report,
+) -> Option<overgang_route::Plan> {
+    state.registry.path()?;
+    if report.verdict == Verdict::Rejected {
+        return None;
+    }
+    let registry = state.registry.current();
+    let doc = report.document.as_ref();
+    let schemas = state.validator.schemas();
+    let locate = |l: overgang_model::Loc| {
+        let n = l.node(doc?)?;
+        let (line, column) = n.line_col();
+        Some(overgang_route::Place {
+            path: schemas.path_of(n),
+            line,
+            column,
+        })
+    };
+    let plan =
+        overgang_route::route_located(&report.message, &registry, &state.copy_rules, &locate);
+    if plan.findings.is_empty() {
+        return Some(plan);
+    }
+    report.findings.extend(plan.findings.iter().cloned());
+    report.verdict = Verdict::of(&report.findings);
+    (!plan.is_rejected()).then_some(plan)
+}
+
 /// The keyed index value of the message's first patient identifier.
 fn patient_index(key: &PatientKey, message: &Message) -> Option<String> {
     let patient = message.head.as_ref()?.patient.as_ref()?;
@@ -378,7 +413,7 @@ async fn intake_in_span<S: Store>(
     let now = now_millis();
     let id = uuid::Uuid::now_v7().to_string();
 
-    let report = if bytes.len() <= INLINE_VALIDATION_BYTES {
+    let mut report = if bytes.len() <= INLINE_VALIDATION_BYTES {
         state.validator.validate(&bytes)
     } else {
         let st = state.clone();
@@ -398,6 +433,9 @@ async fn intake_in_span<S: Store>(
     if let Some(t) = report.msg_type.as_deref() {
         span.record("msg_type", t);
     }
+    // Routing: where an acceptable message goes. Its findings join the
+    // others (an unknown receiver rejects the message with E21).
+    let plan = route_message(&state, &mut report);
     let verdict = report.verdict;
     span.record("verdict", verdict.as_str());
     let message = &report.message;
@@ -504,14 +542,44 @@ async fn intake_in_span<S: Store>(
         } else {
             "mottatt / received".into()
         },
-        deliveries: Vec::new(),
-        route_reason: String::new(),
+        route_reason: plan
+            .as_ref()
+            .map(|p| {
+                p.targets
+                    .iter()
+                    .map(|t| t.history_text())
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            })
+            .unwrap_or_default(),
+        deliveries: plan
+            .map(|p| {
+                p.targets
+                    .into_iter()
+                    .map(|t| overgang_store::NewDelivery {
+                        role: match &t.reason {
+                            overgang_route::Reason::Primary => "primary".to_owned(),
+                            overgang_route::Reason::OtherReceiver => "other_receiver".to_owned(),
+                            overgang_route::Reason::CopyRule { rule } => format!("copy:{rule}"),
+                        },
+                        reason: t.history_text(),
+                        receiver_her: t.her,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
     };
 
+    let routed = !new.deliveries.is_empty();
     let outcome = state.store.submit(new).await;
     match outcome {
         Ok(Submitted::Created) => {
             span.record("id", id.as_str());
+            if routed {
+                if let Some(w) = &state.waker {
+                    w.notify_one();
+                }
+            }
             let status = if rejected {
                 StatusCode::UNPROCESSABLE_ENTITY
             } else {

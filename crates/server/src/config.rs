@@ -37,6 +37,10 @@ pub struct Config {
     pub validation: ValidationConfig,
     #[serde(default)]
     pub registry: RegistryConfig,
+    /// Routing: copy rules (default: a discharge report also goes to the
+    /// patient's GP). See docs/ROUTING.md.
+    #[serde(default)]
+    pub routing: overgang_route::CopyRules,
     /// Delivery to receivers: attempts, backoff, timeouts, AppRec waits.
     #[serde(default)]
     pub delivery: overgang_deliver::DeliveryConfig,
@@ -60,6 +64,7 @@ const SECTIONS: &[&str] = &[
     "apprec",
     "validation",
     "registry",
+    "routing",
     "delivery",
     "systems",
 ];

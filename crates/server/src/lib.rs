@@ -95,6 +95,10 @@ impl Gateway {
         }
         let validator =
             overgang_validate::Validator::new(overgang_validate::Options { limits, rule_files })?;
+        config.routing.check().map_err(|e| ServerError::Config {
+            place: "routing".into(),
+            reason: e.to_string(),
+        })?;
         let registry = Arc::new(registry::RegistryHandle::load(
             config.registry.file.as_deref(),
         )?);
@@ -155,6 +159,7 @@ impl Gateway {
             systems: systems.clone(),
             registry,
             waker: deliverer.as_ref().map(|d| d.waker()),
+            copy_rules: config.routing.clone(),
             patient_key,
             apprec: app::AppState::<()>::apprec_options(
                 &config.apprec.version,
