@@ -70,7 +70,7 @@ fn init_logging(config: &Config) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("logging: {e}"))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
