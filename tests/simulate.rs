@@ -14,7 +14,9 @@
 //!   the same seed; `slow`, `http:CODE`, `retry-after`;
 //! - deduplication on MsgId (the same receipt, counted), require-token 401,
 //!   receipt callbacks, no patient data in `/_sim/received`;
-//! - refusals: a non-loopback `--listen`, a bad `--behaviour`.
+//! - refusals: a non-loopback `--listen`, a bad `--behaviour`;
+//! - `overgang serve --demo` starts a receiver per registry address (and
+//!   refuses endpoints beyond loopback).
 
 mod support {
     pub mod corpus;
@@ -708,4 +710,117 @@ fn a_listen_address_beyond_loopback_and_a_bad_behaviour_are_refused() {
         assert!(err.contains(nb) && err.contains(en), "{args:?}: {err}");
         assert!(out.stdout.is_empty(), "{args:?}: nothing started");
     }
+}
+
+/// A free loopback port (bound and released; good enough for a test).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_demo_starts_a_receiver_for_every_registry_address() {
+    let tmp = TempDir::new("sim-demo");
+    let (p1, p2) = (free_port(), free_port());
+    std::fs::write(tmp.path().join("unit.token"), "unit-token\n").expect("token");
+    let registry = tmp.path().join("registry.toml");
+    std::fs::write(
+        &registry,
+        format!(
+            r#"
+[[party]]
+her = "59"
+name = "Sykehuset"
+kind = "organisation"
+endpoint = "http://127.0.0.1:{p1}/plo"
+callback = "http://127.0.0.1:{p1}/receipts"
+accepts = [{{ type = "INNLEGGELSESRAPPORT", versions = ["1.6"] }}]
+
+[[party]]
+her = "8100001"
+name = "Kommunen"
+kind = "organisation"
+municipality = "4699"
+endpoint = "http://127.0.0.1:{p1}/kommune"
+accepts = [{{ type = "LOG_INNLAGT", versions = ["1.6"] }}]
+
+[[party]]
+her = "8100003"
+name = "Tildelingskontoret"
+kind = "municipal_service"
+parent = "8100001"
+municipality = "4699"
+endpoint = "http://localhost:{p2}/plo"
+auth = {{ bearer_token_file = "unit.token" }}
+accepts = [{{ type = "LOG_INNLAGT", versions = ["1.6"] }}]
+"#
+        ),
+    )
+    .expect("registry");
+    let cfg = support::server::test_config_with_registry(tmp.path(), &registry, "", "");
+    let srv = support::server::Server::start(&cfg, &["--demo"], &tmp.path().join("log"));
+    let c = client();
+    let (_, bytes) = examples(1).remove(0);
+
+    let a = post(
+        &c,
+        &format!("http://127.0.0.1:{p1}/plo"),
+        None,
+        bytes.clone(),
+    )
+    .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.body);
+    assert!(a.body.contains("<Status V=\"1\""));
+    // The unit with its own system requires the token the gateway holds.
+    let url2 = format!("http://127.0.0.1:{p2}/plo");
+    let a = post(&c, &url2, None, bytes.clone()).await;
+    assert_eq!(a.status, StatusCode::UNAUTHORIZED);
+    let a = post(&c, &url2, Some("unit-token"), bytes.clone()).await;
+    assert_eq!(a.status, StatusCode::OK);
+    // The gateway runs beside them.
+    let r = c
+        .get(format!("{}/healthz", srv.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(r.status(), StatusCode::OK);
+    let status = srv.terminate(Duration::from_secs(20));
+    assert!(status.success(), "{status:?}");
+    // Both receivers stopped with the gateway.
+    assert!(try_post(
+        &client(),
+        &format!("http://127.0.0.1:{p1}/plo"),
+        None,
+        bytes
+    )
+    .await
+    .is_err());
+
+    // Endpoints beyond loopback: --demo is refused before anything starts.
+    std::fs::write(
+        &registry,
+        r#"
+[[party]]
+her = "59"
+name = "Sykehuset"
+kind = "organisation"
+endpoint = "https://ehr.example.no/plo"
+accepts = [{ type = "LOG_INNLAGT", versions = ["1.6"] }]
+"#,
+    )
+    .expect("registry");
+    let out = Command::new(env!("CARGO_BIN_EXE_overgang"))
+        .args(["serve", "--demo", "--config"])
+        .arg(&cfg)
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("loopback") && err.contains("ehr.example.no") && err.contains("HER 59"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
 }

@@ -7,6 +7,7 @@
 //! receiving system for tests and demos).
 
 mod apprec_cmd;
+mod demo;
 mod output;
 mod registry_cmd;
 mod rules_cmd;
