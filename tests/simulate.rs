@@ -712,18 +712,19 @@ fn a_listen_address_beyond_loopback_and_a_bad_behaviour_are_refused() {
     }
 }
 
-/// A free loopback port (bound and released; good enough for a test).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+/// Two distinct free loopback ports (bound together, then released; good
+/// enough for a test).
+fn free_ports() -> (u16, u16) {
+    let bind = || std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let (a, b) = (bind(), bind());
+    let port = |l: &std::net::TcpListener| l.local_addr().expect("addr").port();
+    (port(&a), port(&b))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_demo_starts_a_receiver_for_every_registry_address() {
     let tmp = TempDir::new("sim-demo");
-    let (p1, p2) = (free_port(), free_port());
+    let (p1, p2) = free_ports();
     std::fs::write(tmp.path().join("unit.token"), "unit-token\n").expect("token");
     let registry = tmp.path().join("registry.toml");
     std::fs::write(
