@@ -3,13 +3,16 @@
 //! Subcommands: `serve` (the gateway), `validate` (for EHR vendors' CI and
 //! for people), `apprec` (the receipt that answers a message), `rules` (the
 //! effective completeness rule catalogue), `registry` (check address
-//! registry files) and `token` (sender tokens).
+//! registry files), `token` (sender tokens) and `simulate` (a simulated
+//! receiving system for tests and demos).
 
 mod apprec_cmd;
+mod demo;
 mod output;
 mod registry_cmd;
 mod rules_cmd;
 mod serve_cmd;
+mod simulate_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -49,6 +52,9 @@ enum Command {
     /// Check address registry files (docs/REGISTRY.md).
     #[command(subcommand)]
     Registry(registry_cmd::Command),
+    /// Simulated systems for end-to-end tests and demos (docs/SIMULATOR.md).
+    #[command(subcommand)]
+    Simulate(simulate_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -143,6 +149,7 @@ fn main() -> ExitCode {
         Command::Registry(cmd) => registry_cmd::run(cmd),
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Token(cmd) => serve_cmd::token(cmd),
+        Command::Simulate(cmd) => simulate_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

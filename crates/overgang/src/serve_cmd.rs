@@ -21,6 +21,11 @@ pub struct Args {
     /// Directory of the embedded store (overrides `[store] data`).
     #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
+    /// Also start a simulated receiver (behaviour ok) on every loopback
+    /// address the address registry delivers to (docs/SIMULATOR.md).
+    /// Refused when any endpoint is not plain http on loopback.
+    #[arg(long)]
+    demo: bool,
 }
 
 pub fn serve(args: Args) -> Result<ExitCode> {
@@ -31,6 +36,11 @@ pub fn serve(args: Args) -> Result<ExitCode> {
     if let Some(d) = args.data {
         config.store.data = d;
     }
+    let demo = if args.demo {
+        Some(crate::demo::plan(config.registry.file.as_deref())?)
+    } else {
+        None
+    };
     init_logging(&config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -41,15 +51,28 @@ pub fn serve(args: Args) -> Result<ExitCode> {
         for w in warnings {
             tracing::warn!("{w}");
         }
+        let simulators = match (demo, gateway.local_addr()) {
+            (Some(plan), Some(a)) => {
+                let url = crate::demo::gateway_url(gateway.scheme(), a)?;
+                Some(crate::demo::bind(plan, url).await?)
+            }
+            _ => None,
+        };
         let addr = gateway
             .local_addr()
             .map(|a| a.to_string())
             .unwrap_or_default();
         // One line on standard output for people and scripts.
         println!("overgang: listening on {}://{addr}", gateway.scheme());
+        if let Some(s) = &simulators {
+            s.print();
+        }
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, data = %config.store.data.display(), "gateway started");
-        gateway.run(shutdown_signal()).await?;
+        match simulators {
+            None => gateway.run(shutdown_signal()).await?,
+            Some(s) => s.run_beside(gateway, shutdown_signal()).await?,
+        }
         tracing::info!("gateway stopped");
         Ok::<_, anyhow::Error>(())
     })?;
@@ -70,7 +93,7 @@ fn init_logging(config: &Config) -> Result<()> {
     .map_err(|e| anyhow::anyhow!("logging: {e}"))
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };
