@@ -81,9 +81,9 @@ pub struct DeliveryConfig {
     pub backoff_max_secs: u64,
     /// The longest pause a receiver's `Retry-After` can ask for.
     pub retry_after_max_secs: u64,
-    /// A delivered message whose AppRec has not come after this long is
-    /// flagged and alerted.
-    pub apprec_timeout_minutes: u64,
+    /// A delivered message whose AppRec has not come after this long
+    /// (seconds) is flagged and alerted.
+    pub apprec_timeout_secs: u64,
     /// How often to look for overdue AppRecs.
     pub sweep_secs: u64,
     /// How often to look for due deliveries when nothing wakes the stage.
@@ -108,7 +108,7 @@ impl Default for DeliveryConfig {
             backoff_initial_ms: 1000,
             backoff_max_secs: 300,
             retry_after_max_secs: 3600,
-            apprec_timeout_minutes: 60,
+            apprec_timeout_secs: 3600,
             sweep_secs: 30,
             poll_ms: 1000,
             max_answer_bytes: 4 * 1024 * 1024,
@@ -418,7 +418,7 @@ impl<S: Store> Deliverer<S> {
         };
         tracing::info!(
             delivery = d.id,
-            message = %d.message_id,
+            message_id = %d.message_id,
             receiver_her = %d.receiver_her,
             kind = d.kind.as_str(),
             attempt = attempts,
@@ -429,7 +429,7 @@ impl<S: Store> Deliverer<S> {
             tracing::warn!(
                 alert = "dead_letter",
                 delivery = d.id,
-                message = %d.message_id,
+                message_id = %d.message_id,
                 receiver_her = %d.receiver_her,
                 "a delivery gave up and waits for a person"
             );
@@ -547,8 +547,8 @@ impl<S: Store> Deliverer<S> {
     /// Flags deliveries whose AppRec is overdue, every `sweep_secs`.
     async fn sweep(self: Arc<Self>) {
         let every = Duration::from_secs(self.cfg.sweep_secs.max(1));
-        let timeout = i64::try_from(self.cfg.apprec_timeout_minutes.saturating_mul(60_000))
-            .unwrap_or(i64::MAX);
+        let timeout =
+            i64::try_from(self.cfg.apprec_timeout_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
         loop {
             tokio::time::sleep(every).await;
             let now = self.clock.now();

@@ -357,7 +357,7 @@ async fn no_connection_is_retried() {
 #[tokio::test]
 async fn a_missing_apprec_is_flagged() {
     let rig = rig(DeliveryConfig {
-        apprec_timeout_minutes: 1,
+        apprec_timeout_secs: 60,
         sweep_secs: 1,
         ..DeliveryConfig::default()
     })

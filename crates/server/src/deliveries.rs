@@ -296,7 +296,7 @@ async fn post_apprec<S: Store>(
         }) => {
             tracing::info!(
                 delivery = target.delivery_id,
-                message = %target.message_id,
+                message_id = %target.message_id,
                 receipt = receipt_id,
                 status = status.code(),
                 "receipt received"
