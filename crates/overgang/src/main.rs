@@ -3,10 +3,12 @@
 //! Subcommands: `serve` (the gateway), `validate` (for EHR vendors' CI and
 //! for people), `apprec` (the receipt that answers a message), `rules` (the
 //! effective completeness rule catalogue), `registry` (check address
-//! registry files), `token` (sender tokens) and `simulate` (a simulated
-//! receiving system for tests and demos).
+//! registry files), `token` (sender tokens), `simulate` (a simulated
+//! receiving system for tests and demos) and `deliveries` (operators: the
+//! delivery queues over the admin API).
 
 mod apprec_cmd;
+mod deliveries_cmd;
 mod demo;
 mod output;
 mod registry_cmd;
@@ -55,6 +57,15 @@ enum Command {
     /// Simulated systems for end-to-end tests and demos (docs/SIMULATOR.md).
     #[command(subcommand)]
     Simulate(simulate_cmd::Command),
+    /// Operators: the delivery queues — list, show, replay, cancel, alerts,
+    /// stats — over the gateway's admin API (docs/API.md).
+    ///
+    /// Token: --token-file F or OVERGANG_TOKEN (an admin system's); gateway:
+    /// --server URL or OVERGANG_URL. Exit status: 0 done, 1 an action
+    /// refused or an unknown id, 2 usage, connection or authentication
+    /// errors.
+    #[command(subcommand)]
+    Deliveries(deliveries_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -150,6 +161,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::serve(args),
         Command::Token(cmd) => serve_cmd::token(cmd),
         Command::Simulate(cmd) => simulate_cmd::run(cmd),
+        Command::Deliveries(cmd) => deliveries_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,
