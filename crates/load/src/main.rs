@@ -77,6 +77,18 @@ struct Args {
     #[arg(long)]
     http2: bool,
 
+    /// Send at this many requests per second in all (1-100000), spread
+    /// evenly, rather than as fast as the clients can; give enough clients
+    /// to keep the schedule.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    rate: Option<u32>,
+
+    /// Give the messages this many synthetic patients (valid national ids,
+    /// round robin) instead of the examples' few, as real traffic has; 0
+    /// keeps the examples' own.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    patients: u64,
+
     /// Example messages: files, or folders whose *.xml files are all taken.
     #[arg(required = true, value_name = "FILES_OR_DIRS")]
     paths: Vec<PathBuf>,
@@ -126,6 +138,8 @@ fn main() -> ExitCode {
         timeout: args.timeout,
         ca: args.ca,
         http2: args.http2,
+        rate: args.rate.map(f64::from),
+        patients: args.patients,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(usize::from(args.threads))

@@ -45,6 +45,13 @@ pub struct Config {
     pub ca: Option<std::path::PathBuf>,
     /// Speak HTTP/2 without negotiation (plain http).
     pub http2: bool,
+    /// Give each message one of this many synthetic patients (valid
+    /// national ids), round robin, instead of the example's own; 0 keeps the
+    /// examples' patients.
+    pub patients: u64,
+    /// Send at this many requests per second in all (an open schedule:
+    /// request k starts at k / rate), instead of as fast as the clients can.
+    pub rate: Option<f64>,
 }
 
 /// Builds the one HTTP client all clients share: keep-alive, no proxy, no
@@ -97,6 +104,11 @@ struct Shared {
     bound: Bound,
     measure_from: Instant,
     stop_at: Instant,
+    /// With a rate: the schedule's start, its rate and the next slot.
+    pace: Option<(Instant, f64)>,
+    slots: AtomicU64,
+    patients: u64,
+    next_patient: AtomicU64,
 }
 
 /// Runs the load and returns the report. `templates` must not be empty.
@@ -121,6 +133,10 @@ pub async fn run(config: &Config, templates: Vec<Template>) -> Result<Report> {
         bound: config.bound,
         measure_from,
         stop_at,
+        pace: config.rate.filter(|r| *r > 0.0).map(|r| (start, r)),
+        slots: AtomicU64::new(0),
+        patients: config.patients,
+        next_patient: AtomicU64::new(0),
     });
     let tasks: Vec<_> = (0..config.concurrency)
         .map(|_| tokio::spawn(client_loop(Arc::clone(&shared))))
@@ -177,6 +193,14 @@ async fn client_loop(shared: Arc<Shared>) -> Tally {
     let mut tally = Tally::default();
     let mut id_buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     loop {
+        if let Some((from, rate)) = shared.pace {
+            let k = shared.slots.fetch_add(1, Ordering::Relaxed);
+            let at = from + Duration::from_secs_f64(k as f64 / rate);
+            if at >= shared.stop_at {
+                break;
+            }
+            tokio::time::sleep_until(at.into()).await;
+        }
         let now = Instant::now();
         if now >= shared.stop_at {
             break;
@@ -191,7 +215,11 @@ async fn client_loop(shared: Arc<Shared>) -> Tally {
         }
         let i = shared.next_template.fetch_add(1, Ordering::Relaxed) % shared.templates.len();
         let id = uuid::Uuid::new_v4().hyphenated().encode_lower(&mut id_buf);
-        let body = shared.templates[i].with_msg_id(id.as_bytes());
+        let patient = (shared.patients > 0).then(|| {
+            let k = shared.next_patient.fetch_add(1, Ordering::Relaxed) % shared.patients;
+            crate::template::synthetic_national_id(k)
+        });
+        let body = shared.templates[i].with_ids(id.as_bytes(), patient.as_ref());
 
         let sent = Instant::now();
         let outcome = post(&shared, body).await;

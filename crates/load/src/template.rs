@@ -21,12 +21,14 @@ pub const MSGHEAD_NS: &str = "http://www.kith.no/xmlstds/msghead/2006-05-24";
 /// Largest file taken as a template; the gateway refuses far smaller ones.
 const MAX_TEMPLATE_BYTES: u64 = 64 * 1024 * 1024;
 
-/// One example message and where its MsgId text lies.
+/// One example message and where its MsgId text lies (and, when it has
+/// one, every place its patient's 11-digit national id is written).
 #[derive(Debug, Clone)]
 pub struct Template {
     pub path: PathBuf,
     bytes: Vec<u8>,
     msg_id: Range<usize>,
+    patient: Vec<Range<usize>>,
 }
 
 impl Template {
@@ -35,11 +37,43 @@ impl Template {
         let path = path.into();
         let msg_id = find_msg_id(&bytes)
             .with_context(|| format!("{}: cannot use as a template", path.display()))?;
+        let patient = find_patient_id(&bytes)
+            .map(|r| occurrences(&bytes, &bytes[r]))
+            .unwrap_or_default();
         Ok(Template {
             path,
             bytes,
             msg_id,
+            patient,
         })
+    }
+
+    /// Whether the patient's national id can be replaced.
+    pub fn has_patient(&self) -> bool {
+        !self.patient.is_empty()
+    }
+
+    /// The file's bytes with a new MsgId and, when given and the file has
+    /// one, the patient's 11-digit id replaced wherever it is written (the
+    /// envelope and the document agree, as they must).
+    pub fn with_ids(&self, msg_id: &[u8], patient: Option<&[u8; 11]>) -> Vec<u8> {
+        let mut spans: Vec<(Range<usize>, &[u8])> = vec![(self.msg_id.clone(), msg_id)];
+        if let Some(p) = patient {
+            spans.extend(self.patient.iter().map(|r| (r.clone(), &p[..])));
+        }
+        spans.sort_by_key(|(r, _)| r.start);
+        let mut out = Vec::with_capacity(self.bytes.len() + msg_id.len());
+        let mut at = 0;
+        for (r, new) in spans {
+            if r.start < at {
+                continue; // overlapping (cannot happen: an id is not in the MsgId)
+            }
+            out.extend_from_slice(&self.bytes[at..r.start]);
+            out.extend_from_slice(new);
+            at = r.end;
+        }
+        out.extend_from_slice(&self.bytes[at..]);
+        out
     }
 
     /// The MsgId as the file has it (raw bytes).
@@ -49,18 +83,75 @@ impl Template {
 
     /// The file's bytes with the MsgId text replaced by `msg_id`.
     pub fn with_msg_id(&self, msg_id: &[u8]) -> Vec<u8> {
-        let old = self.msg_id.len();
-        let mut out = Vec::with_capacity(self.bytes.len() - old + msg_id.len());
-        out.extend_from_slice(&self.bytes[..self.msg_id.start]);
-        out.extend_from_slice(msg_id);
-        out.extend_from_slice(&self.bytes[self.msg_id.end..]);
-        out
+        self.with_ids(msg_id, None)
     }
 }
 
 /// The byte range of the text of the first `MsgHead/MsgInfo/MsgId` element,
 /// all three in the MsgHead namespace.
 pub fn find_msg_id(bytes: &[u8]) -> Result<Range<usize>> {
+    find_text(bytes, &["MsgHead", "MsgInfo", "MsgId"])
+}
+
+/// The first `MsgHead/MsgInfo/Patient/Ident/Id` when it is 11 digits (a
+/// national id or D-number).
+fn find_patient_id(bytes: &[u8]) -> Option<Range<usize>> {
+    let r = find_text(bytes, &["MsgHead", "MsgInfo", "Patient", "Ident", "Id"]).ok()?;
+    let v = &bytes[r.clone()];
+    (v.len() == 11 && v.iter().all(u8::is_ascii_digit)).then_some(r)
+}
+
+/// Every place `digits` stands as a whole run of digits.
+fn occurrences(bytes: &[u8], digits: &[u8]) -> Vec<Range<usize>> {
+    let n = digits.len();
+    (0..bytes.len().saturating_sub(n - 1))
+        .filter(|&i| {
+            bytes[i..i + n] == *digits
+                && (i == 0 || !bytes[i - 1].is_ascii_digit())
+                && bytes.get(i + n).is_none_or(|b| !b.is_ascii_digit())
+        })
+        .map(|i| i..i + n)
+        .collect()
+}
+
+/// A valid 11-digit Norwegian national id (both mod-11 check digits right)
+/// made from `n`: a different one for each `n` below 1,008,000 (larger `n`
+/// repeat). Fictitious: born 1940-1989, individual numbers 000-499.
+pub fn synthetic_national_id(n: u64) -> [u8; 11] {
+    let n = n % 1_008_000;
+    let day = 1 + n % 28;
+    let month = 1 + (n / 28) % 12;
+    let year = 40 + (n / 336) % 50;
+    let base = n / 16_800; // 0..60
+                           // About one number in six has a check digit of 10 and is not allowed:
+                           // try individual numbers base, base + 60, … (distinct for distinct n).
+    let mut last = [b'0'; 11];
+    for ind in (0..8).map(|j| base + 60 * j).chain(480..500) {
+        let digits = format!("{day:02}{month:02}{year:02}{ind:03}");
+        let mut d = [0u32; 11];
+        for (i, c) in digits.bytes().enumerate() {
+            d[i] = u32::from(c - b'0');
+        }
+        let check = |w: &[u32], d: &[u32]| {
+            (11 - w.iter().zip(d).map(|(w, x)| w * x).sum::<u32>() % 11) % 11
+        };
+        let c1 = check(&[3, 7, 6, 1, 8, 9, 4, 5, 2], &d);
+        d[9] = c1;
+        let c2 = check(&[5, 4, 3, 2, 7, 6, 5, 4, 3, 2], &d);
+        d[10] = c2;
+        let out = d.map(|x| b'0' + (x % 10) as u8);
+        if c1 < 10 && c2 < 10 {
+            return out;
+        }
+        last = out;
+    }
+    last
+}
+
+/// The byte range of the text of the first element at `path` (local names,
+/// all in the MsgHead namespace).
+fn find_text(bytes: &[u8], path: &[&str]) -> Result<Range<usize>> {
+    let (last, parents) = path.split_last().context("empty path")?;
     let masked = ascii_mask(bytes);
     let mut reader = NsReader::from_str(&masked);
     // Local names of the open elements in the MsgHead namespace (None for others).
@@ -80,17 +171,19 @@ pub fn find_msg_id(bytes: &[u8]) -> Result<Range<usize>> {
         // under MsgHead/MsgInfo.
         let is_msg_id = |local: &str| {
             in_msghead
-                && local == "MsgId"
-                && stack.len() == 2
-                && stack[0].as_deref() == Some("MsgHead")
-                && stack[1].as_deref() == Some("MsgInfo")
+                && local == *last
+                && stack.len() == parents.len()
+                && stack
+                    .iter()
+                    .zip(parents)
+                    .all(|(a, b)| a.as_deref() == Some(*b))
         };
         match event {
             Event::Start(start) => {
                 let local = start.local_name().as_ref().to_string();
                 if is_msg_id(&local) {
                     let span = reader.read_to_end(start.name()).map_err(|e| {
-                        anyhow::anyhow!("MsgId element is not closed properly: {e}")
+                        anyhow::anyhow!("{last} element is not closed properly: {e}")
                     })?;
                     let range = span.start as usize..span.end as usize;
                     // The span must sit between the start tag's '>' and the end tag's '<'.
@@ -99,11 +192,11 @@ pub fn find_msg_id(bytes: &[u8]) -> Result<Range<usize>> {
                         || bytes[range.start - 1] != b'>'
                         || bytes[range.end] != b'<'
                     {
-                        bail!("could not locate the MsgId text exactly");
+                        bail!("could not locate the {last} text exactly");
                     }
                     if bytes[range.clone()].contains(&b'<') {
                         bail!(
-                            "MsgId holds markup (elements, comments or CDATA); expected plain text"
+                            "{last} holds markup (elements, comments or CDATA); expected plain text"
                         );
                     }
                     return Ok(range);
@@ -111,7 +204,7 @@ pub fn find_msg_id(bytes: &[u8]) -> Result<Range<usize>> {
                 stack.push(in_msghead.then_some(local));
             }
             Event::Empty(start) if is_msg_id(start.local_name().as_ref()) => {
-                bail!("MsgId is an empty element (<MsgId/>); expected text to replace");
+                bail!("{last} is an empty element (<{last}/>); expected text to replace");
             }
             Event::End(_) => {
                 stack.pop();
@@ -120,7 +213,10 @@ pub fn find_msg_id(bytes: &[u8]) -> Result<Range<usize>> {
             _ => {}
         }
     }
-    bail!("no MsgHead/MsgInfo/MsgId element in the MsgHead namespace (is this a MsgHead message?)")
+    bail!(
+        "no {} element in the MsgHead namespace (is this a MsgHead message?)",
+        path.join("/")
+    )
 }
 
 /// A copy of `bytes` of the same length that is pure ASCII: every byte from
@@ -187,6 +283,44 @@ fn has_xml_extension(path: &Path) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn synthetic_national_ids_are_valid_and_distinct() {
+        let mut seen = std::collections::HashSet::new();
+        for n in (0..3000).chain(1_000_000..1_002_000) {
+            let id = synthetic_national_id(n);
+            let d: Vec<u32> = id.iter().map(|b| u32::from(b - b'0')).collect();
+            let w1 = [3, 7, 6, 1, 8, 9, 4, 5, 2, 1];
+            let w2 = [5, 4, 3, 2, 7, 6, 5, 4, 3, 2, 1];
+            assert_eq!(w1.iter().zip(&d).map(|(w, x)| w * x).sum::<u32>() % 11, 0);
+            assert_eq!(w2.iter().zip(&d).map(|(w, x)| w * x).sum::<u32>() % 11, 0);
+            assert!(seen.insert(id), "{n}");
+        }
+    }
+
+    #[test]
+    fn the_patient_id_is_replaced_everywhere_it_is_written() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/standards/examples/plo-1.6");
+        let mut any = false;
+        for t in load_templates(&[dir]).unwrap() {
+            if !t.has_patient() {
+                continue;
+            }
+            any = true;
+            let old = String::from_utf8_lossy(&t.bytes[t.patient[0].clone()]).to_string();
+            let new = synthetic_national_id(7);
+            let out = t.with_ids(b"m-1", Some(&new));
+            let text = String::from_utf8_lossy(&out);
+            assert!(!text.contains(&old), "{}", t.path.display());
+            assert_eq!(
+                text.matches(std::str::from_utf8(&new).unwrap()).count(),
+                t.patient.len()
+            );
+            assert!(text.contains("<MsgId>m-1<") || text.contains(">m-1</"));
+        }
+        assert!(any, "the examples have patients");
+    }
 
     fn splice(xml: &[u8]) -> Vec<u8> {
         Template::new("sample.xml", xml.to_vec())

@@ -96,6 +96,8 @@ fn config(url: &str, concurrency: usize, bound: Bound, warmup: Duration) -> Conf
         timeout: Duration::from_secs(10),
         ca: None,
         http2: false,
+        rate: None,
+        patients: 0,
     }
 }
 
