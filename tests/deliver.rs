@@ -1,0 +1,491 @@
+//! End-to-end delivery: the real `overgang serve` routes and delivers to
+//! real `overgang simulate receiver` processes on loopback, through an
+//! address registry whose endpoints are the simulators' ports
+//! (`support::delivery`: the demo registry with each test's own ports).
+//!
+//! - the 22 official v1.6 examples each reach their receiver exactly once,
+//!   on the port of the receiver's system, are acknowledged, and each
+//!   receiver's AppRec goes back to the sender's callback; a message to an
+//!   unknown receiver is rejected (E21) and goes nowhere;
+//! - the GP's copy of a discharge report (and RT007 when no GP is named);
+//! - a unit with a system of its own, reached with the bearer token the
+//!   registry names (read for each attempt: a wrong one is a dead letter);
+//!
+//! No patient's national id or name reaches the gateway's or the
+//! simulators' logs (checked in the tests that send the most patients).
+//! Every wait is bounded ([`support::delivery::WAIT`]); no assertion is
+//! about speed.
+
+mod support {
+    pub mod corpus;
+    pub mod delivery;
+    pub mod patients;
+    pub mod server;
+    pub mod simulator;
+    pub mod tempdir;
+}
+
+use reqwest::StatusCode;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use support::delivery::{
+    arrival, arrived, message_deliveries, Net, ALVDAL, KATTSKINNET, OPS_TOKEN, SOLVIK,
+    SOLVIK_TILDELING, ST_OLAV,
+};
+use support::patients::{self, read};
+use support::server::{with_msg_id, DEMO_TOKEN};
+
+/// The official examples as (file name, bytes).
+fn examples() -> Vec<(String, Vec<u8>)> {
+    support::corpus::official_examples()
+        .into_iter()
+        .map(|(n, p)| (n, std::fs::read(&p).expect("read example")))
+        .collect()
+}
+
+fn example(name: &str) -> Vec<u8> {
+    std::fs::read(support::corpus::official_dir().join(name)).expect("read example")
+}
+
+/// `bytes` with a fresh MsgId; the MsgId.
+fn fresh(bytes: &[u8]) -> (String, Vec<u8>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    (id.clone(), with_msg_id(bytes, &id))
+}
+
+/// The demo port of the system that receives for organisation (level 1)
+/// `her` in the demo registry.
+fn port_of(her: &str) -> u16 {
+    match her {
+        "59" => ST_OLAV,
+        "99387" => ALVDAL,
+        "91096" => KATTSKINNET,
+        other => panic!("no receiving system for organisation {other} in these tests"),
+    }
+}
+
+/// `bytes` addressed to another receiver: organisation `org` (instead of
+/// Alvdal kommune, 99387) and unit `unit` (instead of 5078).
+fn addressed_to(bytes: &[u8], org: &str, unit: &str) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    for id in ["<Id>99387</Id>", "<Id>5078</Id>"] {
+        assert_eq!(text.matches(id).count(), 1, "{id} once");
+    }
+    text.replace("<Id>99387</Id>", &format!("<Id>{org}</Id>"))
+        .replace("<Id>5078</Id>", &format!("<Id>{unit}</Id>"))
+        .into_bytes()
+}
+
+/// The one message delivery among `ds`.
+fn the_message_delivery(ds: &[Value]) -> &Value {
+    let m = message_deliveries(ds);
+    assert_eq!(m.len(), 1, "{ds:#?}");
+    m[0]
+}
+
+/// Asserts that neither the gateway's log nor a simulator's contains a
+/// national id or name of the patients of `messages`.
+fn assert_logs_clean<'a>(net: &Net, messages: impl IntoIterator<Item = &'a [u8]>) {
+    let secrets = patients::secrets(messages);
+    let log = net.log();
+    assert!(log.contains("answered"), "the gateway's log says little");
+    patients::assert_no_secrets("the gateway's log", &log, &secrets);
+    for (port, sim) in &net.sims {
+        patients::assert_no_secrets(
+            &format!("the log of the simulator for {port}"),
+            &sim.log_text(),
+            &secrets,
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn official_examples_reach_their_receivers_once_and_receipts_reach_their_senders() {
+    // The gateway logs everything it can (trace), and still no patient.
+    let net = Net::start_with(
+        "deliver-examples",
+        &[],
+        &[(ST_OLAV, "ok"), (ALVDAL, "ok"), (KATTSKINNET, "ok")],
+        &[],
+        &[("OVERGANG_LOG__LEVEL", "trace")],
+    )
+    .await;
+    struct Sent {
+        name: String,
+        id: String,
+        msg_id: String,
+        receiver_her: String,
+        sender_her: String,
+        /// Where the message must arrive, and where its receipt must go.
+        receiver_port: u16,
+        sender_port: u16,
+    }
+    let examples = examples();
+    let mut sent = Vec::new();
+    for (name, bytes) in &examples {
+        // Expected from the envelope itself: the receiver at level 2 (else
+        // 1), delivered to the system of its organisation (level 1); the
+        // receipt to the system of the sender's organisation.
+        let m = read(bytes);
+        let receiver = m.receiver().expect("receiver");
+        let sender = m.sender().expect("sender");
+        let p = net.post(bytes.clone()).await;
+        assert_eq!(p.status, StatusCode::CREATED, "{name}: {}", p.body);
+        sent.push(Sent {
+            name: name.clone(),
+            id: p.id.expect("id"),
+            msg_id: m.msg_id().expect("MsgId").trim().to_owned(),
+            receiver_her: receiver.most_specific_her_id().expect("HER").to_owned(),
+            sender_her: sender.most_specific_her_id().expect("HER").to_owned(),
+            receiver_port: port_of(receiver.her_id().expect("HER")),
+            sender_port: port_of(sender.her_id().expect("HER")),
+        });
+    }
+    // A receiver the registry does not know: rejected (E21), stored as
+    // such, delivered to nobody.
+    let (_, unknown) = fresh(&addressed_to(
+        &example("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml"),
+        "99387",
+        "777777",
+    ));
+    let p = net.post(unknown).await;
+    assert_eq!(p.status, StatusCode::UNPROCESSABLE_ENTITY, "{}", p.body);
+    assert_eq!(p.body["apprec_status"], 2);
+    let rt: Vec<&Value> = p.body["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["category"] == "routing")
+        .collect();
+    assert_eq!(rt.len(), 1, "{}", p.body);
+    assert_eq!(rt[0]["code"], "RT002");
+    assert_eq!(rt[0]["apprec_error"], "E21");
+    let m = net.message(p.id.as_deref().expect("id")).await;
+    assert_eq!(m["state"], "rejected");
+    assert_eq!(m["deliveries"], json!([]));
+
+    // The examples' receivers (crates/route/src/tests.rs has them one by
+    // one): 13 to Alvdal kommune, 3 to St. Olavs, 6 to the GP's practice.
+    let mut per_port: BTreeMap<u16, usize> = BTreeMap::new();
+    for s in &sent {
+        *per_port.entry(s.receiver_port).or_default() += 1;
+    }
+    assert_eq!(
+        per_port,
+        BTreeMap::from([(ST_OLAV, 3), (ALVDAL, 13), (KATTSKINNET, 6)])
+    );
+
+    let ids: Vec<String> = sent.iter().map(|s| s.id.clone()).collect();
+    let all = net.wait_all(&ids, "acknowledged").await;
+    // Nothing else was created: one delivery to the receiver and one
+    // receipt to the sender per example, none for the rejected message.
+    assert_eq!(
+        net.by_state().await,
+        BTreeMap::from([("acknowledged".into(), 22), ("delivered".into(), 22)])
+    );
+
+    // The operators' list, page by page (newest first), has them all.
+    let mut listed = Vec::new();
+    let mut before = String::new();
+    for _ in 0..20 {
+        let page = net
+            .get_ok(&format!("/api/v1/deliveries?limit=7{before}"), OPS_TOKEN)
+            .await;
+        listed.extend(
+            page["items"]
+                .as_array()
+                .expect("items")
+                .iter()
+                .map(|d| d["id"].as_i64().expect("id")),
+        );
+        match page["next_before"].as_i64() {
+            Some(b) => before = format!("&before={b}"),
+            None => break,
+        }
+    }
+    let mut expected: Vec<i64> = all
+        .iter()
+        .flatten()
+        .map(|d| d["id"].as_i64().expect("id"))
+        .collect();
+    expected.sort_unstable_by(|a, b| b.cmp(a));
+    assert_eq!(listed, expected);
+    let to_alvdal = net
+        .get_ok(
+            "/api/v1/deliveries?state=acknowledged&receiver=5078&limit=1000",
+            OPS_TOKEN,
+        )
+        .await;
+    assert_eq!(to_alvdal["items"].as_array().map(Vec::len), Some(13));
+    let stats = net.get_ok("/api/v1/deliveries/stats", OPS_TOKEN).await;
+    assert_eq!(stats["answered"], 22, "{stats}");
+    assert!(
+        stats["arrival_to_apprec_ms"]["max"].as_i64() >= Some(0),
+        "{stats}"
+    );
+
+    let mut received = BTreeMap::new();
+    let mut receipts = BTreeMap::new();
+    for (port, sim) in &net.sims {
+        received.insert(*port, sim.received(&net.c).await);
+        receipts.insert(*port, sim.receipts(&net.c).await);
+    }
+    for (s, ds) in sent.iter().zip(&all) {
+        let name = &s.name;
+        assert_eq!(ds.len(), 2, "{name}: {ds:#?}");
+        let d = the_message_delivery(ds);
+        assert_eq!(d["receiver_her"], s.receiver_her.as_str(), "{name}");
+        assert_eq!(d["role"], "primary", "{name}");
+        assert_eq!(d["attempts"], 1, "{name}");
+        assert!(d["receipt_id"].is_null(), "{name}");
+        let r = ds.iter().find(|d| d["kind"] == "receipt").expect("receipt");
+        assert_eq!(r["receiver_her"], s.sender_her.as_str(), "{name}");
+        assert_eq!(r["role"], "callback", "{name}");
+
+        let m = net.message(&s.id).await;
+        assert_eq!(m["state"], "acknowledged", "{name}: {m}");
+        assert_eq!(m["deliveries"].as_array().map(Vec::len), Some(2), "{name}");
+        let rc = net
+            .get_ok(&format!("/api/v1/messages/{}/receipts", s.id), DEMO_TOKEN)
+            .await;
+        let items = rc["items"].as_array().expect("items");
+        assert_eq!(items.len(), 1, "{name}: {rc}");
+        assert_eq!(items[0]["via"], "sync", "{name}");
+        assert_eq!(items[0]["status"], 1, "{name}");
+        assert_eq!(items[0]["from_her"], s.receiver_her.as_str(), "{name}");
+        assert_eq!(items[0]["delivery_id"], d["id"], "{name}");
+
+        // Arrived exactly once, at its receiver's system only.
+        for (port, rec) in &received {
+            match arrival(rec, &s.msg_id) {
+                Some(a) if *port == s.receiver_port => {
+                    assert_eq!(a["times"], 1, "{name}");
+                    assert_eq!(a["receiver_her"], s.receiver_her.as_str(), "{name}");
+                    assert_eq!(a["path"], "/plo", "{name}");
+                    assert_eq!(a["apprec_status"], "1", "{name}");
+                }
+                None if *port != s.receiver_port => {}
+                other => panic!("{name}: at {port}: {other:?}"),
+            }
+        }
+        // Its receipt went to the sender's system, once.
+        for (port, rec) in &receipts {
+            let got: Vec<&Value> = rec["receipts"]
+                .as_array()
+                .expect("receipts")
+                .iter()
+                .filter(|r| r["original_msg_id"] == s.msg_id.as_str())
+                .collect();
+            if *port == s.sender_port {
+                assert_eq!(got.len(), 1, "{name}: {rec}");
+                assert_eq!(got[0]["status"], "1", "{name}");
+                assert_eq!(got[0]["path"], "/receipts", "{name}");
+            } else {
+                assert!(got.is_empty(), "{name}: a receipt at {port}");
+            }
+        }
+    }
+    for (port, rec) in &received {
+        assert_eq!(rec["totals"]["messages"], per_port[port], "{port}: {rec}");
+        assert_eq!(rec["totals"]["duplicates"], 0, "{port}");
+    }
+    assert_logs_clean(&net, examples.iter().map(|(_, b)| b.as_slice()));
+}
+
+/// The official discharge report with its contact doctor made the
+/// patient's GP (role 6 Fastlege) with HER-id 91100, as in
+/// crates/route/src/tests.rs.
+fn naming_the_gp(bytes: &[u8]) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    let text = text
+        .replace("V=\"19\" DN=\"Kontaktlege\"", "V=\"6\" DN=\"Fastlege\"")
+        .replace(
+            "<fk1:TypeId V=\"HPR\" DN=\"HPR-nummer\" S=\"2.16.578.1.12.4.1.1.8116\"/>\n\t\t\t\t\t\t\t</fk1:Ident>",
+            "<fk1:TypeId V=\"HPR\" DN=\"HPR-nummer\" S=\"2.16.578.1.12.4.1.1.8116\"/>\n\t\t\t\t\t\t\t</fk1:Ident><fk1:Ident><fk1:Id>91100</fk1:Id><fk1:TypeId V=\"HER\" DN=\"HER-id\" S=\"2.16.578.1.12.4.1.1.8116\"/></fk1:Ident>",
+        );
+    assert!(
+        text.contains("<fk1:Id>91100</fk1:Id>") && text.contains("V=\"6\" DN=\"Fastlege\""),
+        "the edit did not apply"
+    );
+    text.into_bytes()
+}
+
+fn codes(findings: &Value) -> Vec<&str> {
+    findings
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| f["code"].as_str().expect("code"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discharge_report_naming_the_gp_goes_to_the_gp_too_and_one_naming_none_warns() {
+    let net = Net::start(
+        "deliver-gp",
+        &[],
+        &[(ST_OLAV, "ok"), (ALVDAL, "ok"), (KATTSKINNET, "ok")],
+    )
+    .await;
+    let report = example("Utskrivningsrapport_v1-6_Ny.xml");
+
+    let (with_gp_msg, with_gp) = fresh(&naming_the_gp(&report));
+    let a = net.post(with_gp).await;
+    assert_eq!(a.status, StatusCode::CREATED, "{}", a.body);
+    assert!(
+        !codes(&a.body["findings"])
+            .iter()
+            .any(|c| c.starts_with("RT")),
+        "{}",
+        a.body
+    );
+    let (without_msg, without) = fresh(&report);
+    let b = net.post(without).await;
+    assert_eq!(b.status, StatusCode::CREATED, "{}", b.body);
+    assert_eq!(b.body["verdict"], "accepted_with_warnings");
+    let rt007: Vec<&Value> = b.body["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["code"] == "RT007")
+        .collect();
+    assert_eq!(rt007.len(), 1, "{}", b.body);
+    assert_eq!(rt007[0]["severity"], "warning");
+    assert_eq!(rt007[0]["category"], "routing");
+    assert_eq!(
+        rt007[0]["path"],
+        "/MsgHead/Document[1]/RefDoc/Content/TverrfagligEpikrise/KontaktpersonHelsepersonell"
+    );
+    assert!(
+        rt007[0]["text_en"]
+            .as_str()
+            .is_some_and(|t| t.contains("GP gets no copy")),
+        "{}",
+        rt007[0]
+    );
+
+    let ids = [a.id.expect("id"), b.id.expect("id")];
+    let all = net.wait_all(&ids, "acknowledged").await;
+
+    let to: Vec<(&str, &str)> = message_deliveries(&all[0])
+        .iter()
+        .map(|d| {
+            (
+                d["receiver_her"].as_str().expect("her"),
+                d["role"].as_str().expect("role"),
+            )
+        })
+        .collect();
+    assert_eq!(to, [("5078", "primary"), ("91100", "copy:gp-on-discharge")]);
+    let to: Vec<&str> = message_deliveries(&all[1])
+        .iter()
+        .map(|d| d["receiver_her"].as_str().expect("her"))
+        .collect();
+    assert_eq!(to, ["5078"]);
+
+    let alvdal = net.sim(ALVDAL).received(&net.c).await;
+    let gp = net.sim(KATTSKINNET).received(&net.c).await;
+    for msg in [&with_gp_msg, &without_msg] {
+        assert_eq!(arrival(&alvdal, msg).expect("at Alvdal")["times"], 1);
+    }
+    // The GP's practice gets the very same message (its envelope still
+    // names the municipality as receiver), once; and nothing else.
+    let copy = arrival(&gp, &with_gp_msg).expect("the GP's copy");
+    assert_eq!(copy["times"], 1);
+    assert_eq!(copy["receiver_her"], "5078");
+    assert_eq!(arrived(&gp), vec![with_gp_msg.clone()]);
+
+    // Both receivers' receipts are stored, one for each delivery, and both
+    // went to the hospital. (The simulator writes its AppRec from the
+    // envelope, so the GP's names the envelope's receiver, 5078, as its
+    // sender: the synchronous answer belongs to the delivery it answers.)
+    let rc = net
+        .get_ok(&format!("/api/v1/messages/{}/receipts", ids[0]), DEMO_TOKEN)
+        .await;
+    let answered: BTreeSet<i64> = rc["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["delivery_id"].as_i64().expect("delivery_id"))
+        .collect();
+    let delivered: BTreeSet<i64> = message_deliveries(&all[0])
+        .iter()
+        .map(|d| d["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(answered, delivered, "{rc}");
+    let back = net.sim(ST_OLAV).receipts(&net.c).await;
+    let n = back["receipts"]
+        .as_array()
+        .expect("receipts")
+        .iter()
+        .filter(|r| r["original_msg_id"] == with_gp_msg.as_str())
+        .count();
+    assert_eq!(n, 2, "{back}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_unit_with_its_own_system_gets_its_messages_with_the_registrys_bearer_token() {
+    // Solvik (fictitious, demo registry): home care (8100002) is reached
+    // through the municipality's system; the allocation office (8100003)
+    // has a system of its own that wants a bearer token, named in the
+    // registry as a file.
+    let net = Net::start(
+        "deliver-token",
+        &[],
+        &[(ST_OLAV, "ok"), (SOLVIK, "ok"), (SOLVIK_TILDELING, "ok")],
+    )
+    .await;
+    let innlagt = example("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml");
+    let (office_msg, office) = fresh(&addressed_to(&innlagt, "8100001", "8100003"));
+    let office_id = net.post_ok(office).await;
+    let (care_msg, care) = fresh(&addressed_to(&innlagt, "8100001", "8100002"));
+    let care_id = net.post_ok(care).await;
+    let ds = net.wait_all(&[office_id, care_id], "acknowledged").await;
+    assert_eq!(the_message_delivery(&ds[0])["receiver_her"], "8100003");
+    assert_eq!(the_message_delivery(&ds[1])["receiver_her"], "8100002");
+    let office_sim = net.sim(SOLVIK_TILDELING).received(&net.c).await;
+    let care_sim = net.sim(SOLVIK).received(&net.c).await;
+    assert_eq!(arrived(&office_sim), vec![office_msg.clone()]);
+    assert_eq!(arrived(&care_sim), vec![care_msg.clone()]);
+    assert_eq!(office_sim["totals"]["refused"], 0, "the token was right");
+
+    // The token file is read for each attempt: a wrong token is refused
+    // (401, for good: dead letter), the right one again delivers on replay.
+    std::fs::write(net.token_file(), "not-the-token\n").expect("spoil the token file");
+    let (wrong_msg, wrong) = fresh(&addressed_to(&innlagt, "8100001", "8100003"));
+    let wrong_id = net.post_ok(wrong).await;
+    let ds = net.wait_one(&wrong_id, "dead_letter").await;
+    let d = the_message_delivery(&ds);
+    assert!(
+        d["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HTTP 401")),
+        "{d}"
+    );
+    let refused = net.sim(SOLVIK_TILDELING).received(&net.c).await;
+    assert!(arrival(&refused, &wrong_msg).is_none());
+    assert_eq!(refused["totals"]["refused"], 1);
+    std::fs::copy(
+        support::corpus::repo().join("config/registry/demo-secrets/solvik-tildeling.token"),
+        net.token_file(),
+    )
+    .expect("mend the token file");
+    let (status, body) = net
+        .post_json(
+            &format!("/api/v1/deliveries/{}/replay", d["id"]),
+            OPS_TOKEN,
+            json!({"reason": "ny nøkkel / new token", "by": "kari"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    net.wait_one(&wrong_id, "acknowledged").await;
+    let office_sim = net.sim(SOLVIK_TILDELING).received(&net.c).await;
+    assert_eq!(
+        arrival(&office_sim, &wrong_msg).expect("arrived")["times"],
+        1
+    );
+    assert!(
+        !net.log().contains("demo-only-receiver-token"),
+        "a token in the log"
+    );
+}
