@@ -10,6 +10,12 @@
 //! - the GP's copy of a discharge report (and RT007 when no GP is named);
 //! - a unit with a system of its own, reached with the bearer token the
 //!   registry names (read for each attempt: a wrong one is a dead letter);
+//! - a receiver that is down: deliveries wait and retry, nothing behind a
+//!   patient's first message goes first, and each patient's messages
+//!   arrive in the order they were posted;
+//! - a receiver that refuses a message (HTTP 400): dead letter and alert,
+//!   the others flow, an operator's replay delivers it;
+//! - `Retry-After` is honoured;
 //!
 //! No patient's national id or name reaches the gateway's or the
 //! simulators' logs (checked in the tests that send the most patients).
@@ -29,10 +35,10 @@ use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use support::delivery::{
-    arrival, arrived, message_deliveries, Net, ALVDAL, KATTSKINNET, OPS_TOKEN, SOLVIK,
-    SOLVIK_TILDELING, ST_OLAV,
+    arrival, arrived, eventually, message_deliveries, millis, Net, ALVDAL, KATTSKINNET, OPS_TOKEN,
+    SOLVIK, SOLVIK_TILDELING, ST_OLAV, WAIT,
 };
-use support::patients::{self, read};
+use support::patients::{self, read, with_patient};
 use support::server::{with_msg_id, DEMO_TOKEN};
 
 /// The official examples as (file name, bytes).
@@ -81,6 +87,10 @@ fn the_message_delivery(ds: &[Value]) -> &Value {
     let m = message_deliveries(ds);
     assert_eq!(m.len(), 1, "{ds:#?}");
     m[0]
+}
+
+fn events(d: &Value) -> &Vec<Value> {
+    d["events"].as_array().expect("events")
 }
 
 /// Asserts that neither the gateway's log nor a simulator's contains a
@@ -487,5 +497,288 @@ async fn a_unit_with_its_own_system_gets_its_messages_with_the_registrys_bearer_
     assert!(
         !net.log().contains("demo-only-receiver-token"),
         "a token in the log"
+    );
+}
+
+/// Templates for many messages to one receiver about one patient: the
+/// examples from the hospital (59) to Alvdal's Sykepleietjeneste (5078)
+/// about the patient born 15 July 1965.
+fn hospital_to_alvdal() -> Vec<Vec<u8>> {
+    let t: Vec<Vec<u8>> = examples()
+        .into_iter()
+        .map(|(_, b)| b)
+        .filter(|b| {
+            let m = read(b);
+            m.receiver().and_then(|r| r.most_specific_her_id()) == Some("5078")
+                && m.sender().and_then(|s| s.her_id()) == Some("59")
+                && patients::patient_id(b).starts_with("150765")
+        })
+        .collect();
+    assert!(t.len() >= 5, "expected several examples from 59 to 5078");
+    t
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deliveries_wait_for_a_receiver_that_is_down_and_keep_each_patients_order() {
+    let net = Net::start("deliver-down", &[], &[(ST_OLAV, "ok"), (ALVDAL, "down")]).await;
+    const N: usize = 20;
+    const PATIENTS: usize = 3;
+    let fnrs: Vec<String> = (0..PATIENTS).map(|p| patients::fnr("150765", p)).collect();
+    let templates = hospital_to_alvdal();
+    // (patient, MsgId, gateway id) in posting order; patients interleaved.
+    let mut sent: Vec<(usize, String, String)> = Vec::new();
+    let mut bodies = Vec::new();
+    for i in 0..N {
+        let p = (i * 7 / 3) % PATIENTS; // 0 2 1 0 2 1 1 …: not a plain cycle
+        let (msg_id, bytes) = fresh(&with_patient(&templates[i % templates.len()], &fnrs[p]));
+        bodies.push(bytes.clone());
+        let id = net.post_ok(bytes).await;
+        sent.push((p, msg_id, id));
+    }
+    let firsts: Vec<&(usize, String, String)> = (0..PATIENTS)
+        .map(|p| sent.iter().find(|s| s.0 == p).expect("every patient"))
+        .collect();
+
+    // Each patient's first message is tried, and tried again; nothing
+    // behind it is tried while it waits.
+    eventually("retries while the receiver is down", WAIT, || async {
+        for (_, _, id) in &firsts {
+            let d = net.deliveries(id).await;
+            let d = the_message_delivery(&d);
+            if d["attempts"].as_u64() < Some(2) {
+                return Err(format!("{d}"));
+            }
+        }
+        Ok(())
+    })
+    .await;
+    for (p, _, id) in &sent {
+        let m = net.message(id).await;
+        let d = the_message_delivery(m["deliveries"].as_array().expect("deliveries"));
+        if firsts.iter().any(|f| &f.2 == id) {
+            assert_eq!(m["state"], "delivering", "{m}");
+            assert!(
+                d["last_error"]
+                    .as_str()
+                    .is_some_and(|e| e.contains("no connection")),
+                "{d}"
+            );
+        } else {
+            assert_eq!(m["state"], "queued", "patient {p}: {m}");
+            assert_eq!(d["attempts"], 0, "patient {p}: {d}");
+        }
+    }
+    let down = net.sim(ALVDAL).received(&net.c).await;
+    assert!(arrived(&down).is_empty(), "{down}");
+    assert!(down["totals"]["dropped"].as_u64() >= Some(6), "{down}");
+
+    net.sim(ALVDAL).set_behaviour(&net.c, "ok").await;
+    let ids: Vec<String> = sent.iter().map(|s| s.2.clone()).collect();
+    let all = net.wait_all(&ids, "acknowledged").await;
+
+    let received = net.sim(ALVDAL).received(&net.c).await;
+    let order = arrived(&received);
+    assert_eq!(order.len(), N, "{received}");
+    for p in 0..PATIENTS {
+        let posted: Vec<&str> = sent
+            .iter()
+            .filter(|s| s.0 == p)
+            .map(|s| s.1.as_str())
+            .collect();
+        let came: Vec<&str> = order
+            .iter()
+            .map(String::as_str)
+            .filter(|m| posted.contains(m))
+            .collect();
+        assert_eq!(came, posted, "patient {p}: arrival order");
+    }
+    for ((_, msg_id, id), ds) in sent.iter().zip(&all) {
+        assert_eq!(arrival(&received, msg_id).expect("arrived")["times"], 1);
+        let d = the_message_delivery(ds);
+        if firsts.iter().any(|f| &f.2 == id) {
+            let retried = events(d).iter().any(|e| {
+                e["from"] == "in_flight"
+                    && e["to"] == "queued"
+                    && e["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("no connection"))
+            });
+            assert!(retried, "{d:#}");
+        } else {
+            // Sent only when every earlier message of its patient was
+            // answered: at once, the first time.
+            assert_eq!(d["attempts"], 1, "{d:#}");
+        }
+    }
+    assert_logs_clean(&net, bodies.iter().map(Vec::as_slice));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_message_is_dead_lettered_with_an_alert_and_an_operator_replays_it() {
+    // The GP's practice refuses everything (400); the municipality and the
+    // hospital (the receipts) take what they get.
+    let net = Net::start(
+        "deliver-poison",
+        &[],
+        &[(ST_OLAV, "ok"), (ALVDAL, "ok"), (KATTSKINNET, "http:400")],
+    )
+    .await;
+    let (poison_msg, poison) = fresh(&example("Helseopplysninger_til_lege_v1-6_Ny.xml"));
+    let poison_id = net.post_ok(poison).await;
+    let (_, fine) = fresh(&example("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml"));
+    let fine_id = net.post_ok(fine).await;
+    let (_, fine2) = fresh(&example("Innleggelsesrapport_v1-6_Ny.xml"));
+    let fine2_id = net.post_ok(fine2).await;
+
+    let ds = net.wait_one(&poison_id, "dead_letter").await;
+    let d = the_message_delivery(&ds).clone();
+    let did = d["id"].as_i64().expect("delivery id");
+    assert_eq!(d["receiver_her"], "91100");
+    assert_eq!(d["attempts"], 1, "a refusal is not retried: {d}");
+    assert!(
+        d["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("HTTP 400")),
+        "{d}"
+    );
+    assert_eq!(net.message(&poison_id).await["state"], "dead_lettered");
+    net.wait_all(&[fine_id, fine2_id], "acknowledged").await;
+
+    let alerts = net.get_ok("/api/v1/alerts", OPS_TOKEN).await;
+    let alert = alerts["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .find(|a| a["kind"] == "dead_letter" && a["subject"] == format!("delivery {did}"))
+        .unwrap_or_else(|| panic!("no dead_letter alert for delivery {did}: {alerts}"));
+    assert!(alert["text_en"]
+        .as_str()
+        .is_some_and(|t| t.contains("HTTP 400")));
+    let listed = net
+        .get_ok("/api/v1/deliveries?state=dead_letter", OPS_TOKEN)
+        .await;
+    let listed: Vec<i64> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["id"].as_i64().expect("id"))
+        .collect();
+    assert_eq!(listed, [did]);
+
+    // Only an operator may replay, and a cancellation needs a reason.
+    let path = format!("/api/v1/deliveries/{did}/replay");
+    let (status, body) = net
+        .post_json(&path, DEMO_TOKEN, json!({"reason": "x"}))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "not_admin");
+    let (status, body) = net
+        .post_json(
+            &format!("/api/v1/deliveries/{did}/cancel"),
+            OPS_TOKEN,
+            json!({"by": "kari"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["error"], "reason_required");
+
+    // The practice fixes its system; the operator sends the message again.
+    net.sim(KATTSKINNET).set_behaviour(&net.c, "ok").await;
+    let reason = "mottakeren har rettet feilen / the receiver fixed it";
+    let (status, body) = net
+        .post_json(&path, OPS_TOKEN, json!({"reason": reason, "by": "kari"}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body, json!({"id": did, "state": "queued"}));
+    net.wait_one(&poison_id, "acknowledged").await;
+    assert_eq!(net.message(&poison_id).await["state"], "acknowledged");
+
+    let d = net.delivery(did).await;
+    let ev = events(&d);
+    let states: Vec<&str> = ev.iter().map(|e| e["to"].as_str().expect("to")).collect();
+    assert_eq!(
+        states,
+        [
+            "queued",
+            "in_flight",
+            "dead_letter",
+            "queued",
+            "in_flight",
+            "acknowledged"
+        ],
+        "{d:#}"
+    );
+    let replayed = &ev[3];
+    assert!(
+        replayed["actor"]
+            .as_str()
+            .is_some_and(|a| a.starts_with("user:kari")),
+        "{replayed}"
+    );
+    assert!(replayed["reason"]
+        .as_str()
+        .is_some_and(|r| r.contains(reason)));
+    assert_eq!(replayed["from"], "dead_letter");
+    // Answered deliveries cannot be replayed or cancelled.
+    let (status, body) = net
+        .post_json(&path, OPS_TOKEN, json!({"reason": "again", "by": "kari"}))
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{body}");
+    assert_eq!(body["error"], "not_allowed");
+
+    let gp = net.sim(KATTSKINNET).received(&net.c).await;
+    assert_eq!(arrived(&gp), vec![poison_msg.clone()], "{gp}");
+    assert_eq!(arrival(&gp, &poison_msg).expect("arrived")["times"], 1);
+    assert!(gp["totals"]["refused"].as_u64() >= Some(1), "{gp}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_after_is_honoured() {
+    // Backoff alone (50 ms, at most 1 s) would try again well within 2 s.
+    let net = Net::start(
+        "deliver-retry-after",
+        &[],
+        &[(ST_OLAV, "ok"), (ALVDAL, "retry-after:2")],
+    )
+    .await;
+    let (_, bytes) = fresh(&example(
+        "Pasientlogistikk_Utskrivningsklar_pasient_v1-6_Ny.xml",
+    ));
+    let id = net.post_ok(bytes).await;
+    eventually("the first attempt", WAIT, || async {
+        let ds = net.deliveries(&id).await;
+        let d = the_message_delivery(&ds);
+        if d["attempts"].as_u64() >= Some(1) && d["state"] == "queued" {
+            Ok(())
+        } else {
+            Err(format!("{d}"))
+        }
+    })
+    .await;
+    net.sim(ALVDAL).set_behaviour(&net.c, "ok").await;
+    let ds = net.wait_one(&id, "acknowledged").await;
+    let d = the_message_delivery(&ds);
+    let ev = events(d);
+    let tries: Vec<i64> = ev
+        .iter()
+        .filter(|e| e["to"] == "in_flight")
+        .map(|e| millis(e["at"].as_str().expect("at")))
+        .collect();
+    assert!(tries.len() >= 2, "{d:#}");
+    for w in tries.windows(2) {
+        assert!(
+            w[1] - w[0] >= 2000,
+            "attempts {} ms apart despite Retry-After: 2: {d:#}",
+            w[1] - w[0]
+        );
+    }
+    let retry = ev
+        .iter()
+        .find(|e| e["from"] == "in_flight" && e["to"] == "queued")
+        .expect("a retry");
+    let reason = retry["reason"].as_str().expect("reason");
+    assert!(
+        reason.contains("HTTP 503") && reason.contains("next attempt in 2 s"),
+        "{reason}"
     );
 }
