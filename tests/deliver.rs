@@ -16,6 +16,8 @@
 //! - a receiver that refuses a message (HTTP 400): dead letter and alert,
 //!   the others flow, an operator's replay delivers it;
 //! - `Retry-After` is honoured;
+//! - asynchronous AppRecs: posted by the receiver, duplicates, refusals;
+//! - a receiver that never sends its AppRec: flagged and alerted;
 //!
 //! No patient's national id or name reaches the gateway's or the
 //! simulators' logs (checked in the tests that send the most patients).
@@ -36,10 +38,10 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use support::delivery::{
     arrival, arrived, eventually, message_deliveries, millis, Net, ALVDAL, KATTSKINNET, OPS_TOKEN,
-    SOLVIK, SOLVIK_TILDELING, ST_OLAV, WAIT,
+    RECEIVER_TOKEN, SOLVIK, SOLVIK_TILDELING, ST_OLAV, WAIT,
 };
 use support::patients::{self, read, with_patient};
-use support::server::{with_msg_id, DEMO_TOKEN};
+use support::server::{with_msg_id, DEMO_TOKEN, NARROW_TOKEN};
 
 /// The official examples as (file name, bytes).
 fn examples() -> Vec<(String, Vec<u8>)> {
@@ -781,4 +783,199 @@ async fn retry_after_is_honoured() {
         reason.contains("HTTP 503") && reason.contains("next attempt in 2 s"),
         "{reason}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_asynchronous_apprec_acknowledges_the_delivery_once() {
+    // The receipt comes a second after the 202, so the gateway has
+    // normally recorded `delivered` by then (either order must end well).
+    let net = Net::start_with(
+        "deliver-async",
+        &[],
+        &[(ST_OLAV, "ok"), (ALVDAL, "async")],
+        &["--async-delay-ms", "1000"],
+        &[],
+    )
+    .await;
+    let (msg_id, bytes) = fresh(&example("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml"));
+    let id = net.post_ok(bytes).await;
+    let ds = net.wait_one(&id, "acknowledged").await;
+    let d = the_message_delivery(&ds);
+    let ev = events(d);
+    let by_receiver = ev
+        .iter()
+        .position(|e| e["to"] == "acknowledged" && e["actor"] == "system:demo-receivers")
+        .unwrap_or_else(|| panic!("acknowledged by the receivers' system: {d:#}"));
+    let delivered = ev.iter().position(|e| {
+        e["to"] == "delivered"
+            || (e["from"] == "acknowledged"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("(levert / delivered)")))
+    });
+    assert!(
+        delivered.is_some(),
+        "the attempt itself ended delivered (202, no AppRec): {d:#}"
+    );
+    assert_eq!(d["attempts"], 1);
+    assert!(by_receiver > 0);
+
+    let rc = net
+        .get_ok(&format!("/api/v1/messages/{id}/receipts"), DEMO_TOKEN)
+        .await;
+    let items = rc["items"].as_array().expect("items");
+    assert_eq!(items.len(), 1, "{rc}");
+    assert_eq!(items[0]["via"], "async");
+    assert_eq!(items[0]["status"], 1);
+    assert_eq!(items[0]["from_her"], "5078");
+    // The hospital got the receipt too.
+    let back = eventually("the receipt at the sender", WAIT, || async {
+        let r = net.sim(ST_OLAV).receipts(&net.c).await;
+        let n = r["receipts"]
+            .as_array()
+            .expect("receipts")
+            .iter()
+            .filter(|x| x["original_msg_id"] == msg_id.as_str())
+            .count();
+        if n >= 1 {
+            Ok(n)
+        } else {
+            Err(format!("{r}"))
+        }
+    })
+    .await;
+    assert_eq!(back, 1);
+    let sim = net.sim(ALVDAL).received(&net.c).await;
+    let a = arrival(&sim, &msg_id).expect("arrived");
+    assert_eq!(a["times"], 1);
+    assert_eq!(a["callback"], "delivered");
+
+    // The same AppRec again: 200, a duplicate, nothing changes.
+    let href = items[0]["href"].as_str().expect("href");
+    let xml = net
+        .c
+        .get(format!("{}{href}", net.gw.url))
+        .bearer_auth(DEMO_TOKEN)
+        .send()
+        .await
+        .expect("GET receipt")
+        .bytes()
+        .await
+        .expect("body");
+    let post = |token: Option<&'static str>, body: Vec<u8>| {
+        let mut r = net
+            .c
+            .post(format!("{}/api/v1/apprecs", net.gw.url))
+            .header("content-type", "application/xml")
+            .body(body);
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        async move {
+            let r = r.send().await.expect("POST /api/v1/apprecs");
+            let status = r.status();
+            (status, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (status, body) = post(Some(RECEIVER_TOKEN), xml.to_vec()).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["duplicate"], true);
+    assert_eq!(body["delivery_id"], d["id"]);
+    // A system that may not act for the AppRec's sender (5078 / 99387).
+    let (status, body) = post(Some(NARROW_TOKEN), xml.to_vec()).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    assert_eq!(body["error"], "sender_not_allowed");
+    let (status, _) = post(None, xml.to_vec()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // An AppRec for a message nobody sent.
+    let stranger = String::from_utf8(xml.to_vec())
+        .expect("utf-8")
+        .replace(&msg_id, &uuid::Uuid::new_v4().to_string());
+    let (status, body) = post(Some(RECEIVER_TOKEN), stranger.into_bytes()).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_eq!(body["error"], "no_delivery");
+
+    let rc = net
+        .get_ok(&format!("/api/v1/messages/{id}/receipts"), DEMO_TOKEN)
+        .await;
+    assert_eq!(rc["items"].as_array().map(Vec::len), Some(1), "{rc}");
+    let d = net.delivery(d["id"].as_i64().expect("id")).await;
+    assert_eq!(d["state"], "acknowledged");
+}
+
+/// The ids `GET /api/v1/deliveries?overdue=true` lists (with `more`
+/// parameters).
+async fn overdue(net: &Net, more: &str) -> Vec<i64> {
+    net.get_ok(&format!("/api/v1/deliveries?overdue=true{more}"), OPS_TOKEN)
+        .await["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|d| d["id"].as_i64().expect("id"))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_missing_apprec_is_flagged_and_alerted() {
+    let net = Net::start(
+        "deliver-overdue",
+        &[("apprec_timeout_secs", "1"), ("sweep_secs", "1")],
+        &[(ST_OLAV, "ok"), (ALVDAL, "http:202")],
+    )
+    .await;
+    let (_, bytes) = fresh(&example(
+        "Pasientlogistikk_Melding_om_utskrevet_pasient_v1-6_Ny.xml",
+    ));
+    let id = net.post_ok(bytes).await;
+    let did = eventually("the AppRec overdue", WAIT, || async {
+        let ds = net.deliveries(&id).await;
+        let d = the_message_delivery(&ds);
+        if d["apprec_overdue"] == true {
+            Ok(d["id"].as_i64().expect("id"))
+        } else {
+            Err(format!("{d}"))
+        }
+    })
+    .await;
+    let d = net.delivery(did).await;
+    assert_eq!(d["state"], "delivered", "{d:#}");
+    assert!(d["answered_at"].is_null());
+    assert!(
+        events(&d).iter().any(|e| e["from"] == "delivered"
+            && e["to"] == "delivered"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("no application receipt came in time"))),
+        "{d:#}"
+    );
+    assert_eq!(net.message(&id).await["state"], "delivered");
+    let alerts = net.get_ok("/api/v1/alerts", OPS_TOKEN).await;
+    assert!(
+        alerts["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .any(|a| a["kind"] == "apprec_overdue" && a["subject"] == format!("delivery {did}")),
+        "{alerts}"
+    );
+    assert_eq!(overdue(&net, "").await, [did]);
+    assert_eq!(overdue(&net, "&receiver=5078").await, [did]);
+    assert!(overdue(&net, "&receiver=91100").await.is_empty());
+    let (status, _) = net.get("/api/v1/deliveries?overdue=true", DEMO_TOKEN).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_eq!(net.by_state().await.get("delivered"), Some(&1));
+
+    // The receiver's system is mended; the operator sends the message again
+    // and this time it is answered.
+    net.sim(ALVDAL).set_behaviour(&net.c, "ok").await;
+    let (status, body) = net
+        .post_json(
+            &format!("/api/v1/deliveries/{did}/replay"),
+            OPS_TOKEN,
+            json!({"reason": "ingen kvittering / no receipt", "by": "ola"}),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    net.wait_one(&id, "acknowledged").await;
+    assert!(overdue(&net, "").await.is_empty());
 }
