@@ -18,6 +18,8 @@
 //! - `Retry-After` is honoured;
 //! - asynchronous AppRecs: posted by the receiver, duplicates, refusals;
 //! - a receiver that never sends its AppRec: flagged and alerted;
+//! - SIGKILL during deliveries: nothing lost, nothing acknowledged sent
+//!   again.
 //!
 //! No patient's national id or name reaches the gateway's or the
 //! simulators' logs (checked in the tests that send the most patients).
@@ -978,4 +980,139 @@ async fn a_missing_apprec_is_flagged_and_alerted() {
     assert_eq!(status, StatusCode::OK, "{body}");
     net.wait_one(&id, "acknowledged").await;
     assert!(overdue(&net, "").await.is_empty());
+}
+
+/// SIGKILL while deliveries are in flight, and a restart on the same data.
+///
+/// The receiver answers each message 300 ms after it arrived, so at any
+/// time several deliveries are in flight. The gateway is killed once some
+/// are acknowledged; the test then reads the database as the kill left it
+/// (which deliveries were acknowledged, which in flight) and starts the
+/// gateway again. After the restart:
+///
+/// - every message that was answered 201 is there, and every delivery ends
+///   acknowledged (its receipt to the sender delivered);
+/// - a delivery acknowledged before the kill was never sent again: the
+///   receiver saw its MsgId exactly once;
+/// - only a delivery in flight at the kill may have reached the receiver
+///   twice (at least once: the gateway cannot know whether an attempt cut
+///   off by the kill arrived; the receiver recognises it by its MsgId).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_during_deliveries_loses_nothing_and_resends_only_what_was_in_flight() {
+    const N: usize = 30;
+    // Refused (503) while the messages are posted, so that all of them
+    // wait for the slow receiver together.
+    let mut net = Net::start(
+        "deliver-crash",
+        &[],
+        &[(ST_OLAV, "ok"), (ALVDAL, "http:503")],
+    )
+    .await;
+    let templates = hospital_to_alvdal();
+    let mut sent: Vec<(String, String)> = Vec::new(); // (MsgId, id)
+    let mut bodies = Vec::new();
+    for i in 0..N {
+        // A patient each, so that the deliveries may go in parallel.
+        let fnr = patients::fnr("150765", i);
+        let (msg_id, bytes) = fresh(&with_patient(&templates[i % templates.len()], &fnr));
+        bodies.push(bytes.clone());
+        sent.push((msg_id, net.post_ok(bytes).await));
+    }
+    net.sim(ALVDAL).set_behaviour(&net.c, "slow:300").await;
+    eventually("some acknowledged, some in flight", WAIT, || async {
+        let s = net.by_state().await;
+        let ack = s.get("acknowledged").copied().unwrap_or(0);
+        let flying = s.get("in_flight").copied().unwrap_or(0);
+        if ack >= 4 && flying >= 1 && ack + 12 <= N as u64 {
+            Ok(())
+        } else {
+            Err(format!("{s:?}"))
+        }
+    })
+    .await;
+    net.kill_gateway();
+
+    // What the kill left behind, read from the database before anything
+    // else touches it (read-only: no checkpoint, no recovery of ours).
+    let (acked, in_flight) = {
+        let db = net.dir().join("data").join("overgang.db");
+        let conn = rusqlite::Connection::open_with_flags(
+            &db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .expect("open the database");
+        let mut st = conn
+            .prepare(
+                "SELECT m.msg_id, d.state FROM deliveries d JOIN messages m ON m.id = d.message_id
+                 WHERE d.kind = 'message'",
+            )
+            .expect("prepare");
+        let rows: Vec<(String, String)> = st
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<Result<_, _>>()
+            .expect("rows");
+        assert_eq!(rows.len(), N, "every posted message has its delivery");
+        let with = |state: &str| -> BTreeSet<String> {
+            rows.iter()
+                .filter(|r| r.1 == state)
+                .map(|r| r.0.clone())
+                .collect()
+        };
+        (with("acknowledged"), with("in_flight"))
+    };
+    assert!(!acked.is_empty() && acked.len() < N, "{acked:?}");
+    assert!(
+        !in_flight.is_empty(),
+        "the kill came while deliveries were in flight"
+    );
+
+    net.restart_gateway();
+    let ids: Vec<String> = sent.iter().map(|s| s.1.clone()).collect();
+    let all = net.wait_all(&ids, "acknowledged").await;
+    let received = net.sim(ALVDAL).received(&net.c).await;
+    let mut twice = 0;
+    for ((msg_id, id), ds) in sent.iter().zip(&all) {
+        assert_eq!(net.message(id).await["state"], "acknowledged");
+        let times = arrival(&received, msg_id).unwrap_or_else(|| panic!("{msg_id} never arrived"))
+            ["times"]
+            .as_u64()
+            .expect("times");
+        if acked.contains(msg_id) {
+            assert_eq!(
+                times, 1,
+                "{msg_id} was acknowledged before the kill and sent again"
+            );
+        }
+        if times > 1 {
+            twice += 1;
+            assert!(
+                in_flight.contains(msg_id),
+                "{msg_id} arrived {times} times but was not in flight at the kill"
+            );
+        }
+        if in_flight.contains(msg_id) {
+            // Put back in the queue at the start, and said why.
+            let d = the_message_delivery(ds);
+            assert!(
+                events(d).iter().any(|e| e["from"] == "in_flight"
+                    && e["to"] == "queued"
+                    && e["actor"] == "gateway"
+                    && e["reason"]
+                        .as_str()
+                        .is_some_and(|r| r.contains("the gateway stopped during an attempt"))),
+                "{d:#}"
+            );
+        }
+    }
+    assert_eq!(arrived(&received).len(), N);
+    assert!(net
+        .log()
+        .contains("deliveries were in flight when the gateway stopped"));
+    eprintln!(
+        "{N} messages: {} acknowledged before the kill, {} in flight at it ({twice} of them arrived twice); all acknowledged after the restart",
+        acked.len(),
+        in_flight.len()
+    );
+    assert_logs_clean(&net, bodies.iter().map(Vec::as_slice));
 }
