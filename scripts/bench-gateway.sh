@@ -4,6 +4,8 @@
 # up, runs `overgang-load` against it, and prints throughput, latency and CPU
 # time per message (the store's writer thread and the whole server process).
 # Runs with group commit on and off unless GROUP_COMMIT=on|off is given.
+# Messages are routed (as always) but delivery is off: this measures intake;
+# scripts/bench-delivery.sh measures delivery.
 #
 #   scripts/bench-gateway.sh [CONCURRENCY] [SECONDS]
 #
@@ -30,7 +32,7 @@ trap cleanup EXIT
 
 run() { # $1 = true|false (group commit)
   rm -rf "$DATA/store"
-  OVERGANG_STORE__GROUP_COMMIT=$1 OVERGANG_LOG__LEVEL=warn \
+  OVERGANG_STORE__GROUP_COMMIT=$1 OVERGANG_LOG__LEVEL=warn OVERGANG_DELIVERY__ENABLED=false \
     "$BIN" serve --config config/demo.toml --listen "127.0.0.1:$PORT" --data "$DATA/store" \
     > "$DATA/out" 2> "$DATA/err" &
   SERVER=$!
