@@ -16,6 +16,7 @@ const PURE_CRATES: &[&str] = &[
     "validate",
     "registry",
     "route",
+    "timefmt",
 ];
 
 /// Cells that must not be `static` in a pure crate.

@@ -65,42 +65,8 @@ pub fn parse_retry_after(value: &str, now: Millis) -> Option<Duration> {
     if !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()) {
         return v.parse::<u64>().ok().map(Duration::from_secs);
     }
-    let at = parse_imf_fixdate(v)?;
+    let at = overgang_timefmt::parse_imf_fixdate(v)?;
     Some(Duration::from_millis(u64::try_from(at - now).unwrap_or(0)))
-}
-
-/// Milliseconds since the epoch of an IMF-fixdate.
-fn parse_imf_fixdate(v: &str) -> Option<Millis> {
-    // "Sun, 06 Nov 1994 08:49:37 GMT"
-    let rest = v.split_once(", ")?.1;
-    let parts: Vec<&str> = rest.split(' ').collect();
-    let [day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let m = MONTHS.iter().position(|x| x == month)? as i64 + 1;
-    let d: i64 = day.parse().ok()?;
-    let y: i64 = year.parse().ok()?;
-    let hms: Vec<i64> = time
-        .split(':')
-        .map(|p| p.parse().ok())
-        .collect::<Option<_>>()?;
-    let [h, mi, s] = hms.as_slice() else {
-        return None;
-    };
-    if !(1..=31).contains(&d) || *h > 23 || *mi > 59 || *s > 60 {
-        return None;
-    }
-    // Days from 1970-01-01 to y-m-d (proleptic Gregorian; Hinnant's method).
-    let (y2, m2) = if m <= 2 { (y - 1, m + 9) } else { (y, m - 3) };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * m2 + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(((days * 86_400) + h * 3600 + mi * 60 + s) * 1000)
 }
 
 /// Facts about the delivery the policy needs.

@@ -908,16 +908,8 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
 /// `admin = true`.
 async fn reload_registry<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
+    crate::deliveries::Admin(system): crate::deliveries::Admin,
 ) -> Response {
-    if !system.admin {
-        return problem(
-            StatusCode::FORBIDDEN,
-            "not_admin",
-            "Systemet har ikke administratortilgang (admin = true).",
-            "The system has no admin access (admin = true).",
-        );
-    }
     let handle = state.registry.clone();
     let result = tokio::task::spawn_blocking(move || handle.reload(Trigger::Api)).await;
     tracing::info!(system = %system.name, "registry reload asked for");

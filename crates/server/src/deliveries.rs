@@ -102,13 +102,55 @@ async fn may_see<S: Store>(state: &AppState<S>, system: &System, id: &str) -> Re
     }
 }
 
-fn not_admin() -> Response {
-    problem(
-        StatusCode::FORBIDDEN,
-        "not_admin",
-        "Systemet har ikke administratortilgang (admin = true).",
-        "The system has no admin access (admin = true).",
-    )
+/// An authenticated system with `admin = true`, as an extractor: other
+/// systems get 403, unauthenticated callers 401.
+pub struct Admin(pub Arc<System>);
+
+impl<S: Store> axum::extract::FromRequestParts<Arc<AppState<S>>> for Admin {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState<S>>,
+    ) -> Result<Admin, Response> {
+        let Caller(system) = Caller::from_request_parts(parts, state).await?;
+        if !system.admin {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "not_admin",
+                "Systemet har ikke administratortilgang (admin = true).",
+                "The system has no admin access (admin = true).",
+            ));
+        }
+        Ok(Admin(system))
+    }
+}
+
+/// Query parameters, or 400 naming what was wrong with them (an unknown
+/// parameter is an error, not ignored).
+pub struct Params<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for Params<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Params<T>, Response> {
+        match Query::<T>::from_request_parts(parts, state).await {
+            Ok(Query(t)) => Ok(Params(t)),
+            Err(e) => Err(problem(
+                StatusCode::BAD_REQUEST,
+                "bad_parameter",
+                &format!("Ugyldige parametere: {}", e.body_text()),
+                &format!("Invalid parameters: {}", e.body_text()),
+            )),
+        }
+    }
 }
 
 async fn of_message<S: Store>(
@@ -355,20 +397,9 @@ fn bad_state() -> Response {
 
 async fn list<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
-    params: Result<Query<ListParams>, axum::extract::rejection::QueryRejection>,
+    Admin(_): Admin,
+    Params(p): Params<ListParams>,
 ) -> Response {
-    if !system.admin {
-        return not_admin();
-    }
-    let Ok(Query(p)) = params else {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "bad_parameter",
-            "Ugyldige parametere (state, receiver, message, overdue, limit, before).",
-            "Invalid parameters (state, receiver, message, overdue, limit, before).",
-        );
-    };
     let st = match p.state.as_deref().map(DeliveryState::parse) {
         None => None,
         Some(Some(s)) => Some(s),
@@ -400,12 +431,9 @@ async fn list<S: Store>(
 
 async fn one<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
+    Admin(_): Admin,
     Path(id): Path<i64>,
 ) -> Response {
-    if !system.admin {
-        return not_admin();
-    }
     match state.store.delivery(id).await {
         Ok(Some((d, e))) => json_response(StatusCode::OK, delivery_json(&d, Some(&e)), None),
         Ok(None) => not_found(),
@@ -513,9 +541,6 @@ async fn single<S: Store>(
     body: Bytes,
     what: Act,
 ) -> Response {
-    if !system.admin {
-        return not_admin();
-    }
     let body = match action_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -544,7 +569,7 @@ fn what_needs_reason(what: &Act) -> bool {
 
 async fn replay_one<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
+    Admin(system): Admin,
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
@@ -553,7 +578,7 @@ async fn replay_one<S: Store>(
 
 async fn cancel_one<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
+    Admin(system): Admin,
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
@@ -564,12 +589,9 @@ async fn cancel_one<S: Store>(
 /// `{"all_dead_letters": true, "receiver": "…"}`; answers per id.
 async fn replay_many<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
+    Admin(system): Admin,
     body: Bytes,
 ) -> Response {
-    if !system.admin {
-        return not_admin();
-    }
     let body = match action_body(&body) {
         Ok(b) => b,
         Err(r) => return r,
@@ -629,13 +651,10 @@ pub struct StatsParams {
 
 async fn stats<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
-    params: Result<Query<StatsParams>, axum::extract::rejection::QueryRejection>,
+    Admin(_): Admin,
+    Params(p): Params<StatsParams>,
 ) -> Response {
-    if !system.admin {
-        return not_admin();
-    }
-    let since = match params.ok().and_then(|Query(p)| p.since) {
+    let since = match p.since {
         None => 0,
         Some(s) => match timefmt::parse_rfc3339(&s) {
             Some(t) => t,
@@ -682,17 +701,10 @@ pub struct AlertParams {
 
 async fn alerts<S: Store>(
     State(state): State<Arc<AppState<S>>>,
-    Caller(system): Caller,
-    params: Result<Query<AlertParams>, axum::extract::rejection::QueryRejection>,
+    Admin(_): Admin,
+    Params(p): Params<AlertParams>,
 ) -> Response {
-    if !system.admin {
-        return not_admin();
-    }
-    let limit = params
-        .ok()
-        .and_then(|Query(p)| p.limit)
-        .unwrap_or(100)
-        .clamp(1, 1000);
+    let limit = p.limit.unwrap_or(100).clamp(1, 1000);
     match state.store.alerts(limit).await {
         Ok(list) => {
             let items: Vec<_> = list

@@ -23,10 +23,12 @@ pub mod deliveries;
 pub mod listener;
 pub mod patient;
 pub mod registry;
-pub mod timefmt;
 pub mod x509;
 
 pub use config::Config;
+/// Time formats (the `overgang-timefmt` crate), where the server has always
+/// had them.
+pub use overgang_timefmt as timefmt;
 
 /// Errors starting or running the server. Texts name the setting or file
 /// and never contain message content.

@@ -77,7 +77,7 @@ pub(crate) fn write(
     now_ms: i64,
 ) -> Result<Written, SimulateError> {
     let id = uuid::Uuid::new_v4().to_string();
-    let gen_date = xs_datetime(now_ms.div_euclid(1000));
+    let gen_date = overgang_timefmt::xs_datetime(now_ms.div_euclid(1000));
     let opts = AppRecOptions {
         version,
         status3_for_warnings: true,
@@ -104,41 +104,13 @@ pub(crate) fn write(
     })
 }
 
-/// Seconds since the epoch as an xs:dateTime in UTC (`2026-11-23T17:05:09Z`).
-pub(crate) fn xs_datetime(secs: i64) -> String {
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
-}
-
-/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 → (y, m, d).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn dates() {
-        assert_eq!(xs_datetime(0), "1970-01-01T00:00:00Z");
-        assert_eq!(xs_datetime(951_782_400), "2000-02-29T00:00:00Z");
+        use overgang_timefmt::xs_datetime;
         assert_eq!(xs_datetime(1_795_453_509), "2026-11-23T17:05:09Z");
         assert!(overgang_apprec::is_xs_datetime(&xs_datetime(4_102_444_799)));
     }

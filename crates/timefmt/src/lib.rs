@@ -1,5 +1,6 @@
-//! Times as the API and the AppRec write them (UTC), and as clients send
-//! them in queries. Plain arithmetic: reading the clock is the caller's.
+//! Times as the API and the AppRec write them (UTC), as clients send them
+//! in queries, and as HTTP dates (`Retry-After`). Plain arithmetic: no IO,
+//! no clock (reading the clock is the caller's), no state.
 
 /// Milliseconds since the epoch as RFC 3339 in UTC with milliseconds
 /// (`2026-11-23T17:05:09.123Z`).
@@ -14,6 +15,33 @@ pub fn rfc3339_millis(ms: i64) -> String {
 pub fn xs_datetime(secs: i64) -> String {
     let (date, time) = split(secs);
     format!("{date}T{time}Z")
+}
+
+/// Reads an HTTP date in the IMF-fixdate form RFC 9110 requires senders to
+/// use (`Sun, 06 Nov 1994 08:49:37 GMT`) into milliseconds since the epoch.
+pub fn parse_imf_fixdate(v: &str) -> Option<i64> {
+    let rest = v.trim().split_once(", ")?.1;
+    let parts: Vec<&str> = rest.split(' ').collect();
+    let [day, month, year, time, "GMT"] = parts.as_slice() else {
+        return None;
+    };
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let m = MONTHS.iter().position(|x| x == month)? as u32 + 1;
+    let d: u32 = day.parse().ok()?;
+    let y: i64 = year.parse().ok()?;
+    let hms: Vec<i64> = time
+        .split(':')
+        .map(|p| p.parse().ok())
+        .collect::<Option<_>>()?;
+    let [h, mi, s] = hms.as_slice() else {
+        return None;
+    };
+    if d == 0 || d > days_in_month(y, i64::from(m)) as u32 || *h > 23 || *mi > 59 || *s > 60 {
+        return None;
+    }
+    Some((days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + s) * 1000)
 }
 
 fn split(secs: i64) -> (String, String) {
@@ -133,6 +161,24 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http_dates() {
+        // 1994-11-06T08:49:37Z is 784111777 s after the epoch.
+        assert_eq!(
+            parse_imf_fixdate("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(784_111_777_000)
+        );
+        for bad in [
+            "",
+            "Sun, 06 Nov 1994 25:49:37 GMT",
+            "Sun, 31 Feb 1994 08:49:37 GMT",
+            "Sunday, 06-Nov-94 08:49:37 GMT",
+            "Sun, 06 Nov 1994 08:49:37 CET",
+        ] {
+            assert_eq!(parse_imf_fixdate(bad), None, "{bad:?}");
+        }
+    }
 
     #[test]
     fn formats_in_utc() {
