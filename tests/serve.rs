@@ -13,6 +13,7 @@
 
 mod support {
     pub mod corpus;
+    pub mod patients;
     pub mod server;
     pub mod tempdir;
 }
@@ -485,37 +486,10 @@ async fn sigterm_finishes_in_flight_requests_and_the_store_reopens() {
     );
 }
 
-/// National ids and names of the examples' patients.
-fn patient_secrets() -> Vec<String> {
-    let mut out = HashSet::new();
-    for (name, bytes) in examples() {
-        let doc = overgang_xml::parse(&bytes, &overgang_xml::Limits::default())
-            .unwrap_or_else(|e| panic!("{name}: {e}"));
-        let m = overgang_model::Message::read(&doc);
-        let Some(p) = m.head.as_ref().and_then(|h| h.patient.as_ref()) else {
-            continue;
-        };
-        for i in &p.idents {
-            if let Some(id) = i.id.expose() {
-                out.insert(id.trim().to_owned());
-            }
-        }
-        for n in [&p.family_name, &p.given_name, &p.middle_name] {
-            if let Some(n) = n.expose() {
-                if n.trim().len() >= 3 {
-                    out.insert(n.trim().to_owned());
-                }
-            }
-        }
-    }
-    let mut v: Vec<String> = out.into_iter().collect();
-    v.sort();
-    v
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_national_id_or_name_reaches_the_logs() {
-    let secrets = patient_secrets();
+    let all = examples();
+    let secrets = support::patients::secrets(all.iter().map(|(_, b)| b.as_slice()));
     assert!(secrets.len() >= 4, "expected ids and names in the examples");
     for format in ["text", "json"] {
         let tmp = TempDir::new("serve-logs");
