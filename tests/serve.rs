@@ -853,6 +853,27 @@ async fn the_registry_reloads_on_sighup_the_admin_api_and_file_change() {
             && err.contains("party 8200013: parent \"82x\" is not a HER-id"),
         "{r2}"
     );
+    // … and it is an alert for the operators.
+    let mut alerts = serde_json::Value::Null;
+    for _ in 0..100 {
+        let (_, a) = get_json(&c, &srv.url, "/api/v1/alerts", admin_token).await;
+        if a["items"]
+            .as_array()
+            .is_some_and(|i| i.iter().any(|x| x["kind"] == "registry"))
+        {
+            alerts = a;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let alert = &alerts["items"][0];
+    assert_eq!(alert["kind"], "registry", "{alerts}");
+    assert!(
+        alert["text_en"]
+            .as_str()
+            .is_some_and(|t| t.contains("previous registry stays in force") && t.contains("82x")),
+        "{alert}"
+    );
 
     // The admin API: a non-admin gets 403 and nothing changes.
     std::fs::write(&reg, &demo_text).expect("write");

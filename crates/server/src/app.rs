@@ -902,6 +902,32 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     json_response(status, body, None)
 }
 
+/// Raises the alert for a registry file that was refused (the previous
+/// registry stays in force). The reason names the file, line and field,
+/// never message content.
+pub(crate) async fn registry_refused<S: Store>(state: &AppState<S>, error: &str) {
+    let file = state
+        .registry
+        .path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let raised = state
+        .store
+        .alert(
+            "registry",
+            &file,
+            &format!("Registerfilen ble avvist; det forrige registeret gjelder fortsatt: {error}"),
+            &format!(
+                "The registry file was refused; the previous registry stays in force: {error}"
+            ),
+            now_millis(),
+        )
+        .await;
+    if let Err(e) = raised {
+        tracing::error!(error = %e, "could not store the alert for a refused registry file");
+    }
+}
+
 /// `POST /api/v1/admin/registry/reload`: reads the registry file again.
 /// 200 with the registry's status when it is in force, 422 when the file is
 /// refused (the previous registry stays in force), 403 for a system without
@@ -915,17 +941,20 @@ async fn reload_registry<S: Store>(
     tracing::info!(system = %system.name, "registry reload asked for");
     match result {
         Ok(Ok(_)) => json_response(StatusCode::OK, state.registry.status_json(), None),
-        Ok(Err(e)) => json_response(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            json!({
-                "error": "registry_invalid",
-                "text_nb": "Registerfilen ble avvist; det forrige registeret gjelder fortsatt.",
-                "text_en": "The registry file was refused; the previous registry stays in force.",
-                "detail": e,
-                "registry": state.registry.status_json(),
-            }),
-            None,
-        ),
+        Ok(Err(e)) => {
+            registry_refused(&state, &e).await;
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({
+                    "error": "registry_invalid",
+                    "text_nb": "Registerfilen ble avvist; det forrige registeret gjelder fortsatt.",
+                    "text_en": "The registry file was refused; the previous registry stays in force.",
+                    "detail": e,
+                    "registry": state.registry.status_json(),
+                }),
+                None,
+            )
+        }
         Err(_) => problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",

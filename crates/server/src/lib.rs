@@ -215,25 +215,7 @@ impl Gateway {
             self.registry_poll,
             move |error| {
                 let st = alert_state.clone();
-                tokio::spawn(async move {
-                    use overgang_store::Store;
-                    let now = app::now_millis();
-                    let file = st
-                        .registry
-                        .path()
-                        .map(|p| p.display().to_string())
-                        .unwrap_or_default();
-                    let _ = st
-                        .store
-                        .alert(
-                            "registry",
-                            &file,
-                            &format!("Registerfilen ble avvist; det forrige registeret gjelder fortsatt: {error}"),
-                            &format!("The registry file was refused; the previous registry stays in force: {error}"),
-                            now,
-                        )
-                        .await;
-                });
+                tokio::spawn(async move { app::registry_refused(&st, &error).await });
             },
         ));
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
