@@ -16,7 +16,7 @@ use overgang_store::{Metadata, NewDelivery, NewMessage, State};
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-struct ManualClock(AtomicI64);
+pub(super) struct ManualClock(pub(super) AtomicI64);
 
 impl Clock for ManualClock {
     fn now(&self) -> Millis {
@@ -24,9 +24,9 @@ impl Clock for ManualClock {
     }
 }
 
-struct TestDir {
-    reg: Arc<Registry>,
-    dir: PathBuf,
+pub(super) struct TestDir {
+    pub(super) reg: Arc<Registry>,
+    pub(super) dir: PathBuf,
 }
 
 impl Directory for TestDir {
@@ -43,12 +43,12 @@ impl Directory for TestDir {
 struct Reply(u16, Option<&'static str>, String);
 
 #[derive(Default)]
-struct Script {
+pub(super) struct Script {
     /// Per MsgId (the `X-Test-Msg` the test puts in the body), replies in
     /// order; when empty, an OK AppRec.
     replies: std::collections::HashMap<String, VecDeque<Reply>>,
     /// (body, authorization header) of every request, in order.
-    seen: Vec<(String, Option<String>)>,
+    pub(super) seen: Vec<(String, Option<String>)>,
 }
 
 fn apprec(original: &str, status: u8) -> String {
@@ -64,7 +64,9 @@ fn apprec(original: &str, status: u8) -> String {
     )
 }
 
-async fn receiver(script: Arc<Mutex<Script>>) -> std::net::SocketAddr {
+/// The scripted receiver's routes (served plain by [`receiver`], over TLS
+/// by the TLS tests).
+pub(super) fn receiver_app(script: Arc<Mutex<Script>>) -> axum::Router {
     use axum::extract::State as AxState;
     use axum::http::{HeaderMap, StatusCode};
     use axum::response::IntoResponse;
@@ -90,9 +92,13 @@ async fn receiver(script: Arc<Mutex<Script>>) -> std::net::SocketAddr {
         }
         r
     }
-    let app = axum::Router::new()
+    axum::Router::new()
         .route("/plo", axum::routing::post(handle))
-        .with_state(script);
+        .with_state(script)
+}
+
+async fn receiver(script: Arc<Mutex<Script>>) -> std::net::SocketAddr {
+    let app = receiver_app(script);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
@@ -124,7 +130,7 @@ accepts = [{{ type = "INNLEGGELSESRAPPORT", versions = ["1.6"] }}]
 }
 
 /// A message whose body is its MsgId (the scripted receiver keys on it).
-fn message(msg_id: &str, patient: &str, to: &str, at: Millis) -> NewMessage {
+pub(super) fn message(msg_id: &str, patient: &str, to: &str, at: Millis) -> NewMessage {
     NewMessage {
         id: format!("id-{msg_id}"),
         received_at: at,
@@ -166,7 +172,7 @@ struct Rig {
     task: Option<tokio::task::JoinHandle<()>>,
 }
 
-const T0: Millis = 1_800_000_000_000;
+pub(super) const T0: Millis = 1_800_000_000_000;
 
 async fn rig(cfg: DeliveryConfig) -> Rig {
     let dir = tempfile::tempdir().unwrap();
