@@ -205,6 +205,24 @@ CREATE TABLE alerts (
     text_en TEXT    NOT NULL
 );
 "#,
+    // Version 4: a delivery waiting behind an earlier one to the same
+    // receiver about the same patient is `held`, and released when that one
+    // leaves the queue; finding due deliveries is then an index range, not
+    // a probe per waiting delivery (a receiver down with a long backlog).
+    r#"
+ALTER TABLE deliveries ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+UPDATE deliveries SET held = 1
+WHERE state = 'queued' AND patient_key IS NOT NULL AND EXISTS (
+    SELECT 1 FROM deliveries e
+    WHERE e.receiver_her = deliveries.receiver_her
+      AND e.patient_key = deliveries.patient_key
+      AND e.id < deliveries.id AND e.state IN ('queued', 'in_flight'));
+DROP INDEX deliveries_due;
+CREATE INDEX deliveries_ready ON deliveries (next_attempt_at, id)
+    WHERE state = 'queued' AND held = 0;
+CREATE INDEX deliveries_held ON deliveries (receiver_her, patient_key, id)
+    WHERE state = 'queued' AND held = 1;
+"#,
 ];
 
 /// The schema version this program writes.

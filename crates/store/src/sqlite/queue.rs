@@ -111,6 +111,63 @@ fn sync_message_state(
     append_history(conn, message_id, at, actor, Some(current), new, reason)
 }
 
+/// Whether a delivery in state `s` holds its place in the order of its
+/// (receiver, patient): it is still to be sent or being sent.
+fn active(s: DeliveryState) -> bool {
+    matches!(s, DeliveryState::Queued | DeliveryState::InFlight)
+}
+
+/// Whether another delivery to `receiver` about `patient` is still queued
+/// or in flight (so a new or replayed one must wait behind it).
+fn has_active(
+    conn: &Connection,
+    receiver: &str,
+    patient: Option<&str>,
+    except: i64,
+) -> Result<bool, StoreError> {
+    let Some(patient) = patient else {
+        return Ok(false);
+    };
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM deliveries
+             WHERE receiver_her = ?1 AND patient_key = ?2 AND id <> ?3
+               AND state IN ('queued', 'in_flight'))",
+        )?
+        .query_row(params![receiver, patient, except], |row| row.get(0))?)
+}
+
+/// After a delivery left the queue: the next one held behind it (same
+/// receiver and patient, lowest id) may go, unless another is still at
+/// the head.
+fn release_next(
+    conn: &Connection,
+    receiver: &str,
+    patient: Option<&str>,
+) -> Result<(), StoreError> {
+    let Some(patient) = patient else {
+        return Ok(());
+    };
+    let head_busy: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM deliveries
+             WHERE receiver_her = ?1 AND patient_key = ?2 AND held = 0
+               AND state IN ('queued', 'in_flight'))",
+        )?
+        .query_row(params![receiver, patient], |row| row.get(0))?;
+    if head_busy {
+        return Ok(());
+    }
+    conn.prepare_cached(
+        "UPDATE deliveries SET held = 0 WHERE id = (
+             SELECT id FROM deliveries
+             WHERE receiver_her = ?1 AND patient_key = ?2 AND state = 'queued' AND held = 1
+             ORDER BY id LIMIT 1)",
+    )?
+    .execute(params![receiver, patient])?;
+    Ok(())
+}
+
 /// Inserts a message's deliveries (its row is already there).
 pub(super) fn insert_deliveries(
     conn: &Connection,
@@ -121,12 +178,20 @@ pub(super) fn insert_deliveries(
     deliveries: &[NewDelivery],
 ) -> Result<(), StoreError> {
     for d in deliveries {
+        let held = has_active(conn, &d.receiver_her, patient_key, -1)?;
         conn.prepare_cached(
             "INSERT INTO deliveries (message_id, kind, receiver_her, role, patient_key, state,
-                 created_at, updated_at, window_start, next_attempt_at)
-             VALUES (?1, 'message', ?2, ?3, ?4, 'queued', ?5, ?5, ?5, ?5)",
+                 created_at, updated_at, window_start, next_attempt_at, held)
+             VALUES (?1, 'message', ?2, ?3, ?4, 'queued', ?5, ?5, ?5, ?5, ?6)",
         )?
-        .execute(params![message_id, d.receiver_her, d.role, patient_key, at])?;
+        .execute(params![
+            message_id,
+            d.receiver_her,
+            d.role,
+            patient_key,
+            at,
+            i64::from(held)
+        ])?;
         let id = conn.last_insert_rowid();
         event(conn, id, at, actor, None, DeliveryState::Queued, &d.reason)?;
     }
@@ -140,7 +205,7 @@ pub(super) fn claim(conn: &Connection, ids: &[i64], now: Millis) -> Result<Vec<i
             .prepare_cached(
                 "UPDATE deliveries SET state = 'in_flight', attempts = attempts + 1,
                      updated_at = max(updated_at, ?2)
-                 WHERE id = ?1 AND state = 'queued' AND next_attempt_at <= ?2
+                 WHERE id = ?1 AND state = 'queued' AND held = 0 AND next_attempt_at <= ?2
                  RETURNING message_id, attempts",
             )?
             .query_row(params![id, now], |row| Ok((row.get(0)?, row.get(1)?)))
@@ -174,11 +239,12 @@ struct Current {
     kind: DeliveryKind,
     state: DeliveryState,
     receiver_her: String,
+    patient_key: Option<String>,
 }
 
 fn current(conn: &Connection, id: i64) -> Result<Current, StoreError> {
     conn.prepare_cached(
-        "SELECT message_id, kind, state, receiver_her FROM deliveries WHERE id = ?1",
+        "SELECT message_id, kind, state, receiver_her, patient_key FROM deliveries WHERE id = ?1",
     )?
     .query_and_then([id], |row| {
         Ok::<_, StoreError>(Current {
@@ -186,6 +252,7 @@ fn current(conn: &Connection, id: i64) -> Result<Current, StoreError> {
             kind: dkind(&row.get::<_, String>(1)?)?,
             state: dstate(&row.get::<_, String>(2)?)?,
             receiver_her: row.get(3)?,
+            patient_key: row.get(4)?,
         })
     })?
     .next()
@@ -279,6 +346,15 @@ fn set_state(
     args.extend_from_slice(extra);
     args.push(Value::Integer(id));
     conn.prepare_cached(&sql)?.execute(params_from_iter(args))?;
+    let patient = cur.patient_key.as_deref();
+    if active(cur.state) && !active(to) {
+        release_next(conn, &cur.receiver_her, patient)?;
+    } else if !active(cur.state) && active(to) {
+        // Back in the queue (a replay): behind whatever is there now.
+        let held = has_active(conn, &cur.receiver_her, patient, id)?;
+        conn.prepare_cached("UPDATE deliveries SET held = ?1 WHERE id = ?2")?
+            .execute(params![i64::from(held), id])?;
+    }
     event(conn, id, at, actor, Some(cur.state), to, reason)?;
     if cur.kind == DeliveryKind::Message {
         sync_message_state(conn, &cur.message_id, at, actor, reason)?;
@@ -583,11 +659,7 @@ pub(super) fn due(conn: &Connection, now: Millis, limit: u32) -> Result<Vec<Due>
         "SELECT d.id, d.message_id, d.kind, d.receiver_her, d.attempts, d.window_start,
                 d.receipt_id, m.msg_id, m.sender_her, m.msg_type
          FROM deliveries d JOIN messages m ON m.id = d.message_id
-         WHERE d.state = 'queued' AND d.next_attempt_at <= ?1
-           AND (d.patient_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM deliveries e
-                WHERE e.receiver_her = d.receiver_her AND e.patient_key = d.patient_key
-                  AND e.id < d.id AND e.state IN ('queued', 'in_flight')))
+         WHERE d.state = 'queued' AND d.held = 0 AND d.next_attempt_at <= ?1
          ORDER BY d.next_attempt_at, d.id
          LIMIT ?2",
     )?
@@ -612,7 +684,7 @@ pub(super) fn next_due(conn: &Connection, after: Millis) -> Result<Option<Millis
     Ok(conn
         .prepare_cached(
             "SELECT min(next_attempt_at) FROM deliveries
-             WHERE state = 'queued' AND next_attempt_at > ?1",
+             WHERE state = 'queued' AND held = 0 AND next_attempt_at > ?1",
         )?
         .query_row([after], |row| row.get::<_, Option<i64>>(0))?)
 }

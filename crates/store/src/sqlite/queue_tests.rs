@@ -489,3 +489,55 @@ async fn delivery_events_are_append_only_in_the_database() {
         assert!(e.contains("append-only"), "{sql}: {e}");
     }
 }
+
+#[tokio::test]
+async fn a_replayed_delivery_waits_its_turn_behind_the_one_at_the_head() {
+    let (_dir, store) = open().await;
+    for (i, id) in ["a1", "a2", "a3"].into_iter().enumerate() {
+        store
+            .submit(routed(id, i as Millis, "p", &["R"]))
+            .await
+            .unwrap();
+    }
+    let a1 = ids_of(&store, "a1").await[0];
+    let a2 = ids_of(&store, "a2").await[0];
+    let a3 = ids_of(&store, "a3").await[0];
+    assert_eq!(due_ids(&store, 10).await, vec![a1]);
+    store.claim(vec![a1], 10).await.unwrap();
+    let dead = AttemptResult::DeadLetter {
+        error: "HTTP 400".into(),
+    };
+    finish(&store, a1, 11, dead).await;
+    assert_eq!(due_ids(&store, 12).await, vec![a2], "the dead letter released a2");
+    store.claim(vec![a2], 12).await.unwrap();
+    // a1 replayed while a2 is in flight: it waits, and so does a3.
+    let act = OperatorAction {
+        delivery_id: a1,
+        at: 13,
+        actor: "user:kari".into(),
+        reason: "fixed".into(),
+    };
+    assert_eq!(store.replay(act).await.unwrap(), D::Queued);
+    assert!(due_ids(&store, 14).await.is_empty());
+    // a2 answered: the lowest waiting id goes next (a1), then a3.
+    finish(&store, a2, 15, AttemptResult::Answered(answered(1, "r2"))).await;
+    assert_eq!(due_ids(&store, 16).await, vec![a1]);
+    store.claim(vec![a1], 16).await.unwrap();
+    finish(&store, a1, 17, AttemptResult::Answered(answered(1, "r1"))).await;
+    assert_eq!(due_ids(&store, 18).await, vec![a3]);
+    // Cancelling the one at the head releases the next; cancelling one
+    // that waits releases nothing.
+    store.submit(routed("a4", 19, "p", &["R"])).await.unwrap();
+    let a4 = ids_of(&store, "a4").await[0];
+    let cancel = |id: i64| OperatorAction {
+        delivery_id: id,
+        at: 20,
+        actor: "user:kari".into(),
+        reason: "sent another way".into(),
+    };
+    store.cancel(cancel(a4)).await.unwrap();
+    assert_eq!(due_ids(&store, 21).await, vec![a3]);
+    store.cancel(cancel(a3)).await.unwrap();
+    assert!(due_ids(&store, 22).await.is_empty());
+    assert_eq!(store.next_due(0).await.unwrap(), None);
+}
