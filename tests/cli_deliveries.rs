@@ -26,6 +26,7 @@
 //!   without it, a connection error (exit 2).
 
 mod support {
+    pub mod certs;
     pub mod corpus;
     pub mod server;
     pub mod simulator;
@@ -633,51 +634,11 @@ fn usage_and_connection_errors_exit_2_before_anything_is_sent() {
     assert!(stderr(&o).contains("--ca"), "{}", stderr(&o));
 }
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A private CA and a certificate for 127.0.0.1 that it signed.
-fn make_certificates(d: &Path) {
-    let ec = "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes";
-    let split = |s: String| s.split_whitespace().map(str::to_owned).collect::<Vec<_>>();
-    let run = |s: String| {
-        let args = split(s);
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        openssl(&refs, d);
-    };
-    run(format!(
-        "req -x509 {ec} -keyout ca-key.pem -out ca.pem -days 2 -subj /CN=OvergangTestCA"
-    ));
-    run(format!(
-        "req {ec} -keyout server-key.pem -out server.csr -subj /CN=localhost"
-    ));
-    std::fs::write(
-        d.join("server.cnf"),
-        "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-    )
-    .expect("write ext");
-    run(
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca-key.pem -CAcreateserial \
-         -out server.pem -days 2 -extfile server.cnf"
-            .to_owned(),
-    );
-}
-
 #[test]
 fn https_with_a_private_ca_needs_ca() {
     let tmp = TempDir::new("cli-deliveries-tls");
     let d = tmp.path();
-    make_certificates(d);
+    support::certs::make_certificates(d);
     let extra = format!(
         "[[systems]]\nname = \"ops\"\ntoken_hash = \"{}\"\nadmin = true\n\n\
          [tls]\ncert = \"{}\"\nkey = \"{}\"\n\n[delivery]\nenabled = false\n",

@@ -12,10 +12,12 @@
 //! - TLS, and plain HTTP refused beyond loopback.
 
 mod support {
+    pub mod certs;
     pub mod corpus;
     pub mod patients;
     pub mod server;
     pub mod tempdir;
+    pub mod xmllint;
 }
 
 use reqwest::StatusCode;
@@ -100,32 +102,6 @@ fn examples() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
-/// Runs xmllint on the AppRecs with the official AppRec v1.1 schema.
-fn assert_apprecs_validate(dir: &Path, apprecs: &[(String, String)]) {
-    let xsd = support::corpus::standards().join("xsd/AppRec-v1.1.xsd");
-    let mut files = Vec::new();
-    for (i, (name, xml)) in apprecs.iter().enumerate() {
-        let f = dir.join(format!("apprec-{i:02}.xml"));
-        std::fs::write(&f, xml).expect("write apprec");
-        files.push((name.clone(), f));
-    }
-    let out = Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(&xsd)
-        .args(files.iter().map(|(_, f)| f))
-        .output()
-        .expect("xmllint must be installed (Debian package libxml2-utils)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for (name, f) in &files {
-        let shown = f.display().to_string();
-        assert!(
-            stderr.contains(&format!("{shown} validates")),
-            "the AppRec answering {name} does not validate:\n{stderr}"
-        );
-    }
-    assert!(out.status.success(), "{stderr}");
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn official_examples_are_accepted_stored_and_answered_with_valid_apprecs() {
     // README's first command: the demo configuration itself, on a free port
@@ -197,7 +173,7 @@ async fn official_examples_are_accepted_stored_and_answered_with_valid_apprecs()
         apprecs.push((name, a.body));
     }
     assert_eq!(apprecs.len(), 22);
-    assert_apprecs_validate(tmp.path(), &apprecs);
+    support::xmllint::assert_apprecs_validate(tmp.path(), "1.1", &apprecs);
     let status = srv.terminate(Duration::from_secs(20));
     assert!(status.success(), "exit status {status:?}");
 }
@@ -225,7 +201,11 @@ async fn the_same_message_twice_is_stored_once_and_a_reused_msgid_is_a_conflict(
     assert_eq!(conflict.status, StatusCode::CONFLICT, "{}", conflict.body);
     assert!(conflict.body.contains("V=\"E10\""), "{}", conflict.body);
     assert!(conflict.body.contains("<Status V=\"2\""));
-    assert_apprecs_validate(tmp.path(), &[("conflict".into(), conflict.body)]);
+    support::xmllint::assert_apprecs_validate(
+        tmp.path(),
+        "1.1",
+        &[("conflict".into(), conflict.body)],
+    );
 
     let (_, page) = get_json(&c, &srv.url, "/api/v1/messages", DEMO_TOKEN).await;
     assert_eq!(page["items"].as_array().map(Vec::len), Some(1), "{page}");
@@ -267,7 +247,7 @@ async fn refusals_say_why_with_the_right_status() {
     .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST);
     assert!(a.body.contains("V=\"T01\""), "{}", a.body);
-    assert_apprecs_validate(tmp.path(), &[("not xml".into(), a.body)]);
+    support::xmllint::assert_apprecs_validate(tmp.path(), "1.1", &[("not xml".into(), a.body)]);
 
     // 413: over the configured body limit.
     let mut big = bytes.clone();
@@ -620,86 +600,6 @@ fn plain_http_beyond_loopback_is_refused_at_start() {
     assert!(err.contains("loopback"), "{err}");
 }
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate
-/// (subject `CN=ehr-mtls, O=Test HF`), all signed by the CA.
-fn make_certificates(d: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut args = vec!["req", "-x509"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Overgang test CA",
-    ]);
-    openssl(&args, d);
-    for (name, subj, ext) in [
-        (
-            "server",
-            "/CN=localhost",
-            "basicConstraints=CA:FALSE\nsubjectAltName=DNS:localhost,IP:127.0.0.1\n",
-        ),
-        (
-            "client",
-            "/CN=ehr-mtls/O=Test HF",
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        ),
-    ] {
-        let key = format!("{name}-key.pem");
-        let csr = format!("{name}.csr");
-        let crt = format!("{name}.pem");
-        let cnf = format!("{name}.cnf");
-        let mut args = vec!["req"];
-        args.extend(ec);
-        args.extend(["-keyout", &key, "-out", &csr, "-subj", subj]);
-        openssl(&args, d);
-        std::fs::write(d.join(&cnf), ext).expect("ext");
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &cnf,
-            ],
-            d,
-        );
-    }
-}
-
 fn tls_client(d: &Path, with_client_cert: bool) -> reqwest::Client {
     use rustls::pki_types::pem::PemObject;
     let ca = std::fs::read(d.join("ca.pem")).expect("ca");
@@ -734,7 +634,7 @@ fn tls_client(d: &Path, with_client_cert: bool) -> reqwest::Client {
 async fn https_with_rustls_and_mutual_tls() {
     let tmp = TempDir::new("serve-tls");
     let d = tmp.path();
-    make_certificates(d);
+    support::certs::make_certificates(d);
     let cfg = server::test_config(
         d,
         &format!(

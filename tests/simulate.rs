@@ -23,6 +23,7 @@ mod support {
     pub mod server;
     pub mod simulator;
     pub mod tempdir;
+    pub mod xmllint;
 }
 
 use overgang_model::Message;
@@ -115,34 +116,6 @@ async fn try_post(
     })
 }
 
-/// Runs xmllint on the AppRecs with the official schema of `version`.
-fn assert_apprecs_validate(dir: &Path, version: &str, apprecs: &[(String, String)]) {
-    let xsd = support::corpus::standards().join(match version {
-        "1.0" => "xsd/AppRec-v1-2004-11-21.xsd",
-        _ => "xsd/AppRec-v1.1.xsd",
-    });
-    let mut files = Vec::new();
-    for (i, (name, xml)) in apprecs.iter().enumerate() {
-        let f = dir.join(format!("apprec-{version}-{i:02}.xml"));
-        std::fs::write(&f, xml).expect("write apprec");
-        files.push((name.clone(), f));
-    }
-    let out = Command::new("xmllint")
-        .args(["--noout", "--nonet", "--schema"])
-        .arg(&xsd)
-        .args(files.iter().map(|(_, f)| f))
-        .output()
-        .expect("xmllint must be installed (Debian package libxml2-utils)");
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    for (name, f) in &files {
-        assert!(
-            stderr.contains(&format!("{} validates", f.display())),
-            "the AppRec answering {name} does not validate:\n{stderr}"
-        );
-    }
-    assert!(out.status.success(), "{stderr}");
-}
-
 /// Checks that `apprec` answers `message`: status, error code, the original
 /// message id, and sender and receiver swapped.
 fn assert_answers(name: &str, message: &[u8], apprec: &str, status: &str, error: Option<&str>) {
@@ -211,7 +184,7 @@ async fn ok_reject_and_warn_answer_with_valid_apprecs_that_answer_the_message() 
         let log = sim.log_text();
         assert!(log.contains("message received"), "{log}");
     }
-    assert_apprecs_validate(tmp.path(), "1.1", &v11);
+    support::xmllint::assert_apprecs_validate(tmp.path(), "1.1", &v11);
 
     // AppRec v1.0 on request.
     let mut v10 = Vec::new();
@@ -228,7 +201,7 @@ async fn ok_reject_and_warn_answer_with_valid_apprecs_that_answer_the_message() 
         assert_answers(&name, &bytes, &a.body, "2", Some("X99"));
         v10.push((name, a.body));
     }
-    assert_apprecs_validate(tmp.path(), "1.0", &v10);
+    support::xmllint::assert_apprecs_validate(tmp.path(), "1.0", &v10);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -241,7 +214,7 @@ async fn unreadable_bodies_get_a_t01_receipt_and_get_is_refused() {
     let info = read_apprec(&a.body);
     assert_eq!(info.status_code.and_then(|c| c.v).as_deref(), Some("2"));
     assert_eq!(info.errors[0].v.as_deref(), Some("T01"));
-    assert_apprecs_validate(tmp.path(), "1.1", &[("not xml".into(), a.body)]);
+    support::xmllint::assert_apprecs_validate(tmp.path(), "1.1", &[("not xml".into(), a.body)]);
     let r = c.get(format!("{}/plo", sim.url)).send().await.expect("GET");
     assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED);
     let r = c
@@ -342,7 +315,7 @@ async fn async_answers_202_then_posts_the_apprec_to_the_gateway_with_the_token()
         assert_answers(&name, &bytes, body, "1", None);
     }
     assert_eq!(posted[0].2, posted[1].2, "a retry sends the same receipt");
-    assert_apprecs_validate(tmp.path(), "1.1", &[(name, posted[0].2.clone())]);
+    support::xmllint::assert_apprecs_validate(tmp.path(), "1.1", &[(name, posted[0].2.clone())]);
 
     // The book says it was delivered.
     let deadline = Instant::now() + Duration::from_secs(5);

@@ -11,84 +11,8 @@ use overgang_store::sqlite::{SqliteOptions, SqliteStore};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 
-fn openssl(args: &[&str], dir: &Path) {
-    let out = std::process::Command::new("openssl")
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("openssl must be installed (Debian package openssl)");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A CA, a server certificate for 127.0.0.1 and a client certificate.
-fn certificates(d: &Path) {
-    let ec = [
-        "-newkey",
-        "ec",
-        "-pkeyopt",
-        "ec_paramgen_curve:prime256v1",
-        "-nodes",
-    ];
-    let mut args = vec!["req", "-x509"];
-    args.extend(ec);
-    args.extend([
-        "-keyout",
-        "ca-key.pem",
-        "-out",
-        "ca.pem",
-        "-days",
-        "2",
-        "-subj",
-        "/CN=Test CA",
-    ]);
-    openssl(&args, d);
-    for (name, ext) in [
-        (
-            "server",
-            "basicConstraints=CA:FALSE\nsubjectAltName=IP:127.0.0.1\n",
-        ),
-        (
-            "client",
-            "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-        ),
-    ] {
-        let (key, csr, crt, extf) = (
-            format!("{name}-key.pem"),
-            format!("{name}.csr"),
-            format!("{name}.pem"),
-            format!("{name}.ext"),
-        );
-        std::fs::write(d.join(&extf), ext).unwrap();
-        let mut args = vec!["req"];
-        args.extend(ec);
-        args.extend(["-keyout", &key, "-out", &csr, "-subj", "/CN=test"]);
-        openssl(&args, d);
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &extf,
-            ],
-            d,
-        );
-    }
-}
+#[path = "../../../tests/support/certs.rs"]
+mod certs;
 
 /// A receiver that requires a client certificate signed by the test CA.
 async fn mtls_receiver(d: &Path, script: Arc<Mutex<Script>>) -> std::net::SocketAddr {
@@ -148,7 +72,7 @@ async fn mtls_receiver(d: &Path, script: Arc<Mutex<Script>>) -> std::net::Socket
 async fn a_client_certificate_from_the_registry_opens_a_mutual_tls_receiver() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    certificates(d);
+    certs::make_certificates(d);
     let script = Arc::new(Mutex::new(Script::default()));
     let addr = mtls_receiver(d, script.clone()).await;
     let registry = format!(

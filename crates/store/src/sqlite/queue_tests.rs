@@ -508,7 +508,11 @@ async fn a_replayed_delivery_waits_its_turn_behind_the_one_at_the_head() {
         error: "HTTP 400".into(),
     };
     finish(&store, a1, 11, dead).await;
-    assert_eq!(due_ids(&store, 12).await, vec![a2], "the dead letter released a2");
+    assert_eq!(
+        due_ids(&store, 12).await,
+        vec![a2],
+        "the dead letter released a2"
+    );
     store.claim(vec![a2], 12).await.unwrap();
     // a1 replayed while a2 is in flight: it waits, and so does a3.
     let act = OperatorAction {
