@@ -40,10 +40,15 @@ use crate::timefmt;
 const INLINE_VALIDATION_BYTES: usize = 256 * 1024;
 
 /// Everything a request needs, shared by all of them.
+/// Argon2 token checks that may run at once.
+pub const TOKEN_CHECKS: usize = 2;
+
 pub struct AppState<S> {
     pub store: Arc<S>,
     pub validator: Validator,
     pub systems: Arc<Systems>,
+    /// Argon2 token checks under way at most (see `authenticate`).
+    pub token_checks: tokio::sync::Semaphore,
     /// The address registry in force (reloadable).
     pub registry: Arc<RegistryHandle>,
     /// Wakes the delivery stage when routed messages are stored.
@@ -151,9 +156,23 @@ async fn authenticate<S: Store>(
     if let Some(s) = state.systems.remembered(&token) {
         return Ok(s);
     }
+    // Argon2 is deliberately slow and takes 19 MiB per check. A few checks
+    // at a time, and a token checked while this request waited is
+    // remembered: 32 clients starting at once with the same new token cost
+    // one check, not 32 (which left the process holding 1.7 GB).
+    let _slot = state.token_checks.acquire().await.map_err(|_| {
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "shutting_down",
+            "Gatewayen stopper.",
+            "The gateway is stopping.",
+        )
+    })?;
+    if let Some(s) = state.systems.remembered(&token) {
+        return Ok(s);
+    }
     let st = state.clone();
-    // Argon2 is deliberately slow; first sight of a token runs off the
-    // request threads.
+    // First sight of a token: checked off the request threads.
     tokio::task::spawn_blocking(move || st.systems.by_token(&token))
         .await
         .map_err(|_| {

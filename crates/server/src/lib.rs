@@ -159,6 +159,7 @@ impl Gateway {
             store,
             validator,
             systems: systems.clone(),
+            token_checks: tokio::sync::Semaphore::new(app::TOKEN_CHECKS),
             registry,
             waker: deliverer.as_ref().map(|d| d.waker()),
             copy_rules: config.routing.clone(),
