@@ -156,10 +156,11 @@ async fn authenticate<S: Store>(
     if let Some(s) = state.systems.remembered(&token) {
         return Ok(s);
     }
-    // Argon2 is deliberately slow and takes 19 MiB per check. A few checks
-    // at a time, and a token checked while this request waited is
-    // remembered: 32 clients starting at once with the same new token cost
-    // one check, not 32 (which left the process holding 1.7 GB).
+    // Argon2 is deliberately slow and takes 19 MiB per check: at most
+    // TOKEN_CHECKS run at once. 32 clients starting together with one new
+    // token cost one or two checks, not 32 (which left the process holding
+    // over a gigabyte), and unknown tokens cannot ask for memory without
+    // bound.
     let _slot = state.token_checks.acquire().await.map_err(|_| {
         problem(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -168,11 +169,10 @@ async fn authenticate<S: Store>(
             "The gateway is stopping.",
         )
     })?;
-    if let Some(s) = state.systems.remembered(&token) {
-        return Ok(s);
-    }
+    // Off the request threads; `by_token` looks among the remembered
+    // tokens first, so a request that waited here usually finds its token
+    // checked by the one before it.
     let st = state.clone();
-    // First sight of a token: checked off the request threads.
     tokio::task::spawn_blocking(move || st.systems.by_token(&token))
         .await
         .map_err(|_| {
@@ -980,5 +980,93 @@ async fn reload_registry<S: Store>(
             "Intern feil.",
             "Internal error.",
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::SystemConfig;
+
+    fn state(dir: &std::path::Path) -> Arc<AppState<overgang_store::sqlite::SqliteStore>> {
+        let hash = crate::auth::hash_token("good-token").expect("hash");
+        let systems = Arc::new(Systems::new(&[SystemConfig {
+            name: "ehr".into(),
+            token_hash: Some(hash),
+            client_cert_subject: None,
+            may_send_as: vec!["1".into()],
+            may_read_all: false,
+            admin: false,
+        }]));
+        Arc::new(AppState {
+            store: Arc::new(
+                overgang_store::sqlite::SqliteStore::open(dir, Default::default()).expect("store"),
+            ),
+            validator: Validator::new(overgang_validate::Options {
+                limits: Default::default(),
+                rule_files: Vec::new(),
+            })
+            .expect("validator"),
+            systems,
+            token_checks: tokio::sync::Semaphore::new(TOKEN_CHECKS),
+            registry: Arc::new(RegistryHandle::load(None).expect("registry")),
+            waker: None,
+            copy_rules: overgang_route::CopyRules::default(),
+            patient_key: PatientKey::ephemeral(),
+            apprec: AppState::<()>::apprec_options("1.1", false),
+            code_lists: overgang_codelists::CodeLists::builtin(),
+            max_body_bytes: 1024,
+        })
+    }
+
+    fn bearer(token: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
+        );
+        h
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_of_requests_with_a_new_token_runs_argon2_at_most_twice() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let st = state(dir.path());
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let st = st.clone();
+                tokio::spawn(async move { authenticate(&st, &bearer("good-token"), None).await })
+            })
+            .collect();
+        for t in tasks {
+            let s = t
+                .await
+                .expect("task")
+                .map_err(|r| r.status())
+                .expect("authenticated");
+            assert_eq!(s.name, "ehr");
+        }
+        let n = st.systems.checks();
+        assert!(
+            (1..=TOKEN_CHECKS as u64).contains(&n),
+            "32 requests with one new token ran Argon2 {n} times"
+        );
+        // Unknown tokens are each checked (nothing to remember), but never
+        // more than TOKEN_CHECKS at a time: the semaphore is the gate.
+        let before = st.systems.checks();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let st = st.clone();
+                tokio::spawn(
+                    async move { authenticate(&st, &bearer(&format!("bad-{i}")), None).await },
+                )
+            })
+            .collect();
+        for t in tasks {
+            let r = t.await.expect("task");
+            assert_eq!(r.err().map(|r| r.status()), Some(StatusCode::UNAUTHORIZED));
+        }
+        assert_eq!(st.systems.checks() - before, 8);
+        assert_eq!(st.token_checks.available_permits(), TOKEN_CHECKS);
     }
 }

@@ -47,6 +47,8 @@ struct Entry {
 pub struct Systems {
     entries: Vec<Entry>,
     verified: RwLock<Vec<([u8; 32], Arc<System>)>>,
+    /// Token checks that ran Argon2 (each costs 19 MiB and tens of ms).
+    checks: std::sync::atomic::AtomicU64,
 }
 
 /// Why a request is not authenticated.
@@ -75,7 +77,13 @@ impl Systems {
                 })
                 .collect(),
             verified: RwLock::new(Vec::new()),
+            checks: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// How many token checks have run Argon2 so far.
+    pub fn checks(&self) -> u64 {
+        self.checks.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// How many systems are configured.
@@ -113,6 +121,8 @@ impl Systems {
         if let Some(s) = self.remembered_digest(&digest) {
             return Ok(s);
         }
+        self.checks
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let mut found = None;
         for e in &self.entries {
             let Some(h) = e.hash.as_deref().and_then(|h| PasswordHash::new(h).ok()) else {
