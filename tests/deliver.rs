@@ -33,6 +33,7 @@ mod support {
     pub mod server;
     pub mod simulator;
     pub mod tempdir;
+    pub mod wait;
 }
 
 use reqwest::StatusCode;

@@ -17,6 +17,7 @@ mod support {
     pub mod patients;
     pub mod server;
     pub mod tempdir;
+    pub mod wait;
     pub mod xmllint;
 }
 
@@ -27,6 +28,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 use support::server::{self, Server, TempDir, DEMO_TOKEN, NARROW_TOKEN};
+use support::wait::eventually;
 
 fn client() -> reqwest::Client {
     // reqwest is built without a TLS crypto provider of its own.
@@ -723,29 +725,38 @@ async fn the_registry_reloads_on_sighup_the_admin_api_and_file_change() {
     let one_more = "\n[[party]]\nher = \"8200013\"\nname = \"Ny fastlege (fiktiv)\"\nkind = \"gp\"\nparent = \"8200011\"\n";
     std::fs::write(&reg, format!("{demo_text}{one_more}")).expect("write");
     server::signal(srv.pid(), "HUP");
-    let mut r1 = serde_json::Value::Null;
-    for _ in 0..100 {
-        r1 = ready(c.clone(), srv.url.clone()).await;
-        if r1["parties"] == 14 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(r1["parties"], 14, "SIGHUP did not reload: {r1}");
+    let r1 = eventually(
+        "SIGHUP to reload the registry",
+        Duration::from_secs(5),
+        || async {
+            let r = ready(c.clone(), srv.url.clone()).await;
+            if r["parties"] == 14 {
+                Ok(r)
+            } else {
+                Err(r.to_string())
+            }
+        },
+    )
+    .await;
     assert_ne!(r1["loaded_at"], r0["loaded_at"]);
 
     // A broken file on SIGHUP: the old registry stays, the error shows.
     let broken = format!("{demo_text}{}", one_more.replace("\"8200011\"", "\"82x\""));
     std::fs::write(&reg, &broken).expect("write");
     server::signal(srv.pid(), "HUP");
-    let mut r2 = serde_json::Value::Null;
-    for _ in 0..100 {
-        r2 = ready(c.clone(), srv.url.clone()).await;
-        if !r2["last_error"].is_null() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let r2 = eventually(
+        "the refused file's error",
+        Duration::from_secs(5),
+        || async {
+            let r = ready(c.clone(), srv.url.clone()).await;
+            if r["last_error"].is_null() {
+                Err(r.to_string())
+            } else {
+                Ok(r)
+            }
+        },
+    )
+    .await;
     assert_eq!(r2["parties"], 14, "{r2}");
     let err = r2["last_error"].as_str().unwrap_or_default();
     assert!(
@@ -754,18 +765,18 @@ async fn the_registry_reloads_on_sighup_the_admin_api_and_file_change() {
         "{r2}"
     );
     // … and it is an alert for the operators.
-    let mut alerts = serde_json::Value::Null;
-    for _ in 0..100 {
+    let alerts = eventually("the registry alert", Duration::from_secs(5), || async {
         let (_, a) = get_json(&c, &srv.url, "/api/v1/alerts", admin_token).await;
         if a["items"]
             .as_array()
             .is_some_and(|i| i.iter().any(|x| x["kind"] == "registry"))
         {
-            alerts = a;
-            break;
+            Ok(a)
+        } else {
+            Err(a.to_string())
         }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
     let alert = &alerts["items"][0];
     assert_eq!(alert["kind"], "registry", "{alerts}");
     assert!(
@@ -838,14 +849,18 @@ async fn the_registry_reloads_on_sighup_the_admin_api_and_file_change() {
     assert_eq!(ready(c.clone(), srv.url.clone()).await["parties"], 13);
     // A different size, so the change shows even within one mtime tick.
     std::fs::write(&reg, format!("{demo_text}{one_more}")).expect("write");
-    let mut r4 = serde_json::Value::Null;
-    for _ in 0..100 {
-        r4 = ready(c.clone(), srv.url.clone()).await;
-        if r4["parties"] == 14 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(r4["parties"], 14, "polling did not reload: {r4}");
+    eventually(
+        "polling to reload the registry",
+        Duration::from_secs(10),
+        || async {
+            let r = ready(c.clone(), srv.url.clone()).await;
+            if r["parties"] == 14 {
+                Ok(())
+            } else {
+                Err(r.to_string())
+            }
+        },
+    )
+    .await;
     srv.terminate(Duration::from_secs(20));
 }

@@ -24,9 +24,8 @@ use super::simulator::Simulator;
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The demo receivers' token (`config/demo.toml`, a demo value).
 pub const RECEIVER_TOKEN: &str = "demo-receiver-token";
@@ -397,26 +396,7 @@ pub fn message_deliveries(ds: &[Value]) -> Vec<&Value> {
     ds.iter().filter(|d| d["kind"] == "message").collect()
 }
 
-/// Polls `f` (every 100 ms) until it returns `Ok`, for at most `timeout`;
-/// panics with `what` and the last `Err` otherwise.
-pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + timeout;
-    loop {
-        match f().await {
-            Ok(v) => return v,
-            Err(last) => {
-                if Instant::now() > deadline {
-                    panic!("waited {timeout:?} for {what}; last seen: {last}");
-                }
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
+pub use super::wait::eventually;
 
 /// Milliseconds since the epoch of an RFC 3339 UTC time as the API writes
 /// it (`2026-11-23T20:34:05.779Z`).
