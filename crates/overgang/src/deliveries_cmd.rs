@@ -625,11 +625,7 @@ async fn list(a: ListArgs) -> Result<ExitCode> {
         print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let items = body
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let items = items_of(&body);
     if items.is_empty() {
         print("Ingen leveringer / no deliveries\n")?;
     } else {
@@ -795,11 +791,7 @@ async fn replay(a: ReplayArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let body = ok_body(answer)?;
-    let items = body
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let items = items_of(&body);
     let failed = items.iter().filter(|i| i.get("error").is_some()).count();
     if a.json {
         print_json(&body)?;
@@ -880,11 +872,7 @@ async fn alerts(a: AlertsArgs) -> Result<ExitCode> {
         print_json(&body)?;
         return Ok(ExitCode::SUCCESS);
     }
-    let items = body
-        .get("items")
-        .and_then(Value::as_array)
-        .cloned()
-        .unwrap_or_default();
+    let items = items_of(&body);
     if items.is_empty() {
         print("Ingen varsler / no alerts\n")?;
         return Ok(ExitCode::SUCCESS);
@@ -969,6 +957,14 @@ async fn stats(a: StatsArgs) -> Result<ExitCode> {
     }
     print(&out)?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The `items` array of an API answer (empty when there is none).
+fn items_of(body: &Value) -> Vec<Value> {
+    body.get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
