@@ -40,6 +40,8 @@ fn message(n: usize) -> NewMessage {
             sender_her: Some("8100001".into()),
             receiver_her: Some("8200002".into()),
             patient_key: Some(format!("{:064x}", n % 97)),
+
+            ..Metadata::default()
         },
         verdict: "accepted".into(),
         findings_json: "[]".into(),

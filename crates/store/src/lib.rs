@@ -18,6 +18,7 @@
 use std::future::Future;
 
 pub mod delivery;
+pub mod people;
 pub mod sqlite;
 
 pub use delivery::{
@@ -25,6 +26,7 @@ pub use delivery::{
     DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
     ReceiptOutcome, ReceiptTarget,
 };
+pub use people::{AccessEntry, AccessQuery, NewAccess, WorkQuery};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
 pub type Millis = i64;
@@ -152,6 +154,15 @@ pub struct Metadata {
     pub receiver_her: Option<String>,
     /// HMAC of the patient's national id under the deployment's key (hex).
     pub patient_key: Option<String>,
+    /// Every HER-id the message names as sender, receiver or copy receiver
+    /// (organisations and their units), and the receivers routing added:
+    /// a nurse of one of these units sees the message. Organisation ids,
+    /// not patient data.
+    pub parties: Vec<String>,
+    /// Keyed hashes of the patient's normalised name words (the same key
+    /// as `patient_key`), so a person may search by name without names
+    /// being stored in clear. Written at intake; never read back.
+    pub name_terms: Vec<String>,
 }
 
 /// What intake hands the store for one message.
@@ -234,6 +245,9 @@ pub struct Summary {
     pub verdict: String,
     pub state: State,
     pub apprec_status: u8,
+    /// Findings of severity error and warning (counted at intake).
+    pub errors: u32,
+    pub warnings: u32,
 }
 
 /// Metadata search. Results are ordered by `(received_at, id)` ascending;
@@ -432,6 +446,19 @@ pub trait Store: Send + Sync + 'static {
         &self,
         since: Millis,
     ) -> impl Future<Output = Result<DeliveryStats, StoreError>> + Send;
+
+    /// A worklist page: messages matching `q`, newest first.
+    fn worklist(&self, q: &WorkQuery) -> impl Future<Output = Result<Page, StoreError>> + Send;
+
+    /// Records a look at patient data (durably, before the data is shown).
+    /// The access log is append-only: nothing updates or deletes it.
+    fn log_access(&self, a: NewAccess) -> impl Future<Output = Result<i64, StoreError>> + Send;
+
+    /// Reads the access log, newest first.
+    fn access_log(
+        &self,
+        q: &AccessQuery,
+    ) -> impl Future<Output = Result<Vec<AccessEntry>, StoreError>> + Send;
 
     /// Whether the store is open and answers (a cheap read).
     fn ready(&self) -> impl Future<Output = bool> + Send;

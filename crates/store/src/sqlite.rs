@@ -35,10 +35,10 @@ use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtensio
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{
-    Alert, Attempt, Delivery, DeliveryEvent, DeliveryQuery, DeliveryState, DeliveryStats, Due,
-    HistoryEntry, MessageRecord, Metadata, Millis, NewMessage, NewReceipt, OperatorAction, Page,
-    Query, Receipt, ReceiptOutcome, ReceiptTarget, State, Store, StoreError, StoredAnswer,
-    Submitted, Summary, Transition,
+    AccessEntry, AccessQuery, Alert, Attempt, Delivery, DeliveryEvent, DeliveryQuery,
+    DeliveryState, DeliveryStats, Due, HistoryEntry, MessageRecord, Metadata, Millis, NewAccess,
+    NewMessage, NewReceipt, OperatorAction, Page, Query, Receipt, ReceiptOutcome, ReceiptTarget,
+    State, Store, StoreError, StoredAnswer, Submitted, Summary, Transition, WorkQuery,
 };
 
 /// The database file inside the store's directory.
@@ -222,6 +222,60 @@ CREATE INDEX deliveries_ready ON deliveries (next_attempt_at, id)
     WHERE state = 'queued' AND held = 0;
 CREATE INDEX deliveries_held ON deliveries (receiver_her, patient_key, id)
     WHERE state = 'queued' AND held = 1;
+"#,
+    // Version 5: the people's pages. Findings counted per message (for the
+    // worklist), the HER-ids each message names (a nurse's units), keyed
+    // hashes of patient name words (search without names in clear), and
+    // the append-only access log.
+    r#"
+ALTER TABLE messages ADD COLUMN errors   INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE messages ADD COLUMN warnings INTEGER NOT NULL DEFAULT 0;
+UPDATE messages SET
+    errors   = (SELECT count(*) FROM json_each(findings_json) WHERE value ->> 'severity' = 'error'),
+    warnings = (SELECT count(*) FROM json_each(findings_json) WHERE value ->> 'severity' = 'warning')
+WHERE json_valid(findings_json);
+CREATE INDEX messages_flagged ON messages (received_at, id) WHERE errors + warnings > 0;
+
+CREATE TABLE message_parties (
+    her         TEXT    NOT NULL,
+    received_at INTEGER NOT NULL,
+    message_id  TEXT    NOT NULL REFERENCES messages (id),
+    PRIMARY KEY (her, received_at, message_id)
+) WITHOUT ROWID;
+CREATE INDEX message_parties_message ON message_parties (message_id);
+INSERT OR IGNORE INTO message_parties (her, received_at, message_id)
+    SELECT sender_her, received_at, id FROM messages WHERE sender_her IS NOT NULL;
+INSERT OR IGNORE INTO message_parties (her, received_at, message_id)
+    SELECT receiver_her, received_at, id FROM messages WHERE receiver_her IS NOT NULL;
+INSERT OR IGNORE INTO message_parties (her, received_at, message_id)
+    SELECT d.receiver_her, m.received_at, m.id
+    FROM deliveries d JOIN messages m ON m.id = d.message_id;
+
+CREATE TABLE name_terms (
+    term       TEXT NOT NULL,
+    message_id TEXT NOT NULL REFERENCES messages (id),
+    PRIMARY KEY (term, message_id)
+) WITHOUT ROWID;
+
+CREATE TABLE access_log (
+    seq         INTEGER PRIMARY KEY,
+    at          INTEGER NOT NULL,
+    user        TEXT    NOT NULL,
+    action      TEXT    NOT NULL,
+    message_id  TEXT,
+    patient_key TEXT,
+    query       TEXT,
+    name_terms  TEXT,
+    unit        TEXT,
+    outcome     TEXT    NOT NULL
+);
+CREATE INDEX access_log_user    ON access_log (user, seq);
+CREATE INDEX access_log_patient ON access_log (patient_key, seq) WHERE patient_key IS NOT NULL;
+CREATE INDEX access_log_at      ON access_log (at);
+CREATE TRIGGER access_log_append_only_u BEFORE UPDATE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+CREATE TRIGGER access_log_append_only_d BEFORE DELETE ON access_log
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
 "#,
 ];
 
@@ -790,8 +844,10 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
     conn.prepare_cached(
         "INSERT INTO messages (id, received_at, updated_at, system, idempotency_key, sha256,
              size, msg_id, msg_type, standard, sender_her, receiver_her, patient_key,
-             verdict, state, apprec_status, findings_json)
-         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+             verdict, state, apprec_status, findings_json, errors, warnings)
+         VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+             (SELECT count(*) FROM json_each(?16) WHERE value ->> 'severity' = 'error'),
+             (SELECT count(*) FROM json_each(?16) WHERE value ->> 'severity' = 'warning'))",
     )?
     .execute(params![
         m.id,
@@ -815,6 +871,7 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
         "INSERT INTO bodies (message_id, original, apprec, codec) VALUES (?1, ?2, ?3, ?4)",
     )?
     .execute(params![m.id, e.original, e.apprec, e.codec])?;
+    people::index_message(conn, m)?;
     append_history(
         conn,
         &m.id,
@@ -945,13 +1002,17 @@ fn sha_from_db(v: Vec<u8>) -> Result<[u8; 32], StoreError> {
         .map_err(|_| StoreError::Database("a sha256 of the wrong length in the database".into()))
 }
 
+fn count_from_db(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(0)
+}
+
 fn size_from_db(n: i64) -> Result<u64, StoreError> {
     u64::try_from(n).map_err(|_| StoreError::Database("a negative size in the database".into()))
 }
 
 /// The columns of a [`Summary`], in the order [`summary_from_row`] reads them.
 const SUMMARY_COLUMNS: &str = "id, received_at, updated_at, system, msg_id, msg_type, standard, \
-     sender_her, receiver_her, patient_key, size, verdict, state, apprec_status";
+     sender_her, receiver_her, patient_key, size, verdict, state, apprec_status, errors, warnings";
 
 fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<Summary, StoreError> {
     Ok(Summary {
@@ -966,11 +1027,14 @@ fn summary_from_row(row: &rusqlite::Row<'_>) -> Result<Summary, StoreError> {
             sender_her: row.get(7)?,
             receiver_her: row.get(8)?,
             patient_key: row.get(9)?,
+            ..Metadata::default()
         },
         size: size_from_db(row.get(10)?)?,
         verdict: row.get(11)?,
         state: state_from_db(&row.get::<_, String>(12)?)?,
         apprec_status: status_from_db(row.get(13)?)?,
+        errors: count_from_db(row.get(14)?),
+        warnings: count_from_db(row.get(15)?),
     })
 }
 
@@ -983,8 +1047,8 @@ fn read_record(conn: &mut Connection, id: &str) -> Result<Option<MessageRecord>,
         ))?
         .query_and_then([id], |row| {
             let summary = summary_from_row(row)?;
-            let sha = sha_from_db(row.get(14)?)?;
-            let findings: String = row.get(15)?;
+            let sha = sha_from_db(row.get(16)?)?;
+            let findings: String = row.get(17)?;
             Ok::<_, StoreError>((summary, sha, findings))
         })?
         .next()
@@ -1008,6 +1072,8 @@ fn read_record(conn: &mut Connection, id: &str) -> Result<Option<MessageRecord>,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    let mut s = s;
+    s.meta.parties = people::parties_of(&tx, id)?;
     tx.commit()?;
     Ok(Some(MessageRecord {
         summary: s,
@@ -1260,6 +1326,21 @@ impl Store for SqliteStore {
         self.read(move |conn| queue::stats(conn, since)).await
     }
 
+    async fn worklist(&self, q: &WorkQuery) -> Result<Page, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| people::worklist(conn, &q)).await
+    }
+
+    async fn log_access(&self, a: NewAccess) -> Result<i64, StoreError> {
+        self.write_with(move |conn| people::log_access(conn, &a))
+            .await
+    }
+
+    async fn access_log(&self, q: &AccessQuery) -> Result<Vec<AccessEntry>, StoreError> {
+        let q = q.clone();
+        self.read(move |conn| people::access_log(conn, &q)).await
+    }
+
     async fn ready(&self) -> bool {
         let writer_alive = lock(&self.inner.writer)
             .as_ref()
@@ -1298,6 +1379,7 @@ impl Store for SqliteStore {
     }
 }
 
+mod people;
 mod queue;
 
 #[cfg(test)]

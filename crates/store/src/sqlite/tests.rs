@@ -58,6 +58,8 @@ pub(super) fn message(id: &str, received_at: Millis, key: Option<&str>, body: &[
             sender_her: Some("8100001".to_string()),
             receiver_her: Some("8200002".to_string()),
             patient_key: Some("ab12".to_string()),
+            parties: vec!["8100001".to_string(), "8200002".to_string()],
+            name_terms: Vec::new(),
         },
         verdict: "accepted".to_string(),
         findings_json: "[]".to_string(),
@@ -919,4 +921,210 @@ fn bodies_are_stored_compressed_and_read_back_exactly() {
     assert!(decode_body(CODEC_LZ4, b"\x10\x00\x00\x00junk".to_vec()).is_err());
     let err = decode_body(9, Vec::new()).unwrap_err().to_string();
     assert!(err.contains("codec 9"), "{err}");
+}
+
+// ---- People's pages: worklist, name search, access log ----------------------
+
+fn flagged(id: &str, at: Millis, parties: &[&str], findings: &str, terms: &[&str]) -> NewMessage {
+    let mut m = message(id, at, None, id.as_bytes());
+    m.meta.sender_her = None;
+    m.meta.receiver_her = None;
+    m.meta.parties = parties.iter().map(|p| p.to_string()).collect();
+    m.meta.name_terms = terms.iter().map(|t| t.to_string()).collect();
+    m.findings_json = findings.to_string();
+    m
+}
+
+const ONE_WARNING: &str = r#"[{"code":"R1","severity":"warning"},{"code":"R2","severity":"info"}]"#;
+const ONE_ERROR: &str = r#"[{"code":"S1","severity":"error"}]"#;
+
+#[tokio::test]
+async fn worklist_scopes_orders_and_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    store
+        .submit(flagged("a", 1, &["100"], "[]", &["t-ola"]))
+        .await
+        .unwrap();
+    store
+        .submit(flagged("b", 2, &["200", "100"], ONE_WARNING, &["t-kari"]))
+        .await
+        .unwrap();
+    store
+        .submit(flagged(
+            "c",
+            3,
+            &["300"],
+            ONE_ERROR,
+            &["t-ola", "t-nordmann"],
+        ))
+        .await
+        .unwrap();
+    let mut routed = flagged("d", 4, &["400"], "[]", &[]);
+    routed.deliveries.push(crate::NewDelivery {
+        receiver_her: "100".into(),
+        role: "copy:gp".into(),
+        reason: "copy".into(),
+    });
+    routed.state = State::Accepted;
+    store.submit(routed).await.unwrap();
+
+    let ids = |p: Page| p.items.into_iter().map(|s| s.id).collect::<Vec<_>>();
+    let unit = |u: &[&str]| WorkQuery {
+        units: Some(u.iter().map(|s| s.to_string()).collect()),
+        ..WorkQuery::default()
+    };
+    // Newest first; a routed receiver counts as a party.
+    assert_eq!(
+        ids(store.worklist(&unit(&["100"])).await.unwrap()),
+        ["d", "b", "a"]
+    );
+    assert_eq!(
+        ids(store.worklist(&unit(&["300", "200"])).await.unwrap()),
+        ["c", "b"]
+    );
+    assert!(store.worklist(&unit(&[])).await.unwrap().items.is_empty());
+    assert_eq!(
+        ids(store.worklist(&WorkQuery::default()).await.unwrap()).len(),
+        4
+    );
+
+    // Counts of findings per severity.
+    let page = store.worklist(&unit(&["200"])).await.unwrap();
+    assert_eq!((page.items[0].errors, page.items[0].warnings), (0, 1));
+    let page = store.worklist(&unit(&["300"])).await.unwrap();
+    assert_eq!((page.items[0].errors, page.items[0].warnings), (1, 0));
+    let q = WorkQuery {
+        with_findings: true,
+        ..WorkQuery::default()
+    };
+    assert_eq!(ids(store.worklist(&q).await.unwrap()), ["c", "b"]);
+
+    // Every name word must match.
+    let q = WorkQuery {
+        name_terms: vec!["t-ola".into()],
+        ..WorkQuery::default()
+    };
+    assert_eq!(ids(store.worklist(&q).await.unwrap()), ["c", "a"]);
+    let q = WorkQuery {
+        name_terms: vec!["t-ola".into(), "t-nordmann".into()],
+        ..WorkQuery::default()
+    };
+    assert_eq!(ids(store.worklist(&q).await.unwrap()), ["c"]);
+
+    // Pages walk back in time without gaps.
+    let mut q = WorkQuery {
+        limit: 1,
+        ..WorkQuery::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        let page = store.worklist(&q).await.unwrap();
+        seen.extend(page.items.iter().map(|s| s.id.clone()));
+        match page.next {
+            Some(n) => q.cursor = Some(n),
+            None => break,
+        }
+    }
+    assert_eq!(seen, ["d", "c", "b", "a"]);
+
+    // The record carries its parties.
+    let rec = store.get("d").await.unwrap().unwrap();
+    assert_eq!(rec.summary.meta.parties, ["100", "400"]);
+}
+
+#[tokio::test]
+async fn access_log_is_recorded_filtered_and_append_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    let entry = |at, user: &str, patient: Option<&str>| NewAccess {
+        at,
+        user: user.into(),
+        action: "view_message".into(),
+        message_id: Some("m1".into()),
+        patient_key: patient.map(str::to_string),
+        outcome: "ok".into(),
+        ..NewAccess::default()
+    };
+    store
+        .log_access(entry(10, "kari", Some("p1")))
+        .await
+        .unwrap();
+    store
+        .log_access(entry(20, "ola", Some("p2")))
+        .await
+        .unwrap();
+    store.log_access(entry(30, "kari", None)).await.unwrap();
+
+    let all = store.access_log(&AccessQuery::default()).await.unwrap();
+    assert_eq!(
+        all.iter().map(|e| e.access.at).collect::<Vec<_>>(),
+        [30, 20, 10]
+    );
+    assert_eq!(all[2].access, entry(10, "kari", Some("p1")));
+    let q = AccessQuery {
+        user: Some("kari".into()),
+        ..AccessQuery::default()
+    };
+    assert_eq!(store.access_log(&q).await.unwrap().len(), 2);
+    let q = AccessQuery {
+        patient_key: Some("p2".into()),
+        ..AccessQuery::default()
+    };
+    assert_eq!(store.access_log(&q).await.unwrap()[0].access.user, "ola");
+    let q = AccessQuery {
+        since: Some(15),
+        until: Some(30),
+        ..AccessQuery::default()
+    };
+    assert_eq!(store.access_log(&q).await.unwrap().len(), 1);
+    store.close().await.unwrap();
+
+    let conn = Connection::open(dir.path().join("overgang.db")).unwrap();
+    for sql in [
+        "UPDATE access_log SET user = 'someone else'",
+        "DELETE FROM access_log",
+    ] {
+        let err = conn.execute(sql, []).unwrap_err().to_string();
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+}
+
+#[test]
+fn version_5_counts_and_indexes_messages_stored_before_it() {
+    // A database at version 4 with one flagged message, then opened by
+    // this program: its findings are counted and its parties indexed.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("overgang.db");
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for m in &MIGRATIONS[..4] {
+            tx.execute_batch(m).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 4).unwrap();
+        tx.execute(
+            "INSERT INTO messages (id, received_at, updated_at, system, sha256, size,
+                 sender_her, receiver_her, verdict, state, apprec_status, findings_json)
+             VALUES ('old', 5, 5, 's', zeroblob(32), 1, '100', '200', 'accepted_with_warnings',
+                 'accepted', 3, ?1)",
+            [r#"[{"severity":"warning"},{"severity":"warning"},{"severity":"error"}]"#],
+        )
+        .unwrap();
+        tx.commit().unwrap();
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(dir.path(), opts()).unwrap();
+        let q = WorkQuery {
+            units: Some(vec!["200".into()]),
+            ..WorkQuery::default()
+        };
+        let page = store.worklist(&q).await.unwrap();
+        assert_eq!(page.items.len(), 1);
+        assert_eq!((page.items[0].errors, page.items[0].warnings), (1, 2));
+        store.close().await.unwrap();
+    });
 }
