@@ -44,6 +44,53 @@ pub fn parse_imf_fixdate(v: &str) -> Option<i64> {
     Some((days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + s) * 1000)
 }
 
+/// Milliseconds since the epoch as Norwegian local time for people to read,
+/// `24.11.2026 14:05` (CET, or CEST in summer by the EU rule: from 01:00 UTC
+/// on the last Sunday of March to 01:00 UTC on the last Sunday of October).
+pub fn oslo_minutes(ms: i64) -> String {
+    let local = ms.div_euclid(1000) + oslo_offset_secs(ms);
+    let days = local.div_euclid(86_400);
+    let rem = local.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{d:02}.{m:02}.{y:04} {:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60
+    )
+}
+
+/// Norway's offset from UTC at an instant, in seconds (3600 or 7200).
+pub fn oslo_offset_secs(ms: i64) -> i64 {
+    let secs = ms.div_euclid(1000);
+    let (y, _, _) = civil_from_days(secs.div_euclid(86_400));
+    let last_sunday = |month: u32| {
+        let last = days_from_civil(y, month, 31);
+        // 1970-01-01 was a Thursday: weekday 0 = Monday.
+        let weekday = (last + 3).rem_euclid(7);
+        last - (weekday + 1).rem_euclid(7)
+    };
+    let start = last_sunday(3) * 86_400 + 3600;
+    let end = last_sunday(10) * 86_400 + 3600;
+    if (start..end).contains(&secs) {
+        7200
+    } else {
+        3600
+    }
+}
+
+/// A `YYYY-MM-DD` date (as an HTML date input sends it) read as midnight
+/// Norwegian time, in milliseconds since the epoch.
+pub fn oslo_date_start(date: &str) -> Option<i64> {
+    let utc_midnight = parse_rfc3339(date.get(..10)?)?;
+    if date.len() != 10 {
+        return None;
+    }
+    // The offset at midnight local time is the offset one hour earlier in
+    // UTC terms except on the two change days, where 00:00 is never inside
+    // the change hour (01:00 UTC).
+    Some(utc_midnight - oslo_offset_secs(utc_midnight) * 1000)
+}
+
 fn split(secs: i64) -> (String, String) {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -160,6 +207,38 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn oslo_time_follows_summer_time() {
+        let at = |s: &str| super::parse_rfc3339(s).unwrap();
+        assert_eq!(
+            super::oslo_minutes(at("2026-11-24T13:05:00Z")),
+            "24.11.2026 14:05"
+        );
+        assert_eq!(
+            super::oslo_minutes(at("2026-07-01T22:30:00Z")),
+            "02.07.2026 00:30"
+        );
+        // 2026: summer time from 29 March 01:00 UTC to 25 October 01:00 UTC.
+        assert_eq!(super::oslo_offset_secs(at("2026-03-29T00:59:59Z")), 3600);
+        assert_eq!(super::oslo_offset_secs(at("2026-03-29T01:00:00Z")), 7200);
+        assert_eq!(super::oslo_offset_secs(at("2026-10-25T00:59:59Z")), 7200);
+        assert_eq!(super::oslo_offset_secs(at("2026-10-25T01:00:00Z")), 3600);
+        // 2024: 31 March and 27 October.
+        assert_eq!(super::oslo_offset_secs(at("2024-03-31T01:00:00Z")), 7200);
+        assert_eq!(super::oslo_offset_secs(at("2024-10-27T00:00:00Z")), 7200);
+        assert_eq!(super::oslo_offset_secs(at("2024-10-27T01:00:00Z")), 3600);
+        assert_eq!(
+            super::oslo_date_start("2026-07-01"),
+            Some(at("2026-06-30T22:00:00Z"))
+        );
+        assert_eq!(
+            super::oslo_date_start("2026-01-15"),
+            Some(at("2026-01-14T23:00:00Z"))
+        );
+        assert_eq!(super::oslo_date_start("2026-01-15T00:00"), None);
+        assert_eq!(super::oslo_date_start("15.01.2026"), None);
+    }
+
     use super::*;
 
     #[test]
