@@ -145,6 +145,8 @@ pub(super) fn message(msg_id: &str, patient: &str, to: &str, at: Millis) -> NewM
             sender_her: Some("200".into()),
             receiver_her: Some(to.into()),
             patient_key: Some(patient.into()),
+
+            ..Metadata::default()
         },
         verdict: "accepted".into(),
         findings_json: "[]".into(),

@@ -4,8 +4,9 @@
 //! for people), `apprec` (the receipt that answers a message), `rules` (the
 //! effective completeness rule catalogue), `registry` (check address
 //! registry files), `token` (sender tokens), `simulate` (a simulated
-//! receiving system for tests and demos) and `deliveries` (operators: the
-//! delivery queues over the admin API).
+//! receiving system for tests and demos), `deliveries` (operators: the
+//! delivery queues over the admin API) and `users` (people who log in to
+//! the web pages).
 
 mod apprec_cmd;
 mod deliveries_cmd;
@@ -15,6 +16,7 @@ mod registry_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod simulate_cmd;
+mod users_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand, ValueEnum};
@@ -66,6 +68,10 @@ enum Command {
     /// errors.
     #[command(subcommand)]
     Deliveries(deliveries_cmd::Command),
+    /// People who log in to the web pages: add, passwd, list, remove
+    /// (docs/UI.md). Passwords are read from standard input.
+    #[command(subcommand)]
+    Users(users_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -162,6 +168,7 @@ fn main() -> ExitCode {
         Command::Token(cmd) => serve_cmd::token(cmd),
         Command::Simulate(cmd) => simulate_cmd::run(cmd),
         Command::Deliveries(cmd) => deliveries_cmd::run(cmd),
+        Command::Users(cmd) => users_cmd::run(cmd).map(ExitCode::from),
     };
     match result {
         Ok(code) => code,

@@ -60,6 +60,8 @@ pub struct AppState<S> {
     /// The code lists the AppRec writer looks up error codes in, read once.
     pub code_lists: overgang_codelists::CodeLists,
     pub max_body_bytes: usize,
+    /// The web pages for people (sessions, users).
+    pub ui: Arc<crate::ui::Ui>,
 }
 
 impl<S> AppState<S> {
@@ -83,6 +85,8 @@ impl<S> AppState<S> {
 pub struct ConnInfo {
     /// The system a verified client certificate maps to (mutual TLS).
     pub cert_system: Option<Arc<System>>,
+    /// The client's address (login rate limits).
+    pub peer: Option<std::net::SocketAddr>,
 }
 
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
@@ -94,6 +98,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/readyz", get(ready::<S>))
         .route("/api/v1/admin/registry/reload", post(reload_registry::<S>))
         .merge(crate::deliveries::routes::<S>())
+        .merge(crate::ui::routes::<S>())
         .with_state(state)
 }
 
@@ -373,6 +378,37 @@ fn patient_index(key: &PatientKey, message: &Message) -> Option<String> {
     })
 }
 
+/// Every HER-id the envelope names: sender and receiver (organisation and
+/// unit or person) and the copy receivers.
+fn parties_of(message: &Message) -> Vec<String> {
+    let Some(head) = message.head.as_ref() else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = [head.sender.as_ref(), head.receiver.as_ref()]
+        .into_iter()
+        .flatten()
+        .flat_map(|p| [p.her_id(), p.sub_her_id()])
+        .chain(head.other_receivers.iter().map(|o| o.her_id()))
+        .flatten()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .collect();
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn name_terms(key: &PatientKey, message: &Message) -> Vec<String> {
+    let Some(p) = message.head.as_ref().and_then(|h| h.patient.as_ref()) else {
+        return Vec::new();
+    };
+    key.name_terms(
+        [&p.family_name, &p.middle_name, &p.given_name]
+            .into_iter()
+            .filter_map(|n| n.expose().as_deref()),
+    )
+}
+
 fn summary_json(
     id: Option<&str>,
     msg_id: Option<&str>,
@@ -549,6 +585,8 @@ async fn intake_in_span<S: Store>(
                 .map(str::to_owned),
             receiver_her,
             patient_key: patient_index(&state.patient_key, message),
+            parties: parties_of(message),
+            name_terms: name_terms(&state.patient_key, message),
         },
         verdict: verdict.as_str().to_owned(),
         findings_json,
@@ -1016,6 +1054,11 @@ mod tests {
             apprec: AppState::<()>::apprec_options("1.1", false),
             code_lists: overgang_codelists::CodeLists::builtin(),
             max_body_bytes: 1024,
+            ui: Arc::new(crate::ui::Ui::new(
+                Arc::new(crate::ui::people::LocalUsers::from_file(Default::default())),
+                &Default::default(),
+                false,
+            )),
         })
     }
 

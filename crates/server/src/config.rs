@@ -47,6 +47,9 @@ pub struct Config {
     /// Sender systems allowed to post messages.
     #[serde(default)]
     pub systems: Vec<SystemConfig>,
+    /// The web pages for people: users file, sessions. See docs/UI.md.
+    #[serde(default)]
+    pub ui: UiConfig,
     /// `OVERGANG_…` environment variables that name no setting (e.g. a
     /// test's own), ignored; the server warns about them.
     #[serde(skip)]
@@ -67,6 +70,7 @@ const SECTIONS: &[&str] = &[
     "routing",
     "delivery",
     "systems",
+    "ui",
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -214,6 +218,34 @@ impl Default for RegistryConfig {
 }
 
 #[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UiConfig {
+    /// The users file (`overgang users add`): people, their Argon2id
+    /// password hashes and roles. No file: nobody can log in.
+    pub users: Option<PathBuf>,
+    /// A session ends after this long without a request, in minutes.
+    pub session_idle_mins: u64,
+    /// A session ends this long after login whatever happens, in hours.
+    pub session_max_hours: u64,
+    /// Failed logins allowed per user name (and ten times that per client
+    /// address) in `login_window_mins` before further tries are refused.
+    pub login_failures: u32,
+    pub login_window_mins: u64,
+}
+
+impl Default for UiConfig {
+    fn default() -> Self {
+        UiConfig {
+            users: None,
+            session_idle_mins: 30,
+            session_max_hours: 12,
+            login_failures: 5,
+            login_window_mins: 15,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemConfig {
     /// A short name, used in logs and in the message history.
@@ -310,6 +342,9 @@ impl Config {
         }
         self.validation.rules.iter_mut().for_each(fix);
         if let Some(f) = &mut self.registry.file {
+            fix(f);
+        }
+        if let Some(f) = &mut self.ui.users {
             fix(f);
         }
     }

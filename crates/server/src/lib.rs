@@ -23,6 +23,7 @@ pub mod deliveries;
 pub mod listener;
 pub mod patient;
 pub mod registry;
+pub mod ui;
 pub mod x509;
 
 pub use config::Config;
@@ -155,6 +156,11 @@ impl Gateway {
             );
         }
         let systems = Arc::new(auth::Systems::new(&config.systems));
+        let people = ui::people::LocalUsers::open(config.ui.users.as_deref())?;
+        if config.ui.users.is_none() {
+            warnings.push("no ui.users file: nobody can log in to the web pages".into());
+        }
+        let ui = Arc::new(ui::Ui::new(Arc::new(people), &config.ui, tls.is_some()));
         let state = Arc::new(app::AppState {
             store,
             validator,
@@ -170,6 +176,7 @@ impl Gateway {
             ),
             code_lists: overgang_codelists::CodeLists::builtin(),
             max_body_bytes: config.server.max_body_bytes,
+            ui,
         });
         let app =
             app::router(state.clone()).layer(tower_http::timeout::TimeoutLayer::with_status_code(

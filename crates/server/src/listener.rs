@@ -147,7 +147,13 @@ pub async fn serve(
             let _permit = permit;
             match acceptor {
                 None => {
-                    let svc = service(app, ConnInfo::default());
+                    let svc = service(
+                        app,
+                        ConnInfo {
+                            cert_system: None,
+                            peer: Some(peer),
+                        },
+                    );
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");
@@ -176,7 +182,13 @@ pub async fn serve(
                         }
                         found
                     });
-                    let svc = service(app, ConnInfo { cert_system });
+                    let svc = service(
+                        app,
+                        ConnInfo {
+                            cert_system,
+                            peer: Some(peer),
+                        },
+                    );
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
                     if let Err(e) = watcher.watch(conn.into_owned()).await {
                         tracing::debug!(%peer, error = %e, "connection ended with an error");

@@ -58,6 +58,31 @@ impl PatientKey {
     }
 }
 
+impl PatientKey {
+    /// The index values of the words of a person's name: each word in lower
+    /// case, split at spaces, hyphens and commas, as `NAME:<word>` keyed
+    /// hashes. Searching for "Ola Nordmann" then finds a patient named
+    /// "Nordmann, Ola Johan" without any name being stored in clear.
+    pub fn name_terms<'a>(&self, parts: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+        let mut out: Vec<String> = parts
+            .into_iter()
+            .flat_map(name_words)
+            .map(|w| self.index("NAME", &w))
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+/// The words of a name as they are indexed and searched.
+fn name_words(s: &str) -> Vec<String> {
+    s.split(|c: char| c.is_whitespace() || c == '-' || c == ',' || c == '.')
+        .filter(|w| !w.is_empty())
+        .map(str::to_lowercase)
+        .collect()
+}
+
 pub(crate) fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
     let mut s = String::with_capacity(bytes.len() * 2);
@@ -83,6 +108,19 @@ mod tests {
         assert_ne!(a, k.index("DNR", "01014040265"));
         let other = PatientKey::from_hex(&KEY.replace('0', "1")).unwrap();
         assert_ne!(a, other.index("FNR", "01014040265"));
+    }
+
+    #[test]
+    fn name_terms_ignore_case_order_and_separators() {
+        let k = PatientKey::from_hex(KEY).unwrap();
+        let stored = k.name_terms(["Nordmann", "Ola-Johan"]);
+        assert_eq!(stored.len(), 3);
+        let searched = k.name_terms(["ola  NORDMANN"]);
+        assert!(searched.iter().all(|t| stored.contains(t)));
+        assert!(stored.iter().all(|t| !t.contains("ola") && t.len() == 64));
+        assert!(k.name_terms(["  , "]).is_empty());
+        // Æ, Ø and Å fold to lower case too.
+        assert_eq!(k.name_terms(["ØSTBØ"]), k.name_terms(["østbø"]));
     }
 
     #[test]
