@@ -530,7 +530,7 @@ impl<'a, 'd> Renderer<'a, 'd> {
     /// A run of repeated elements with only leaf children as a table, one
     /// column per child name.
     fn flat_table(&mut self, run: &[(Node<'_>, String)], cols: &[&str]) -> Markup {
-        let caption = self.label(run[0].0);
+        let caption = run.first().map(|(n, _)| self.label(*n)).unwrap_or_default();
         let heads: Vec<String> = cols
             .iter()
             .map(|c| self.labels.heading(c, self.lang))
@@ -648,8 +648,8 @@ impl<'a, 'd> Renderer<'a, 'd> {
         for (n, id) in run {
             rows.push(self.medication_row(*n, id));
         }
-        let caption = match run[0].0.name() {
-            "AdmAvHelsepersonell" => self.t("Legemidler gitt", "Medication given"),
+        let caption = match run.first().map(|(n, _)| n.name()) {
+            Some("AdmAvHelsepersonell") => self.t("Legemidler gitt", "Medication given"),
             _ => self.t("Legemidler", "Medication"),
         };
         let heads = [

@@ -598,3 +598,28 @@ fn a_cancellation_says_so() {
     assert!(html.contains("class=\"banner sev-warning\""));
     assert!(html.contains("status status-C"));
 }
+
+#[test]
+fn cut_and_mangled_examples_never_panic() {
+    let codes = CodeLists::builtin();
+    let labels = Labels::builtin();
+    let findings = [finding("X", Severity::Error, IR)];
+    for (name, bytes) in official_examples() {
+        // Cut anywhere: not XML (an error) or, rarely, still XML.
+        for cut in (0..bytes.len()).step_by(173) {
+            let _ = render(&bytes[..cut], &findings, &codes, &labels, Lang::Nb);
+        }
+        // Every value replaced by something odd, every element renamed.
+        let text = String::from_utf8_lossy(&bytes)
+            .replace("V=\"", "V=\"\u{202e}x")
+            .replace(" DN=\"", " OT=\"")
+            .replace("S=\"2.16.578.1.12.4.1.1.", "S=\"2.16.578.1.12.4.1.1.99")
+            .replace(">true<", ">maybe<")
+            .replace("Legemiddelinfo", "ParorendeForesatt")
+            .replace("Journaltekst", "TidsfestetHendelse");
+        let r = render(text.as_bytes(), &findings, &codes, &labels, Lang::En)
+            .unwrap_or_else(|e| panic!("{name} mangled: {e}"));
+        let html = r.document.into_string();
+        assert!(html.contains(&escaped(&r.title)), "{name}");
+    }
+}
