@@ -17,6 +17,7 @@ const PURE_CRATES: &[&str] = &[
     "registry",
     "route",
     "timefmt",
+    "present",
 ];
 
 /// Cells that must not be `static` in a pure crate.
