@@ -19,6 +19,7 @@ pub struct MessageView {
 pub fn render_message(
     lang: Lang,
     codes: &overgang_codelists::CodeLists,
+    labels: &overgang_present::Labels,
     registry: &overgang_registry::Registry,
     record: &MessageRecord,
     original: &[u8],
@@ -28,7 +29,7 @@ pub fn render_message(
 ) -> MessageView {
     let m = &record.summary;
     let title = type_name(codes, m.meta.msg_type.as_deref());
-    let doc = crate::ui::document::render(lang, codes, original, findings);
+    let doc = crate::ui::document::render(lang, codes, labels, original, findings);
     let body = html! {
         article.message {
             header.message-head {

@@ -46,6 +46,8 @@ pub struct Ui {
     /// The gateway serves TLS: cookies are `Secure` with the `__Host-`
     /// prefix. (Plain HTTP is allowed only on loopback.)
     pub secure: bool,
+    /// Headings for PLO elements (`schemas/labels/plo.toml`), read once.
+    pub labels: overgang_present::Labels,
 }
 
 impl Ui {
@@ -65,6 +67,7 @@ impl Ui {
                 Duration::from_secs(config.login_window_mins.max(1) * 60),
             ),
             secure,
+            labels: overgang_present::Labels::builtin(),
         }
     }
 
@@ -379,6 +382,7 @@ pub fn page_response(
                 meta name="viewport" content="width=device-width, initial-scale=1";
                 title { (title) " – Overgang" }
                 link rel="stylesheet" href="/ui/assets/app.css";
+                link rel="stylesheet" href="/ui/assets/present.css";
                 script src="/ui/assets/app.js" defer {}
             }
             body {
@@ -469,6 +473,7 @@ async fn asset(Path(file): Path<String>) -> Response {
     let (body, kind) = match file.as_str() {
         "app.css" => (APP_CSS, "text/css; charset=utf-8"),
         "app.js" => (APP_JS, "text/javascript; charset=utf-8"),
+        "present.css" => (overgang_present::css(), "text/css; charset=utf-8"),
         _ => return StatusCode::NOT_FOUND.into_response(),
     };
     let mut r = body.into_response();

@@ -374,6 +374,7 @@ async fn message<S: Store>(
     let view = super::clinical::render_message(
         s.lang,
         &state.code_lists,
+        &state.ui.labels,
         &registry,
         &record,
         &original,
