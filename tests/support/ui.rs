@@ -1,0 +1,178 @@
+//! A person at the web pages, over plain HTTP: a cookie jar of one session
+//! cookie, the CSRF token of the last page, and forms posted with it.
+//! Redirects are not followed, so tests see each 303 and where it goes.
+
+#![allow(dead_code)] // each test crate uses part of this module
+
+use overgang_server::ui::people::{hash_password, Role, UserEntry, UsersFile};
+use reqwest::StatusCode;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Writes a users file: `(name, password, roles, units)`.
+pub fn users_file(dir: &Path, users: &[(&str, &str, &[Role], &[&str])]) -> PathBuf {
+    let mut file = UsersFile::default();
+    for (name, password, roles, units) in users {
+        file.upsert(UserEntry {
+            name: name.to_string(),
+            display_name: format!("{name} (test)"),
+            password_hash: hash_password(password).expect("hash"),
+            roles: roles.to_vec(),
+            units: units.iter().map(|u| u.to_string()).collect(),
+        });
+    }
+    let p = dir.join("users.toml");
+    std::fs::write(&p, file.to_toml()).expect("write users file");
+    p
+}
+
+pub struct Page {
+    pub status: StatusCode,
+    pub location: Option<String>,
+    pub set_cookie: Vec<String>,
+    pub body: String,
+}
+
+pub struct Person {
+    pub base: String,
+    client: reqwest::Client,
+    /// `name=value` of the session cookie.
+    pub cookie: Option<String>,
+    /// `overgang_lang=…`, when chosen.
+    pub lang: Option<String>,
+    /// The `_csrf` value of the last page that had one.
+    pub csrf: Option<String>,
+}
+
+/// The value of the first `<input … name="_csrf" value="…">` of a page.
+pub fn csrf_of(html: &str) -> Option<String> {
+    let at = html.find("name=\"_csrf\" value=\"")?;
+    let rest = &html[at + "name=\"_csrf\" value=\"".len()..];
+    Some(rest[..rest.find('"')?].to_owned())
+}
+
+impl Person {
+    pub fn new(base: &str) -> Person {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Person {
+            base: base.to_owned(),
+            client: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .expect("client"),
+            cookie: None,
+            lang: None,
+            csrf: None,
+        }
+    }
+
+    fn cookies(&self) -> Option<String> {
+        let parts: Vec<&str> = [self.cookie.as_deref(), self.lang.as_deref()]
+            .into_iter()
+            .flatten()
+            .collect();
+        (!parts.is_empty()).then(|| parts.join("; "))
+    }
+
+    async fn send(&mut self, req: reqwest::RequestBuilder) -> Page {
+        let req = match self.cookies() {
+            Some(c) => req.header("cookie", c),
+            None => req,
+        };
+        let r = req.send().await.expect("request");
+        let status = r.status();
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let set_cookie: Vec<String> = r
+            .headers()
+            .get_all("set-cookie")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .map(str::to_owned)
+            .collect();
+        for c in &set_cookie {
+            let pair = c.split(';').next().unwrap_or("").trim().to_owned();
+            if pair.starts_with("overgang_lang=") {
+                self.lang = Some(pair);
+            } else if c.contains("Max-Age=0") {
+                self.cookie = None;
+            } else {
+                self.cookie = Some(pair);
+            }
+        }
+        let body = r.text().await.unwrap_or_default();
+        if let Some(t) = csrf_of(&body) {
+            self.csrf = Some(t);
+        }
+        Page {
+            status,
+            location,
+            set_cookie,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, path: &str) -> Page {
+        let req = self.client.get(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
+    /// Posts a form with the current CSRF token added.
+    pub async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let csrf = self.csrf.clone().unwrap_or_default();
+        let mut all: Vec<(&str, &str)> = vec![("_csrf", csrf.as_str())];
+        all.extend_from_slice(fields);
+        self.post_raw(path, &all).await
+    }
+
+    /// Posts a form exactly as given (no CSRF token added).
+    pub async fn post_raw(&mut self, path: &str, fields: &[(&str, &str)]) -> Page {
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// Opens the login form and logs in; the answer to the login POST.
+    pub async fn login(&mut self, user: &str, password: &str) -> Page {
+        let form = self.get("/ui/login").await;
+        assert_eq!(form.status, StatusCode::OK, "login form");
+        self.post("/ui/login", &[("user", user), ("password", password)])
+            .await
+    }
+
+    /// Logs in and insists it worked.
+    pub async fn login_ok(&mut self, user: &str, password: &str) {
+        let p = self.login(user, password).await;
+        assert_eq!(
+            p.status,
+            StatusCode::SEE_OTHER,
+            "login of {user}: {}",
+            p.body
+        );
+    }
+}
+
+/// Percent-encoding for form fields.
+pub fn encode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
