@@ -209,6 +209,12 @@ impl Gateway {
         self.listener.local_addr().ok()
     }
 
+    /// The whole HTTP application, for driving it in-process (benchmarks);
+    /// serving goes through [`Gateway::run`].
+    pub fn router(&self) -> axum::Router {
+        self.app.clone()
+    }
+
     /// `http` or `https`.
     pub fn scheme(&self) -> &'static str {
         self.scheme
