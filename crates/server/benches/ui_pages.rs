@@ -94,7 +94,7 @@ fn variant(example: &[u8], n: usize) -> Vec<u8> {
             out = joined;
         }
     }
-    if n % 10 == 0 {
+    if n.is_multiple_of(10) {
         out = replace(&out, "<Id>99387</Id>", "<Id>8100001</Id>");
         out = replace(&out, "<Id>5078</Id>", "<Id>8100002</Id>");
     }
