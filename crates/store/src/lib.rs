@@ -18,6 +18,7 @@
 use std::future::Future;
 
 pub mod delivery;
+pub mod gauges;
 pub mod sqlite;
 
 pub use delivery::{
@@ -25,6 +26,7 @@ pub use delivery::{
     DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
     ReceiptOutcome, ReceiptTarget,
 };
+pub use gauges::{QueueGauges, ReceiverGauges};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
 pub type Millis = i64;
@@ -439,4 +441,9 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes pending writes and closes the store; later calls fail with
     /// [`StoreError::Closed`].
     fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The open queues per destination (queued, in flight, dead letters,
+    /// overdue AppRecs) and the store's size on disk, for the metrics
+    /// endpoint. Costs what the queues hold, not what the store holds.
+    fn queue_gauges(&self) -> impl Future<Output = Result<QueueGauges, StoreError>> + Send;
 }
