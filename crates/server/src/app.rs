@@ -6,6 +6,8 @@
 //! - `GET /api/v1/messages/{id}`, `…/{id}/apprec`, `GET /api/v1/messages?…`.
 //! - `GET /healthz`, `GET /readyz`.
 //! - `POST /api/v1/admin/registry/reload`: admin systems only.
+//! - `GET /metrics`: Prometheus text format, for systems with
+//!   `may_read_all` or `admin` ([`crate::metrics`]).
 //!
 //! Logs carry the gateway's message id, the sender HER-id, the type and the
 //! verdict; never a national id, a name or message content.
@@ -60,6 +62,9 @@ pub struct AppState<S> {
     /// The code lists the AppRec writer looks up error codes in, read once.
     pub code_lists: overgang_codelists::CodeLists,
     pub max_body_bytes: usize,
+    /// What `GET /metrics` shows (the delivery stage counts into
+    /// `metrics.delivery`).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl<S> AppState<S> {
@@ -93,6 +98,7 @@ pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready::<S>))
         .route("/api/v1/admin/registry/reload", post(reload_registry::<S>))
+        .route("/metrics", get(metrics::<S>))
         .merge(crate::deliveries::routes::<S>())
         .with_state(state)
 }
@@ -199,6 +205,31 @@ impl<S: Store> axum::extract::FromRequestParts<Arc<AppState<S>>> for Caller {
     ) -> Result<Caller, Response> {
         let conn = parts.extensions.get::<ConnInfo>();
         authenticate(state, &parts.headers, conn).await.map(Caller)
+    }
+}
+
+/// A system with `may_read_all = true` or `admin = true`, as an extractor
+/// (operators' tools and monitoring): others get 403, unauthenticated
+/// callers 401.
+pub struct Reader(pub Arc<System>);
+
+impl<S: Store> axum::extract::FromRequestParts<Arc<AppState<S>>> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState<S>>,
+    ) -> Result<Reader, Response> {
+        let Caller(system) = Caller::from_request_parts(parts, state).await?;
+        if !(system.may_read_all || system.admin) {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "not_reader",
+                "Systemet må ha «may_read_all = true» eller «admin = true».",
+                "The system needs 'may_read_all = true' or 'admin = true'.",
+            ));
+        }
+        Ok(Reader(system))
     }
 }
 
@@ -322,6 +353,7 @@ fn build_apprec<S>(
     )
     .map(|apprec| Answer { apprec })
     .map_err(|_| {
+        state.metrics.refused("internal");
         problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -415,6 +447,13 @@ async fn intake_in_span<S: Store>(
         Ok(s) => s,
         Err(r) => {
             span.record("status", r.status().as_u16());
+            state
+                .metrics
+                .refused(if r.status() == StatusCode::UNAUTHORIZED {
+                    "unauthenticated"
+                } else {
+                    "internal"
+                });
             tracing::info!("refused: not authenticated");
             return r;
         }
@@ -424,6 +463,13 @@ async fn intake_in_span<S: Store>(
         Ok(b) => b,
         Err(r) => {
             span.record("status", r.status().as_u16());
+            state
+                .metrics
+                .refused(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "bad_body"
+                });
             tracing::info!("refused: body");
             return r;
         }
@@ -432,20 +478,26 @@ async fn intake_in_span<S: Store>(
     let now = now_millis();
     let id = uuid::Uuid::now_v7().to_string();
 
-    let mut report = if bytes.len() <= INLINE_VALIDATION_BYTES {
-        state.validator.validate(&bytes)
+    let timed = |validator: &Validator, b: &[u8]| {
+        let started = std::time::Instant::now();
+        let report = validator.validate(b);
+        (report, started.elapsed())
+    };
+    let (mut report, took) = if bytes.len() <= INLINE_VALIDATION_BYTES {
+        timed(&state.validator, &bytes)
     } else {
         let st = state.clone();
         let b = bytes.clone();
-        match tokio::task::spawn_blocking(move || st.validator.validate(&b)).await {
+        match tokio::task::spawn_blocking(move || timed(&st.validator, &b)).await {
             Ok(r) => r,
             Err(_) => {
+                state.metrics.refused("internal");
                 return problem(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "Intern feil under validering.",
                     "Internal error while validating.",
-                )
+                );
             }
         }
     };
@@ -457,6 +509,10 @@ async fn intake_in_span<S: Store>(
     let plan = route_message(&state, &mut report);
     let verdict = report.verdict;
     span.record("verdict", verdict.as_str());
+    state.metrics.validated(took);
+    state
+        .metrics
+        .intake(report.msg_type.as_deref(), verdict.as_str());
     let message = &report.message;
 
     // Not XML at all: 400 with a T01 receipt; nothing to store.
@@ -466,6 +522,7 @@ async fn intake_in_span<S: Store>(
             Err(r) => return r,
         };
         span.record("status", 400u16);
+        state.metrics.refused("not_xml");
         tracing::info!("refused: not XML");
         return if json {
             json_response(
@@ -498,6 +555,7 @@ async fn intake_in_span<S: Store>(
     }
     if !sender_hers.is_empty() && !system.may_send_as(sender_hers.iter().copied()) {
         span.record("status", 403u16);
+        state.metrics.refused("sender_not_allowed");
         tracing::info!("refused: system may not send as this sender");
         return problem(
             StatusCode::FORBIDDEN,
@@ -648,6 +706,7 @@ async fn intake_in_span<S: Store>(
         }
         Ok(Submitted::Conflict { existing_id }) => {
             span.record("status", 409u16);
+            state.metrics.refused("msgid_conflict");
             tracing::info!(existing = %existing_id, "refused: MsgId reused with other content");
             let finding = Finding::new(
                 "GW001",
@@ -681,6 +740,7 @@ async fn intake_in_span<S: Store>(
         }
         Err(e) => {
             span.record("status", 503u16);
+            state.metrics.refused("store_unavailable");
             tracing::error!(error = %e, "not stored; the sender must try again");
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -921,6 +981,26 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     json_response(status, body, None)
 }
 
+/// `GET /metrics`: the Prometheus text format (see [`crate::metrics`]).
+/// The store's gauges are read now; when the store does not answer, the
+/// counters are still shown and `overgang_store_up` is 0.
+async fn metrics<S: Store>(State(state): State<Arc<AppState<S>>>, _: Reader) -> Response {
+    let gauges = match state.store.queue_gauges().await {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store's gauges could not be read");
+            None
+        }
+    };
+    let text = state.metrics.render(gauges.as_ref(), now_millis());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, overgang_metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
+}
+
 /// Raises the alert for a registry file that was refused (the previous
 /// registry stays in force). The reason names the file, line and field,
 /// never message content.
@@ -1016,6 +1096,10 @@ mod tests {
             apprec: AppState::<()>::apprec_options("1.1", false),
             code_lists: overgang_codelists::CodeLists::builtin(),
             max_body_bytes: 1024,
+            metrics: Arc::new(crate::metrics::Metrics::new(
+                &overgang_codelists::CodeLists::builtin(),
+                0,
+            )),
         })
     }
 

@@ -314,8 +314,9 @@ async fn post_apprec<S: Store>(
         .filter(|s| registry.effective_callback(s).is_some());
     drop(registry);
     let from_her = hers.first().cloned();
+    let status_code: u8 = status.code().parse().unwrap_or(2);
     let receipt = overgang_store::NewReceipt {
-        status: status.code().parse().unwrap_or(2),
+        status: status_code,
         apprec_msg_id: apprec.id.clone(),
         from_her,
         via: "async",
@@ -336,6 +337,7 @@ async fn post_apprec<S: Store>(
             receipt_id,
             state: st,
         }) => {
+            state.metrics.delivery.receipt(status_code, "async");
             tracing::info!(
                 delivery = target.delivery_id,
                 message_id = %target.message_id,

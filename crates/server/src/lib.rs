@@ -7,6 +7,7 @@
 //! - [`auth`]: sender systems, tokens (Argon2id hashes), which parties a
 //!   system may send as;
 //! - [`app`]: the HTTP API (axum): intake, message metadata, search, health;
+//! - [`metrics`]: `GET /metrics` (Prometheus text format);
 //! - [`listener`]: the accept loop: TLS (rustls), the connection limit,
 //!   header timeouts, graceful shutdown;
 //! - [`patient`]: the keyed hash under which patient ids are indexed;
@@ -21,6 +22,7 @@ pub mod auth;
 pub mod config;
 pub mod deliveries;
 pub mod listener;
+pub mod metrics;
 pub mod patient;
 pub mod registry;
 pub mod x509;
@@ -135,13 +137,18 @@ impl Gateway {
                 ..Default::default()
             },
         )?);
+        let code_lists = overgang_codelists::CodeLists::builtin();
+        let metrics = Arc::new(metrics::Metrics::new(&code_lists, app::now_millis()));
         let deliverer = if config.delivery.enabled {
-            Some(Arc::new(overgang_deliver::Deliverer::new(
-                store.clone(),
-                registry.clone(),
-                Arc::new(overgang_deliver::SystemClock),
-                config.delivery.clone(),
-            )?))
+            Some(Arc::new(
+                overgang_deliver::Deliverer::new(
+                    store.clone(),
+                    registry.clone(),
+                    Arc::new(overgang_deliver::SystemClock),
+                    config.delivery.clone(),
+                )?
+                .with_metrics(metrics.delivery.clone()),
+            ))
         } else {
             warnings.push(
                 "delivery.enabled = false: messages are routed and queued but not delivered".into(),
@@ -168,8 +175,9 @@ impl Gateway {
                 &config.apprec.version,
                 config.apprec.status3_for_warnings,
             ),
-            code_lists: overgang_codelists::CodeLists::builtin(),
+            code_lists,
             max_body_bytes: config.server.max_body_bytes,
+            metrics,
         });
         let app =
             app::router(state.clone()).layer(tower_http::timeout::TimeoutLayer::with_status_code(
