@@ -106,10 +106,7 @@ impl Histogram {
             total = total.saturating_add(c.load(Ordering::Relaxed));
             buckets.push((*b, total));
         }
-        let last = self
-            .counts
-            .last()
-            .map_or(0, |c| c.load(Ordering::Relaxed));
+        let last = self.counts.last().map_or(0, |c| c.load(Ordering::Relaxed));
         HistogramSnapshot {
             buckets,
             count: total.saturating_add(last),

@@ -107,7 +107,10 @@ fn counters_skip_zero_series_when_asked_and_every_line_reads_back() {
     ];
     assert_eq!(samples.len(), want.len(), "{text}");
     for ((name, labels, value), (n, l, v)) in samples.iter().zip(want) {
-        assert_eq!((name.as_str(), labels[0].1.as_str(), value.as_str()), (n, l, v));
+        assert_eq!(
+            (name.as_str(), labels[0].1.as_str(), value.as_str()),
+            (n, l, v)
+        );
     }
 }
 
