@@ -16,6 +16,7 @@
 // idiom; a Response is 128 bytes, which is fine on this path.
 #![allow(clippy::result_large_err)]
 
+use crate::openapi::Problem;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -65,6 +66,8 @@ pub struct AppState<S> {
     /// What `GET /metrics` shows (the delivery stage counts into
     /// `metrics.delivery`).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// What `GET /api/openapi.json` serves.
+    pub openapi: crate::openapi::Served,
 }
 
 impl<S> AppState<S> {
@@ -90,17 +93,66 @@ pub struct ConnInfo {
     pub cert_system: Option<Arc<System>>,
 }
 
+/// The API's routes, each added with its method, so that what the server
+/// serves is listed in one place ([`route_list`]) and a test can compare
+/// it with the OpenAPI document: a route added without a
+/// `#[utoipa::path]` fails that test. Add routes only through it.
+pub struct Routes<S> {
+    router: Router<Arc<AppState<S>>>,
+    list: Vec<(&'static str, &'static str)>,
+}
+
+impl<S: Store> Routes<S> {
+    fn new() -> Routes<S> {
+        Routes {
+            router: Router::new(),
+            list: Vec::new(),
+        }
+    }
+
+    pub(crate) fn get<H, T>(mut self, path: &'static str, handler: H) -> Routes<S>
+    where
+        H: axum::handler::Handler<T, Arc<AppState<S>>>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, get(handler));
+        self.list.push(("get", path));
+        self
+    }
+
+    pub(crate) fn post<H, T>(mut self, path: &'static str, handler: H) -> Routes<S>
+    where
+        H: axum::handler::Handler<T, Arc<AppState<S>>>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, post(handler));
+        self.list.push(("post", path));
+        self
+    }
+}
+
+fn routes<S: Store>() -> Routes<S> {
+    let r = Routes::new()
+        .post("/api/v1/messages", intake::<S>)
+        .get("/api/v1/messages", search::<S>)
+        .get("/api/v1/messages/{id}", message::<S>)
+        .get("/api/v1/messages/{id}/apprec", apprec::<S>)
+        .get("/healthz", healthz)
+        .get("/readyz", ready::<S>)
+        .post("/api/v1/admin/registry/reload", reload_registry::<S>)
+        .get("/metrics", metrics::<S>)
+        .get("/api/openapi.json", openapi_json::<S>);
+    crate::deliveries::routes(r)
+}
+
+/// Every route the server serves, as (lower-case method, path in OpenAPI's
+/// `{param}` syntax).
+pub fn route_list() -> Vec<(&'static str, &'static str)> {
+    routes::<overgang_store::sqlite::SqliteStore>().list
+}
+
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
-    Router::new()
-        .route("/api/v1/messages", post(intake::<S>).get(search::<S>))
-        .route("/api/v1/messages/{id}", get(message::<S>))
-        .route("/api/v1/messages/{id}/apprec", get(apprec::<S>))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready::<S>))
-        .route("/api/v1/admin/registry/reload", post(reload_registry::<S>))
-        .route("/metrics", get(metrics::<S>))
-        .merge(crate::deliveries::routes::<S>())
-        .with_state(state)
+    routes::<S>().router.with_state(state)
 }
 
 pub(crate) fn now_millis() -> i64 {
@@ -421,6 +473,28 @@ fn summary_json(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "intake",
+    operation_id = "postMessage",
+    summary = "Intake: validate, route and store a message; the answer is its AppRec",
+    description = "The answer is written only after the message and its first history entry are durably committed. By default the body is the AppRec; with `Accept: application/json` a summary.",
+    params(("Accept" = Option<String>, Header, description = "`application/json` for a JSON summary instead of the AppRec")),
+    request_body(content = String, content_type = "application/xml", description = "The MsgHead message exactly as the EHR produced it (UTF-8 or ISO-8859-1, as its XML declaration says)"),
+    responses(
+        (status = 201, description = "New and accepted (possibly with warnings); stored", headers(("Location" = String, description = "/api/v1/messages/{id}")), content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 200, description = "The same sender, MsgId and bytes were posted before: the first answer again; nothing stored", content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 422, description = "New and rejected (an error finding): AppRec status 2; stored as rejected", headers(("Location" = String, description = "/api/v1/messages/{id}")), content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 409, description = "The same sender and MsgId with other bytes: AppRec status 2, E10; nothing stored", content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 400, description = "Not XML, not well-formed or hostile: AppRec status 2, T01 (or, JSON `body`, the body could not be read); nothing stored", content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system may not send as the message's sender HER-id (`sender_not_allowed`)", body = Problem),
+        (status = 413, description = "The body is larger than `max_body_bytes` (`too_large`)", body = Problem),
+        (status = 503, description = "The store could not commit: post again later", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn intake<S: Store>(state: State<Arc<AppState<S>>>, request: Request) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!(
@@ -795,6 +869,21 @@ fn summary_item_json(s: &overgang_store::Summary) -> serde_json::Map<String, ser
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "intake",
+    operation_id = "getMessage",
+    summary = "A message's metadata, findings, history and deliveries (never its content)",
+    params(("id" = String, Path, description = "The gateway's id of the message")),
+    responses(
+        (status = 200, description = "The message", body = crate::openapi::MessageView),
+        (status = 404, description = "No such message, or one the system may not see (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn message<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -839,6 +928,21 @@ async fn message<S: Store>(
     json_response(StatusCode::OK, body, None)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/apprec",
+    tag = "intake",
+    operation_id = "getMessageApprec",
+    summary = "The AppRec sent as the answer, byte for byte",
+    params(("id" = String, Path, description = "The gateway's id of the message")),
+    responses(
+        (status = 200, description = "The AppRec", body = String, content_type = "application/xml"),
+        (status = 404, description = "No such message, or one the system may not see (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn apprec<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -858,17 +962,27 @@ async fn apprec<S: Store>(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// Sender HER-id (the most specific), exact.
     sender: Option<String>,
+    /// Receiver HER-id (the most specific), exact.
     receiver: Option<String>,
+    /// Message type (`INNLEGGELSESRAPPORT`, `LOG_UTSKREVET`, …).
     #[serde(rename = "type")]
     msg_type: Option<String>,
+    /// One message state.
     state: Option<String>,
+    /// `received_at >= since`: RFC 3339 or a date (midnight UTC).
     since: Option<String>,
+    /// `received_at < until`: RFC 3339 or a date (midnight UTC).
     until: Option<String>,
+    /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -881,6 +995,21 @@ fn bad_param(name: &str, nb: &str, en: &str) -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    tag = "intake",
+    operation_id = "searchMessages",
+    summary = "Search messages' metadata, oldest first, with a cursor",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page", body = crate::openapi::SearchPage),
+        (status = 400, description = "An unknown parameter or a bad value (`bad_parameter`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn search<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -965,6 +1094,17 @@ async fn search<S: Store>(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "readyz",
+    summary = "Readiness: the store answers and the configuration is loaded (no authentication)",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Readiness),
+        (status = 503, description = "The store does not answer", body = crate::openapi::Readiness),
+    )
+)]
 async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     let store_ok = state.store.ready().await;
     let body = json!({
@@ -981,9 +1121,59 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     json_response(status, body, None)
 }
 
+/// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "healthz",
+    summary = "Liveness: 200 while the process runs (no authentication)",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /api/openapi.json`: the OpenAPI document ([`crate::openapi`]), for
+/// any authenticated system.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "health",
+    operation_id = "openapi",
+    summary = "This document (OpenAPI 3.1), for any authenticated system",
+    responses(
+        (status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
+async fn openapi_json<S: Store>(State(state): State<Arc<AppState<S>>>, _: Caller) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.json().to_string(),
+    )
+        .into_response()
+}
+
 /// `GET /metrics`: the Prometheus text format (see [`crate::metrics`]).
 /// The store's gauges are read now; when the store does not answer, the
 /// counters are still shown and `overgang_store_up` is 0.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    summary = "Metrics in Prometheus' text format (0.0.4)",
+    description = "For systems with `may_read_all` or `admin`. No patient data and no message ids in any label: see docs/API.md#metrics.",
+    responses(
+        (status = 200, description = "The exposition text", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system has neither `may_read_all` nor `admin` (`not_reader`)", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn metrics<S: Store>(State(state): State<Arc<AppState<S>>>, _: Reader) -> Response {
     let gauges = match state.store.queue_gauges().await {
         Ok(g) => Some(g),
@@ -1031,6 +1221,21 @@ pub(crate) async fn registry_refused<S: Store>(state: &AppState<S>, error: &str)
 /// 200 with the registry's status when it is in force, 422 when the file is
 /// refused (the previous registry stays in force), 403 for a system without
 /// `admin = true`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/registry/reload",
+    tag = "operators",
+    operation_id = "reloadRegistry",
+    summary = "Read the address registry file again",
+    description = "200 with the registry's status when the new file is in force; 422 when it is refused (the previous registry stays in force).",
+    responses(
+        (status = 200, description = "The new registry is in force", body = crate::openapi::RegistryStatus),
+        (status = 422, description = "The file was refused (`registry_invalid`); the previous registry stays", body = crate::openapi::RegistryRefused),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn reload_registry<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     crate::deliveries::Admin(system): crate::deliveries::Admin,
@@ -1100,6 +1305,7 @@ mod tests {
                 &overgang_codelists::CodeLists::builtin(),
                 0,
             )),
+            openapi: crate::openapi::Served::default(),
         })
     }
 

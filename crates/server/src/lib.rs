@@ -8,6 +8,8 @@
 //!   system may send as;
 //! - [`app`]: the HTTP API (axum): intake, message metadata, search, health;
 //! - [`metrics`]: `GET /metrics` (Prometheus text format);
+//! - [`openapi`]: `GET /api/openapi.json`, the API as OpenAPI 3.1; other
+//!   crates' routes join it through [`Gateway::mount`];
 //! - [`listener`]: the accept loop: TLS (rustls), the connection limit,
 //!   header timeouts, graceful shutdown;
 //! - [`patient`]: the keyed hash under which patient ids are indexed;
@@ -23,11 +25,13 @@ pub mod config;
 pub mod deliveries;
 pub mod listener;
 pub mod metrics;
+pub mod openapi;
 pub mod patient;
 pub mod registry;
 pub mod x509;
 
 pub use config::Config;
+pub use openapi::openapi;
 /// Time formats (the `overgang-timefmt` crate), where the server has always
 /// had them.
 pub use overgang_timefmt as timefmt;
@@ -67,6 +71,7 @@ pub struct Gateway {
     opts: listener::ListenOptions,
     scheme: &'static str,
     registry_poll: Duration,
+    request_timeout: Duration,
 }
 
 /// What [`Gateway::start`] reports for people: warnings about settings.
@@ -178,12 +183,9 @@ impl Gateway {
             code_lists,
             max_body_bytes: config.server.max_body_bytes,
             metrics,
+            openapi: openapi::Served::new(openapi::openapi()),
         });
-        let app =
-            app::router(state.clone()).layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                Duration::from_secs(config.server.request_timeout_secs.max(1)),
-            ));
+        let app = app::router(state.clone());
         let listener = listener::bind(config.server.listen).await?;
         Ok((
             Gateway {
@@ -195,6 +197,7 @@ impl Gateway {
                 state,
                 deliverer,
                 registry_poll: Duration::from_secs(config.registry.poll_secs),
+                request_timeout: Duration::from_secs(config.server.request_timeout_secs.max(1)),
                 opts: listener::ListenOptions {
                     max_connections: config.server.max_connections,
                     header_timeout: Duration::from_secs(config.server.header_timeout_secs.max(1)),
@@ -213,6 +216,17 @@ impl Gateway {
     /// `http` or `https`.
     pub fn scheme(&self) -> &'static str {
         self.scheme
+    }
+
+    /// Serves another crate's routes beside the API (a web UI), and adds
+    /// the paths and components of their OpenAPI document `doc` to the one
+    /// `GET /api/openapi.json` serves. `routes` carries its own state; its
+    /// paths must not overlap the API's (axum panics at the merge, at
+    /// start). Requests to them get the same connection handling,
+    /// authentication options and request timeout as the API's.
+    pub fn mount(&mut self, routes: axum::Router, doc: utoipa::openapi::OpenApi) {
+        self.app = std::mem::take(&mut self.app).merge(routes);
+        self.state.openapi.merge(doc);
     }
 
     /// Serves until `shutdown` completes, lets requests in flight finish,
@@ -237,9 +251,15 @@ impl Gateway {
                 grace,
             ))
         });
+        let app = self
+            .app
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                self.request_timeout,
+            ));
         listener::serve(
             self.listener,
-            self.app,
+            app,
             self.tls,
             Some(self.systems),
             self.opts,
