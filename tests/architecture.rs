@@ -1,8 +1,8 @@
 //! Pins ARCHITECTURE.md's invariant 1: the pure crates — model, parsing,
 //! validation, code lists, receipts, the address registry's parser,
-//! routing — do no IO, read no clock and keep no global state. A source
-//! scan, so a change that breaks it fails review here rather than in
-//! production.
+//! routing, the metrics primitives — do no IO, read no clock and keep no
+//! global state. A source scan, so a change that breaks it fails review
+//! here rather than in production.
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +18,7 @@ const PURE_CRATES: &[&str] = &[
     "route",
     "timefmt",
     "present",
+    "metrics",
 ];
 
 /// Cells that must not be `static` in a pure crate.

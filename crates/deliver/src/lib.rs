@@ -28,6 +28,7 @@
 //!
 //! Logs name delivery ids, message ids and HER-ids, never message content.
 
+pub mod metrics;
 pub mod policy;
 
 use std::collections::HashMap;
@@ -156,6 +157,7 @@ pub struct Deliverer<S> {
     wake: Arc<Notify>,
     /// Attempts under way per receiver HER-id.
     busy: Mutex<HashMap<String, usize>>,
+    metrics: Arc<metrics::DeliveryMetrics>,
 }
 
 fn client_builder(
@@ -233,7 +235,20 @@ impl<S: Store> Deliverer<S> {
             extra_ca,
             wake: Arc::new(Notify::new()),
             busy: Mutex::new(HashMap::new()),
+            metrics: Arc::new(metrics::DeliveryMetrics::new()),
         })
+    }
+
+    /// Counts into `metrics` (the gateway's, which it renders on
+    /// `/metrics`) instead of the stage's own.
+    pub fn with_metrics(mut self, metrics: Arc<metrics::DeliveryMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The stage's counters.
+    pub fn metrics(&self) -> Arc<metrics::DeliveryMetrics> {
+        self.metrics.clone()
     }
 
     /// Notify it after storing routed messages, so they go out at once.
@@ -369,7 +384,11 @@ impl<S: Store> Deliverer<S> {
 
     /// One attempt, recorded in the store.
     async fn attempt(&self, d: Due) {
+        let started = std::time::Instant::now();
         let answer = self.send(&d).await;
+        self.metrics
+            .attempt_seconds
+            .observe_duration(started.elapsed());
         let now = self.clock.now();
         let attempts = d.attempts.saturating_add(1);
         let callback_to = match d.kind {
@@ -394,6 +413,11 @@ impl<S: Store> Deliverer<S> {
             AttemptResult::DeadLetter { .. } => "dead-lettered".to_string(),
         };
         let dead = matches!(result, AttemptResult::DeadLetter { .. });
+        let sync_receipt = match &result {
+            AttemptResult::Answered(r) => Some(r.status),
+            _ => None,
+        };
+        let outcome = metrics::outcome(&result);
         let attempt = Attempt {
             delivery_id: d.id,
             at: now,
@@ -416,6 +440,12 @@ impl<S: Store> Deliverer<S> {
                 }
             }
         };
+        if state.is_some() {
+            self.metrics.attempt(d.kind, outcome);
+            if let Some(status) = sync_receipt {
+                self.metrics.receipt(status, "sync");
+            }
+        }
         tracing::info!(
             delivery = d.id,
             message_id = %d.message_id,

@@ -6,7 +6,7 @@
 //! - `Retry-After` is honoured: nothing is sent before its time (the clock
 //!   is held), the next attempt goes once the clock reaches it;
 //! - a refusal (HTTP 400) dead-letters one delivery with an alert while the
-//!   others flow;
+//!   others flow, and each attempt is counted once by its outcome;
 //! - no connection → queued again with the error;
 //! - delivered without an AppRec → flagged once the configured wait passed.
 
@@ -336,7 +336,16 @@ async fn a_refused_message_is_dead_lettered_while_the_rest_flow() {
     let seen: Vec<String> = lock(&rig.script).seen.iter().map(|s| s.0.clone()).collect();
     let pos = |m: &str| seen.iter().position(|s| s == m).unwrap();
     assert!(pos("poison") < pos("after-poison"), "{seen:?}");
+    // Counted once each, when recorded (read after the stop, when every
+    // attempt has finished).
+    let m = rig.deliverer.metrics();
     rig.stop().await;
+    let n = |kind: &str, outcome: &str| m.attempts.get(&[kind, outcome]).map(|c| c.get());
+    assert_eq!(n("message", "dead_letter"), Some(1));
+    assert_eq!(n("message", "acknowledged"), Some(2));
+    assert_eq!(n("message", "retry"), Some(0));
+    assert_eq!(m.receipts.get(&["1", "sync"]).map(|c| c.get()), Some(2));
+    assert_eq!(m.attempt_seconds.snapshot().count, 3);
 }
 
 #[tokio::test]

@@ -6,6 +6,8 @@
 //! - `GET /api/v1/messages/{id}`, `…/{id}/apprec`, `GET /api/v1/messages?…`.
 //! - `GET /healthz`, `GET /readyz`.
 //! - `POST /api/v1/admin/registry/reload`: admin systems only.
+//! - `GET /metrics`: Prometheus text format, for systems with
+//!   `may_read_all` or `admin` ([`crate::metrics`]).
 //!
 //! Logs carry the gateway's message id, the sender HER-id, the type and the
 //! verdict; never a national id, a name or message content.
@@ -14,6 +16,7 @@
 // idiom; a Response is 128 bytes, which is fine on this path.
 #![allow(clippy::result_large_err)]
 
+use crate::openapi::Problem;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -62,6 +65,11 @@ pub struct AppState<S> {
     pub max_body_bytes: usize,
     /// The web pages for people (sessions, users).
     pub ui: Arc<crate::ui::Ui>,
+    /// What `GET /metrics` shows (the delivery stage counts into
+    /// `metrics.delivery`).
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// What `GET /api/openapi.json` serves.
+    pub openapi: crate::openapi::Served,
 }
 
 impl<S> AppState<S> {
@@ -89,15 +97,67 @@ pub struct ConnInfo {
     pub peer: Option<std::net::SocketAddr>,
 }
 
+/// The API's routes, each added with its method, so that what the server
+/// serves is listed in one place ([`route_list`]) and a test can compare
+/// it with the OpenAPI document: a route added without a
+/// `#[utoipa::path]` fails that test. Add routes only through it.
+pub struct Routes<S> {
+    router: Router<Arc<AppState<S>>>,
+    list: Vec<(&'static str, &'static str)>,
+}
+
+impl<S: Store> Routes<S> {
+    fn new() -> Routes<S> {
+        Routes {
+            router: Router::new(),
+            list: Vec::new(),
+        }
+    }
+
+    pub(crate) fn get<H, T>(mut self, path: &'static str, handler: H) -> Routes<S>
+    where
+        H: axum::handler::Handler<T, Arc<AppState<S>>>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, get(handler));
+        self.list.push(("get", path));
+        self
+    }
+
+    pub(crate) fn post<H, T>(mut self, path: &'static str, handler: H) -> Routes<S>
+    where
+        H: axum::handler::Handler<T, Arc<AppState<S>>>,
+        T: 'static,
+    {
+        self.router = self.router.route(path, post(handler));
+        self.list.push(("post", path));
+        self
+    }
+}
+
+fn routes<S: Store>() -> Routes<S> {
+    let r = Routes::new()
+        .post("/api/v1/messages", intake::<S>)
+        .get("/api/v1/messages", search::<S>)
+        .get("/api/v1/messages/{id}", message::<S>)
+        .get("/api/v1/messages/{id}/apprec", apprec::<S>)
+        .get("/healthz", healthz)
+        .get("/readyz", ready::<S>)
+        .post("/api/v1/admin/registry/reload", reload_registry::<S>)
+        .get("/metrics", metrics::<S>)
+        .get("/api/openapi.json", openapi_json::<S>);
+    crate::deliveries::routes(r)
+}
+
+/// Every route the server serves, as (lower-case method, path in OpenAPI's
+/// `{param}` syntax).
+pub fn route_list() -> Vec<(&'static str, &'static str)> {
+    routes::<overgang_store::sqlite::SqliteStore>().list
+}
+
 pub fn router<S: Store>(state: Arc<AppState<S>>) -> Router {
-    Router::new()
-        .route("/api/v1/messages", post(intake::<S>).get(search::<S>))
-        .route("/api/v1/messages/{id}", get(message::<S>))
-        .route("/api/v1/messages/{id}/apprec", get(apprec::<S>))
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(ready::<S>))
-        .route("/api/v1/admin/registry/reload", post(reload_registry::<S>))
-        .merge(crate::deliveries::routes::<S>())
+    routes::<S>()
+        .router
         .merge(crate::ui::routes::<S>())
         .with_state(state)
 }
@@ -204,6 +264,31 @@ impl<S: Store> axum::extract::FromRequestParts<Arc<AppState<S>>> for Caller {
     ) -> Result<Caller, Response> {
         let conn = parts.extensions.get::<ConnInfo>();
         authenticate(state, &parts.headers, conn).await.map(Caller)
+    }
+}
+
+/// A system with `may_read_all = true` or `admin = true`, as an extractor
+/// (operators' tools and monitoring): others get 403, unauthenticated
+/// callers 401.
+pub struct Reader(pub Arc<System>);
+
+impl<S: Store> axum::extract::FromRequestParts<Arc<AppState<S>>> for Reader {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &Arc<AppState<S>>,
+    ) -> Result<Reader, Response> {
+        let Caller(system) = Caller::from_request_parts(parts, state).await?;
+        if !(system.may_read_all || system.admin) {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                "not_reader",
+                "Systemet må ha «may_read_all = true» eller «admin = true».",
+                "The system needs 'may_read_all = true' or 'admin = true'.",
+            ));
+        }
+        Ok(Reader(system))
     }
 }
 
@@ -327,6 +412,7 @@ fn build_apprec<S>(
     )
     .map(|apprec| Answer { apprec })
     .map_err(|_| {
+        state.metrics.refused("internal");
         problem(
             StatusCode::INTERNAL_SERVER_ERROR,
             "internal",
@@ -425,6 +511,28 @@ fn summary_json(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/messages",
+    tag = "intake",
+    operation_id = "postMessage",
+    summary = "Intake: validate, route and store a message; the answer is its AppRec",
+    description = "The answer is written only after the message and its first history entry are durably committed. By default the body is the AppRec; with `Accept: application/json` a summary.",
+    params(("Accept" = Option<String>, Header, description = "`application/json` for a JSON summary instead of the AppRec")),
+    request_body(content = String, content_type = "application/xml", description = "The MsgHead message exactly as the EHR produced it (UTF-8 or ISO-8859-1, as its XML declaration says)"),
+    responses(
+        (status = 201, description = "New and accepted (possibly with warnings); stored", headers(("Location" = String, description = "/api/v1/messages/{id}")), content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 200, description = "The same sender, MsgId and bytes were posted before: the first answer again; nothing stored", content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 422, description = "New and rejected (an error finding): AppRec status 2; stored as rejected", headers(("Location" = String, description = "/api/v1/messages/{id}")), content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 409, description = "The same sender and MsgId with other bytes: AppRec status 2, E10; nothing stored", content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 400, description = "Not XML, not well-formed or hostile: AppRec status 2, T01 (or, JSON `body`, the body could not be read); nothing stored", content((String = "application/xml"), (crate::openapi::IntakeSummary = "application/json"))),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system may not send as the message's sender HER-id (`sender_not_allowed`)", body = Problem),
+        (status = 413, description = "The body is larger than `max_body_bytes` (`too_large`)", body = Problem),
+        (status = 503, description = "The store could not commit: post again later", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn intake<S: Store>(state: State<Arc<AppState<S>>>, request: Request) -> Response {
     use tracing::Instrument;
     let span = tracing::info_span!(
@@ -451,6 +559,13 @@ async fn intake_in_span<S: Store>(
         Ok(s) => s,
         Err(r) => {
             span.record("status", r.status().as_u16());
+            state
+                .metrics
+                .refused(if r.status() == StatusCode::UNAUTHORIZED {
+                    "unauthenticated"
+                } else {
+                    "internal"
+                });
             tracing::info!("refused: not authenticated");
             return r;
         }
@@ -460,6 +575,13 @@ async fn intake_in_span<S: Store>(
         Ok(b) => b,
         Err(r) => {
             span.record("status", r.status().as_u16());
+            state
+                .metrics
+                .refused(if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    "too_large"
+                } else {
+                    "bad_body"
+                });
             tracing::info!("refused: body");
             return r;
         }
@@ -468,20 +590,26 @@ async fn intake_in_span<S: Store>(
     let now = now_millis();
     let id = uuid::Uuid::now_v7().to_string();
 
-    let mut report = if bytes.len() <= INLINE_VALIDATION_BYTES {
-        state.validator.validate(&bytes)
+    let timed = |validator: &Validator, b: &[u8]| {
+        let started = std::time::Instant::now();
+        let report = validator.validate(b);
+        (report, started.elapsed())
+    };
+    let (mut report, took) = if bytes.len() <= INLINE_VALIDATION_BYTES {
+        timed(&state.validator, &bytes)
     } else {
         let st = state.clone();
         let b = bytes.clone();
-        match tokio::task::spawn_blocking(move || st.validator.validate(&b)).await {
+        match tokio::task::spawn_blocking(move || timed(&st.validator, &b)).await {
             Ok(r) => r,
             Err(_) => {
+                state.metrics.refused("internal");
                 return problem(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     "internal",
                     "Intern feil under validering.",
                     "Internal error while validating.",
-                )
+                );
             }
         }
     };
@@ -493,6 +621,10 @@ async fn intake_in_span<S: Store>(
     let plan = route_message(&state, &mut report);
     let verdict = report.verdict;
     span.record("verdict", verdict.as_str());
+    state.metrics.validated(took);
+    state
+        .metrics
+        .intake(report.msg_type.as_deref(), verdict.as_str());
     let message = &report.message;
 
     // Not XML at all: 400 with a T01 receipt; nothing to store.
@@ -502,6 +634,7 @@ async fn intake_in_span<S: Store>(
             Err(r) => return r,
         };
         span.record("status", 400u16);
+        state.metrics.refused("not_xml");
         tracing::info!("refused: not XML");
         return if json {
             json_response(
@@ -534,6 +667,7 @@ async fn intake_in_span<S: Store>(
     }
     if !sender_hers.is_empty() && !system.may_send_as(sender_hers.iter().copied()) {
         span.record("status", 403u16);
+        state.metrics.refused("sender_not_allowed");
         tracing::info!("refused: system may not send as this sender");
         return problem(
             StatusCode::FORBIDDEN,
@@ -686,6 +820,7 @@ async fn intake_in_span<S: Store>(
         }
         Ok(Submitted::Conflict { existing_id }) => {
             span.record("status", 409u16);
+            state.metrics.refused("msgid_conflict");
             tracing::info!(existing = %existing_id, "refused: MsgId reused with other content");
             let finding = Finding::new(
                 "GW001",
@@ -719,6 +854,7 @@ async fn intake_in_span<S: Store>(
         }
         Err(e) => {
             span.record("status", 503u16);
+            state.metrics.refused("store_unavailable");
             tracing::error!(error = %e, "not stored; the sender must try again");
             problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -773,6 +909,21 @@ fn summary_item_json(s: &overgang_store::Summary) -> serde_json::Map<String, ser
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}",
+    tag = "intake",
+    operation_id = "getMessage",
+    summary = "A message's metadata, findings, history and deliveries (never its content)",
+    params(("id" = String, Path, description = "The gateway's id of the message")),
+    responses(
+        (status = 200, description = "The message", body = crate::openapi::MessageView),
+        (status = 404, description = "No such message, or one the system may not see (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn message<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -817,6 +968,21 @@ async fn message<S: Store>(
     json_response(StatusCode::OK, body, None)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/apprec",
+    tag = "intake",
+    operation_id = "getMessageApprec",
+    summary = "The AppRec sent as the answer, byte for byte",
+    params(("id" = String, Path, description = "The gateway's id of the message")),
+    responses(
+        (status = 200, description = "The AppRec", body = String, content_type = "application/xml"),
+        (status = 404, description = "No such message, or one the system may not see (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn apprec<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -836,17 +1002,27 @@ async fn apprec<S: Store>(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct SearchParams {
+    /// Sender HER-id (the most specific), exact.
     sender: Option<String>,
+    /// Receiver HER-id (the most specific), exact.
     receiver: Option<String>,
+    /// Message type (`INNLEGGELSESRAPPORT`, `LOG_UTSKREVET`, …).
     #[serde(rename = "type")]
     msg_type: Option<String>,
+    /// One message state.
     state: Option<String>,
+    /// `received_at >= since`: RFC 3339 or a date (midnight UTC).
     since: Option<String>,
+    /// `received_at < until`: RFC 3339 or a date (midnight UTC).
     until: Option<String>,
+    /// 1–1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
@@ -859,6 +1035,21 @@ fn bad_param(name: &str, nb: &str, en: &str) -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages",
+    tag = "intake",
+    operation_id = "searchMessages",
+    summary = "Search messages' metadata, oldest first, with a cursor",
+    params(SearchParams),
+    responses(
+        (status = 200, description = "A page", body = crate::openapi::SearchPage),
+        (status = 400, description = "An unknown parameter or a bad value (`bad_parameter`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn search<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -943,6 +1134,17 @@ async fn search<S: Store>(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "health",
+    operation_id = "readyz",
+    summary = "Readiness: the store answers and the configuration is loaded (no authentication)",
+    responses(
+        (status = 200, description = "Ready", body = crate::openapi::Readiness),
+        (status = 503, description = "The store does not answer", body = crate::openapi::Readiness),
+    )
+)]
 async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
     let store_ok = state.store.ready().await;
     let body = json!({
@@ -957,6 +1159,76 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
         StatusCode::SERVICE_UNAVAILABLE
     };
     json_response(status, body, None)
+}
+
+/// `GET /healthz`.
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "health",
+    operation_id = "healthz",
+    summary = "Liveness: 200 while the process runs (no authentication)",
+    responses((status = 200, description = "`ok`", body = String, content_type = "text/plain"))
+)]
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// `GET /api/openapi.json`: the OpenAPI document ([`crate::openapi`]), for
+/// any authenticated system.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "health",
+    operation_id = "openapi",
+    summary = "This document (OpenAPI 3.1), for any authenticated system",
+    responses(
+        (status = 200, description = "The OpenAPI document", body = Object, content_type = "application/json"),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
+async fn openapi_json<S: Store>(State(state): State<Arc<AppState<S>>>, _: Caller) -> Response {
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "application/json")],
+        state.openapi.json().to_string(),
+    )
+        .into_response()
+}
+
+/// `GET /metrics`: the Prometheus text format (see [`crate::metrics`]).
+/// The store's gauges are read now; when the store does not answer, the
+/// counters are still shown and `overgang_store_up` is 0.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "health",
+    operation_id = "metrics",
+    summary = "Metrics in Prometheus' text format (0.0.4)",
+    description = "For systems with `may_read_all` or `admin`. No patient data and no message ids in any label: see docs/API.md#metrics.",
+    responses(
+        (status = 200, description = "The exposition text", body = String, content_type = "text/plain; version=0.0.4"),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system has neither `may_read_all` nor `admin` (`not_reader`)", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
+async fn metrics<S: Store>(State(state): State<Arc<AppState<S>>>, _: Reader) -> Response {
+    let gauges = match state.store.queue_gauges().await {
+        Ok(g) => Some(g),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the store's gauges could not be read");
+            None
+        }
+    };
+    let text = state.metrics.render(gauges.as_ref(), now_millis());
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, overgang_metrics::CONTENT_TYPE)],
+        text,
+    )
+        .into_response()
 }
 
 /// Raises the alert for a registry file that was refused (the previous
@@ -989,6 +1261,21 @@ pub(crate) async fn registry_refused<S: Store>(state: &AppState<S>, error: &str)
 /// 200 with the registry's status when it is in force, 422 when the file is
 /// refused (the previous registry stays in force), 403 for a system without
 /// `admin = true`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/registry/reload",
+    tag = "operators",
+    operation_id = "reloadRegistry",
+    summary = "Read the address registry file again",
+    description = "200 with the registry's status when the new file is in force; 422 when it is refused (the previous registry stays in force).",
+    responses(
+        (status = 200, description = "The new registry is in force", body = crate::openapi::RegistryStatus),
+        (status = 422, description = "The file was refused (`registry_invalid`); the previous registry stays", body = crate::openapi::RegistryRefused),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn reload_registry<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     crate::deliveries::Admin(system): crate::deliveries::Admin,
@@ -1021,45 +1308,59 @@ async fn reload_registry<S: Store>(
     }
 }
 
+/// A state for in-crate tests: a store in `dir`, no registry, no users, one
+/// system `ehr` with `token` that may send as HER-id 1.
+#[cfg(test)]
+pub(crate) fn test_state(
+    dir: &std::path::Path,
+    token: &str,
+) -> Arc<AppState<overgang_store::sqlite::SqliteStore>> {
+    let hash = crate::auth::hash_token(token).expect("hash");
+    let systems = Arc::new(Systems::new(&[crate::config::SystemConfig {
+        name: "ehr".into(),
+        token_hash: Some(hash),
+        client_cert_subject: None,
+        may_send_as: vec!["1".into()],
+        may_read_all: false,
+        admin: false,
+    }]));
+    Arc::new(AppState {
+        store: Arc::new(
+            overgang_store::sqlite::SqliteStore::open(dir, Default::default()).expect("store"),
+        ),
+        validator: Validator::new(overgang_validate::Options {
+            limits: Default::default(),
+            rule_files: Vec::new(),
+        })
+        .expect("validator"),
+        systems,
+        token_checks: tokio::sync::Semaphore::new(TOKEN_CHECKS),
+        registry: Arc::new(RegistryHandle::load(None).expect("registry")),
+        waker: None,
+        copy_rules: overgang_route::CopyRules::default(),
+        patient_key: PatientKey::ephemeral(),
+        apprec: AppState::<()>::apprec_options("1.1", false),
+        code_lists: overgang_codelists::CodeLists::builtin(),
+        max_body_bytes: 1024,
+        ui: Arc::new(crate::ui::Ui::new(
+            Arc::new(crate::ui::people::LocalUsers::from_file(Default::default())),
+            &Default::default(),
+            false,
+        )),
+        metrics: Arc::new(crate::metrics::Metrics::new(
+            &overgang_codelists::CodeLists::builtin(),
+            0,
+        )),
+        openapi: crate::openapi::Served::default(),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::SystemConfig;
 
     fn state(dir: &std::path::Path) -> Arc<AppState<overgang_store::sqlite::SqliteStore>> {
-        let hash = crate::auth::hash_token("good-token").expect("hash");
-        let systems = Arc::new(Systems::new(&[SystemConfig {
-            name: "ehr".into(),
-            token_hash: Some(hash),
-            client_cert_subject: None,
-            may_send_as: vec!["1".into()],
-            may_read_all: false,
-            admin: false,
-        }]));
-        Arc::new(AppState {
-            store: Arc::new(
-                overgang_store::sqlite::SqliteStore::open(dir, Default::default()).expect("store"),
-            ),
-            validator: Validator::new(overgang_validate::Options {
-                limits: Default::default(),
-                rule_files: Vec::new(),
-            })
-            .expect("validator"),
-            systems,
-            token_checks: tokio::sync::Semaphore::new(TOKEN_CHECKS),
-            registry: Arc::new(RegistryHandle::load(None).expect("registry")),
-            waker: None,
-            copy_rules: overgang_route::CopyRules::default(),
-            patient_key: PatientKey::ephemeral(),
-            apprec: AppState::<()>::apprec_options("1.1", false),
-            code_lists: overgang_codelists::CodeLists::builtin(),
-            max_body_bytes: 1024,
-            ui: Arc::new(crate::ui::Ui::new(
-                Arc::new(crate::ui::people::LocalUsers::from_file(Default::default())),
-                &Default::default(),
-                false,
-            )),
-        })
+        test_state(dir, "good-token")
     }
 
     fn bearer(token: &str) -> HeaderMap {

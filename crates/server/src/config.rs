@@ -262,8 +262,8 @@ pub struct SystemConfig {
     /// party and is allowed only on a loopback address (the demo).
     #[serde(default)]
     pub may_send_as: Vec<String>,
-    /// May read every message's metadata (operators' tools); otherwise a
-    /// system sees the messages it posted.
+    /// May read every message's metadata (operators' tools) and scrape
+    /// `GET /metrics`; otherwise a system sees the messages it posted.
     #[serde(default)]
     pub may_read_all: bool,
     /// May use the admin API (e.g. `POST /api/v1/admin/registry/reload`).

@@ -18,8 +18,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use axum::routing::{get, post};
-use axum::Router;
 use overgang_store::{
     Delivery, DeliveryEvent, DeliveryQuery, DeliveryState, OperatorAction, ReceiptOutcome, Store,
     StoreError,
@@ -30,24 +28,27 @@ use std::sync::Arc;
 
 use crate::app::{
     json_response, not_found, now_millis, problem, store_unavailable, xml_response, AppState,
-    Caller,
+    Caller, Routes,
 };
 use crate::auth::System;
+use crate::openapi::{
+    ActionResult, AlertItems, DeliveryItems, DeliveryPage, Problem, ReceiptItems, ReceiptStored,
+    ReplayItems, Stats,
+};
 use crate::timefmt;
 
-pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/api/v1/messages/{id}/deliveries", get(of_message::<S>))
-        .route("/api/v1/messages/{id}/receipts", get(receipts::<S>))
-        .route("/api/v1/messages/{id}/receipts/{rid}", get(receipt::<S>))
-        .route("/api/v1/apprecs", post(post_apprec::<S>))
-        .route("/api/v1/deliveries", get(list::<S>))
-        .route("/api/v1/deliveries/stats", get(stats::<S>))
-        .route("/api/v1/deliveries/replay", post(replay_many::<S>))
-        .route("/api/v1/deliveries/{id}", get(one::<S>))
-        .route("/api/v1/deliveries/{id}/replay", post(replay_one::<S>))
-        .route("/api/v1/deliveries/{id}/cancel", post(cancel_one::<S>))
-        .route("/api/v1/alerts", get(alerts::<S>))
+pub(crate) fn routes<S: Store>(r: Routes<S>) -> Routes<S> {
+    r.get("/api/v1/messages/{id}/deliveries", of_message::<S>)
+        .get("/api/v1/messages/{id}/receipts", receipts::<S>)
+        .get("/api/v1/messages/{id}/receipts/{rid}", receipt::<S>)
+        .post("/api/v1/apprecs", post_apprec::<S>)
+        .get("/api/v1/deliveries", list::<S>)
+        .get("/api/v1/deliveries/stats", stats::<S>)
+        .post("/api/v1/deliveries/replay", replay_many::<S>)
+        .get("/api/v1/deliveries/{id}", one::<S>)
+        .post("/api/v1/deliveries/{id}/replay", replay_one::<S>)
+        .post("/api/v1/deliveries/{id}/cancel", cancel_one::<S>)
+        .get("/api/v1/alerts", alerts::<S>)
 }
 
 fn ms(t: Option<i64>) -> serde_json::Value {
@@ -153,6 +154,21 @@ where
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/deliveries",
+    tag = "deliveries",
+    operation_id = "getMessageDeliveries",
+    summary = "Where the message went: its deliveries, oldest first, with their events",
+    params(("id" = String, Path, description = "The gateway's id of the message")),
+    responses(
+        (status = 200, description = "The deliveries", body = DeliveryItems),
+        (status = 404, description = "No such message, or one the system may not see (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn of_message<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -173,6 +189,21 @@ async fn of_message<S: Store>(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/receipts",
+    tag = "deliveries",
+    operation_id = "listMessageReceipts",
+    summary = "The receivers' AppRecs for the message",
+    params(("id" = String, Path, description = "The gateway's id of the message")),
+    responses(
+        (status = 200, description = "The receipts", body = ReceiptItems),
+        (status = 404, description = "No such message, or one the system may not see (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn receipts<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -209,6 +240,21 @@ async fn receipts<S: Store>(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/messages/{id}/receipts/{rid}",
+    tag = "deliveries",
+    operation_id = "getMessageReceipt",
+    summary = "One receiver's AppRec, byte for byte",
+    params(("id" = String, Path, description = "The gateway's id of the message"), ("rid" = i64, Path, description = "The receipt's id")),
+    responses(
+        (status = 200, description = "The AppRec", body = String, content_type = "application/xml"),
+        (status = 404, description = "No such message or receipt, or not visible (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn receipt<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -231,6 +277,25 @@ async fn receipt<S: Store>(
 }
 
 /// `POST /api/v1/apprecs`: an asynchronous AppRec from a receiver.
+#[utoipa::path(
+    post,
+    path = "/api/v1/apprecs",
+    tag = "deliveries",
+    operation_id = "postApprec",
+    summary = "A receiver's asynchronous AppRec",
+    description = "Posted by a system whose `may_send_as` covers one of the AppRec's sender HER-ids; found by `OriginalMsgId` and that HER-id.",
+    request_body(content = String, content_type = "application/xml", description = "The AppRec (v1.0 or v1.1)"),
+    responses(
+        (status = 201, description = "Stored", headers(("Location" = String, description = "/api/v1/messages/{id}/receipts/{rid}")), body = ReceiptStored),
+        (status = 200, description = "This AppRec was stored for this delivery before (`duplicate`)", body = ReceiptStored),
+        (status = 400, description = "Not a valid AppRec (`not_an_apprec`, with `findings`), no valid Status (`apprec_status`), no OriginalMsgId (`apprec_original`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system may not act for the AppRec's sender (`sender_not_allowed`)", body = Problem),
+        (status = 404, description = "No delivery of a message with this OriginalMsgId to this receiver (`no_delivery`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn post_apprec<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Caller(system): Caller,
@@ -314,8 +379,9 @@ async fn post_apprec<S: Store>(
         .filter(|s| registry.effective_callback(s).is_some());
     drop(registry);
     let from_her = hers.first().cloned();
+    let status_code: u8 = status.code().parse().unwrap_or(2);
     let receipt = overgang_store::NewReceipt {
-        status: status.code().parse().unwrap_or(2),
+        status: status_code,
         apprec_msg_id: apprec.id.clone(),
         from_her,
         via: "async",
@@ -336,6 +402,7 @@ async fn post_apprec<S: Store>(
             receipt_id,
             state: st,
         }) => {
+            state.metrics.delivery.receipt(status_code, "async");
             tracing::info!(
                 delivery = target.delivery_id,
                 message_id = %target.message_id,
@@ -374,14 +441,21 @@ async fn post_apprec<S: Store>(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListParams {
+    /// One delivery state.
     state: Option<String>,
+    /// Receiver HER-id, exact.
     receiver: Option<String>,
+    /// The gateway's message id.
     message: Option<String>,
+    /// `true`: only `delivered` deliveries whose AppRec is overdue.
     overdue: Option<bool>,
+    /// 1–1000, default 100.
     limit: Option<u32>,
+    /// Only ids below this: `next_before` of the previous page.
     before: Option<i64>,
 }
 
@@ -395,6 +469,22 @@ fn bad_state() -> Response {
     )
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries",
+    tag = "operators",
+    operation_id = "listDeliveries",
+    summary = "Deliveries, newest first, by state, receiver, message or overdue AppRec",
+    params(ListParams),
+    responses(
+        (status = 200, description = "A page", body = DeliveryPage),
+        (status = 400, description = "An unknown state, parameter or value (`bad_parameter`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn list<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(_): Admin,
@@ -429,6 +519,22 @@ async fn list<S: Store>(
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries/{id}",
+    tag = "operators",
+    operation_id = "getDelivery",
+    summary = "One delivery with its events",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    responses(
+        (status = 200, description = "The delivery", body = crate::openapi::Delivery),
+        (status = 404, description = "No such delivery (`not_found`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn one<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(_): Admin,
@@ -443,11 +549,13 @@ async fn one<S: Store>(
 
 /// The body of an operator action: why, and the person acting (when the
 /// admin system acts for one).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ActionBody {
+    /// Why; goes in the delivery's event (required to cancel).
     #[serde(default)]
     reason: String,
+    /// The person acting, when an admin system acts for one.
     #[serde(default)]
     by: Option<String>,
     /// For the many-at-once replay: these ids …
@@ -567,6 +675,25 @@ fn what_needs_reason(what: &Act) -> bool {
     matches!(what, Act::Cancel)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{id}/replay",
+    tag = "operators",
+    operation_id = "replayDelivery",
+    summary = "Send a dead-lettered, cancelled or delivered (no AppRec yet) delivery again",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    request_body(content = Option<crate::deliveries::ActionBody>, content_type = "application/json", description = "Optional: `reason` and `by` (the person acting)"),
+    responses(
+        (status = 200, description = "Queued again", body = ActionResult),
+        (status = 400, description = "Not JSON, or an unknown field (`bad_body`)", body = Problem),
+        (status = 404, description = "No such delivery (`not_found`)", body = Problem),
+        (status = 409, description = "The state does not allow it (`not_allowed`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn replay_one<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(system): Admin,
@@ -576,6 +703,25 @@ async fn replay_one<S: Store>(
     single(state, system, id, body, Act::Replay).await
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/{id}/cancel",
+    tag = "operators",
+    operation_id = "cancelDelivery",
+    summary = "Give up on a delivery that is not answered (a reason is required)",
+    params(("id" = i64, Path, description = "The delivery's id")),
+    request_body(content = crate::deliveries::ActionBody, content_type = "application/json", description = "`reason` (required) and `by` (the person acting)"),
+    responses(
+        (status = 200, description = "Cancelled", body = ActionResult),
+        (status = 400, description = "No reason (`reason_required`), or not JSON (`bad_body`)", body = Problem),
+        (status = 404, description = "No such delivery (`not_found`)", body = Problem),
+        (status = 409, description = "Answered or already cancelled (`not_allowed`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn cancel_one<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(system): Admin,
@@ -587,6 +733,22 @@ async fn cancel_one<S: Store>(
 
 /// `POST /api/v1/deliveries/replay`: `{"ids": [..]}` or
 /// `{"all_dead_letters": true, "receiver": "…"}`; answers per id.
+#[utoipa::path(
+    post,
+    path = "/api/v1/deliveries/replay",
+    tag = "operators",
+    operation_id = "replayDeliveries",
+    summary = "Replay many deliveries: by id, or every dead letter (optionally to one receiver)",
+    request_body(content = crate::deliveries::ActionBody, content_type = "application/json", description = "`ids`, or `all_dead_letters` (and `receiver`); `reason`, `by`"),
+    responses(
+        (status = 200, description = "Each id answered on its own", body = ReplayItems),
+        (status = 400, description = "No ids (`nothing_to_replay`), or not JSON (`bad_body`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn replay_many<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(system): Admin,
@@ -643,12 +805,30 @@ async fn replay_many<S: Store>(
     json_response(StatusCode::OK, json!({ "items": results }), None)
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct StatsParams {
+    /// RFC 3339; default: all time.
     since: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/deliveries/stats",
+    tag = "operators",
+    operation_id = "deliveryStats",
+    summary = "Deliveries per state, and arrival-to-AppRec times since a time",
+    params(StatsParams),
+    responses(
+        (status = 200, description = "The statistics", body = Stats),
+        (status = 400, description = "`since` is not a time (`bad_parameter`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn stats<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(_): Admin,
@@ -693,12 +873,30 @@ async fn stats<S: Store>(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct AlertParams {
+    /// 1–1000, default 100.
     limit: Option<u32>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/alerts",
+    tag = "operators",
+    operation_id = "listAlerts",
+    summary = "What needs a person, newest first",
+    params(AlertParams),
+    responses(
+        (status = 200, description = "The alerts", body = AlertItems),
+        (status = 400, description = "A bad parameter (`bad_parameter`)", body = Problem),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+        (status = 503, description = "The store does not answer", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
 async fn alerts<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     Admin(_): Admin,

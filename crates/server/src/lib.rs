@@ -7,6 +7,9 @@
 //! - [`auth`]: sender systems, tokens (Argon2id hashes), which parties a
 //!   system may send as;
 //! - [`app`]: the HTTP API (axum): intake, message metadata, search, health;
+//! - [`metrics`]: `GET /metrics` (Prometheus text format);
+//! - [`openapi`]: `GET /api/openapi.json`, the API as OpenAPI 3.1; other
+//!   crates' routes join it through [`Gateway::mount`];
 //! - [`listener`]: the accept loop: TLS (rustls), the connection limit,
 //!   header timeouts, graceful shutdown;
 //! - [`patient`]: the keyed hash under which patient ids are indexed;
@@ -21,12 +24,15 @@ pub mod auth;
 pub mod config;
 pub mod deliveries;
 pub mod listener;
+pub mod metrics;
+pub mod openapi;
 pub mod patient;
 pub mod registry;
 pub mod ui;
 pub mod x509;
 
 pub use config::Config;
+pub use openapi::openapi;
 /// Time formats (the `overgang-timefmt` crate), where the server has always
 /// had them.
 pub use overgang_timefmt as timefmt;
@@ -66,6 +72,7 @@ pub struct Gateway {
     opts: listener::ListenOptions,
     scheme: &'static str,
     registry_poll: Duration,
+    request_timeout: Duration,
 }
 
 /// What [`Gateway::start`] reports for people: warnings about settings.
@@ -136,13 +143,18 @@ impl Gateway {
                 ..Default::default()
             },
         )?);
+        let code_lists = overgang_codelists::CodeLists::builtin();
+        let metrics = Arc::new(metrics::Metrics::new(&code_lists, app::now_millis()));
         let deliverer = if config.delivery.enabled {
-            Some(Arc::new(overgang_deliver::Deliverer::new(
-                store.clone(),
-                registry.clone(),
-                Arc::new(overgang_deliver::SystemClock),
-                config.delivery.clone(),
-            )?))
+            Some(Arc::new(
+                overgang_deliver::Deliverer::new(
+                    store.clone(),
+                    registry.clone(),
+                    Arc::new(overgang_deliver::SystemClock),
+                    config.delivery.clone(),
+                )?
+                .with_metrics(metrics.delivery.clone()),
+            ))
         } else {
             warnings.push(
                 "delivery.enabled = false: messages are routed and queued but not delivered".into(),
@@ -174,15 +186,13 @@ impl Gateway {
                 &config.apprec.version,
                 config.apprec.status3_for_warnings,
             ),
-            code_lists: overgang_codelists::CodeLists::builtin(),
+            code_lists,
             max_body_bytes: config.server.max_body_bytes,
             ui,
+            metrics,
+            openapi: openapi::Served::new(openapi::openapi()),
         });
-        let app =
-            app::router(state.clone()).layer(tower_http::timeout::TimeoutLayer::with_status_code(
-                axum::http::StatusCode::REQUEST_TIMEOUT,
-                Duration::from_secs(config.server.request_timeout_secs.max(1)),
-            ));
+        let app = app::router(state.clone());
         let listener = listener::bind(config.server.listen).await?;
         Ok((
             Gateway {
@@ -194,6 +204,7 @@ impl Gateway {
                 state,
                 deliverer,
                 registry_poll: Duration::from_secs(config.registry.poll_secs),
+                request_timeout: Duration::from_secs(config.server.request_timeout_secs.max(1)),
                 opts: listener::ListenOptions {
                     max_connections: config.server.max_connections,
                     header_timeout: Duration::from_secs(config.server.header_timeout_secs.max(1)),
@@ -220,6 +231,17 @@ impl Gateway {
         self.scheme
     }
 
+    /// Serves another crate's routes beside the API (a web UI), and adds
+    /// the paths and components of their OpenAPI document `doc` to the one
+    /// `GET /api/openapi.json` serves. `routes` carries its own state; its
+    /// paths must not overlap the API's (axum panics at the merge, at
+    /// start). Requests to them get the same connection handling,
+    /// authentication options and request timeout as the API's.
+    pub fn mount(&mut self, routes: axum::Router, doc: utoipa::openapi::OpenApi) {
+        self.app = std::mem::take(&mut self.app).merge(routes);
+        self.state.openapi.merge(doc);
+    }
+
     /// Serves until `shutdown` completes, lets requests in flight finish,
     /// then closes the store (pending writes finish first).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServerError> {
@@ -242,9 +264,15 @@ impl Gateway {
                 grace,
             ))
         });
+        let app = self
+            .app
+            .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                axum::http::StatusCode::REQUEST_TIMEOUT,
+                self.request_timeout,
+            ));
         listener::serve(
             self.listener,
-            self.app,
+            app,
             self.tls,
             Some(self.systems),
             self.opts,

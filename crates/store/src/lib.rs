@@ -18,6 +18,7 @@
 use std::future::Future;
 
 pub mod delivery;
+pub mod gauges;
 pub mod people;
 pub mod sqlite;
 
@@ -26,6 +27,7 @@ pub use delivery::{
     DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
     ReceiptOutcome, ReceiptTarget,
 };
+pub use gauges::{QueueGauges, ReceiverGauges};
 pub use people::{AccessEntry, AccessQuery, NewAccess, WorkQuery};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
@@ -466,4 +468,9 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes pending writes and closes the store; later calls fail with
     /// [`StoreError::Closed`].
     fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// The open queues per destination (queued, in flight, dead letters,
+    /// overdue AppRecs) and the store's size on disk, for the metrics
+    /// endpoint. Costs what the queues hold, not what the store holds.
+    fn queue_gauges(&self) -> impl Future<Output = Result<QueueGauges, StoreError>> + Send;
 }

@@ -1377,8 +1377,14 @@ impl Store for SqliteStore {
         }
         Ok(())
     }
+
+    async fn queue_gauges(&self) -> Result<crate::QueueGauges, StoreError> {
+        let db = self.inner.path.clone();
+        self.read(move |conn| gauges::queue_gauges(conn, &db)).await
+    }
 }
 
+mod gauges;
 mod people;
 mod queue;
 
