@@ -15,6 +15,7 @@
 
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod clinical;
 pub mod document;
 pub mod nurse;
@@ -105,6 +106,7 @@ pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/ui/lang/{lang}", get(set_lang))
         .route("/ui/assets/{file}", get(asset))
         .merge(nurse::routes::<S>())
+        .merge(admin::routes::<S>())
 }
 
 // ---- Language ---------------------------------------------------------------
