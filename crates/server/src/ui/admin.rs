@@ -203,6 +203,9 @@ fn kind_name(lang: Lang, k: Kind) -> &'static str {
     }
 }
 
+/// A message type and the versions of it a party takes.
+pub type Accepted = (String, Vec<String>);
+
 /// One party as the registry page shows it: its own values and the
 /// effective ones (inherited from the nearest ancestor that has them).
 /// Secret files are only named by kind, never read or shown.
@@ -217,7 +220,7 @@ pub struct PartyView {
     pub endpoint: Option<(String, Option<String>)>,
     /// `type version, …` and, when inherited, where from. `None`: accepts
     /// nothing stated anywhere in its lineage.
-    pub accepts: Option<(Vec<(String, Vec<String>)>, Option<String>)>,
+    pub accepts: Option<(Vec<Accepted>, Option<String>)>,
     /// `mtls`, `bearer`, both, or empty for none (the route's).
     pub auth: Vec<&'static str>,
 }
@@ -713,10 +716,7 @@ fn national_id(typed: &str) -> Option<String> {
 
 /// The store query for the filters (the patient key already looked up);
 /// problems with fields leave those fields out.
-pub fn access_query(
-    p: &AccessParams,
-    patient_key: Option<String>,
-) -> (AccessQuery, Vec<(&'static str, &'static str)>) {
+pub fn access_query(p: &AccessParams, patient_key: Option<String>) -> (AccessQuery, Vec<Problem>) {
     let mut problems: Vec<Problem> = Vec::new();
     let user = match set(&p.user) {
         Some(u) if user_filter_ok(u) => Some(u.to_owned()),
@@ -1039,9 +1039,7 @@ async fn access_search<S: Store>(
             )
             .await;
         };
-        let key = state
-            .patient_key
-            .index(super::nurse::nid_kind(&nid), &nid);
+        let key = state.patient_key.index(super::nurse::nid_kind(&nid), &nid);
         let entry = NewAccess {
             at: now_millis(),
             user: s.person.name.clone(),
@@ -1083,7 +1081,11 @@ pub fn csv_cell(v: &str) -> String {
 
 /// One CSV record, CRLF-terminated.
 pub fn csv_record<'a>(cells: impl IntoIterator<Item = &'a str>) -> String {
-    let mut line = cells.into_iter().map(csv_cell).collect::<Vec<_>>().join(",");
+    let mut line = cells
+        .into_iter()
+        .map(csv_cell)
+        .collect::<Vec<_>>()
+        .join(",");
     line.push_str("\r\n");
     line
 }
@@ -1130,7 +1132,8 @@ async fn access_csv<S: Store>(
     }
     let patient = match patient_of(&p, &s) {
         Ok(k) => k,
-        Err(problem) => return access_page(&state, &s, &p, vec![problem], StatusCode::GONE).await,
+        // The page says why (the filter has expired).
+        Err(_) => return access_page(&state, &s, &p, Vec::new(), StatusCode::GONE).await,
     };
     let (mut q, problems) = access_query(&p, patient);
     if !problems.is_empty() {
@@ -1204,7 +1207,10 @@ mod tests {
         assert_eq!(csv_cell("=a,b"), "\"'=a,b\"");
         // Only the first character counts.
         assert_eq!(csv_cell("a=b"), "a=b");
-        assert_eq!(csv_cell("2026-01-01T00:00:00.000Z"), "2026-01-01T00:00:00.000Z");
+        assert_eq!(
+            csv_cell("2026-01-01T00:00:00.000Z"),
+            "2026-01-01T00:00:00.000Z"
+        );
     }
 
     #[test]
@@ -1266,7 +1272,11 @@ mod tests {
         assert_eq!(q.user.as_deref(), Some("kari"));
         assert_eq!(q.patient_key.as_deref(), Some("pk"));
         let since = q.since.unwrap();
-        assert_eq!(q.until, Some(since + 86_400_000), "the to date is inclusive");
+        assert_eq!(
+            q.until,
+            Some(since + 86_400_000),
+            "the to date is inclusive"
+        );
         assert_eq!(
             overgang_timefmt::rfc3339_millis(since),
             "2026-01-09T23:00:00.000Z",
@@ -1306,8 +1316,8 @@ mod tests {
 
     #[test]
     fn the_registry_view_shows_effective_values_and_where_they_come_from() {
-        let path =
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/registry/demo.toml");
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../config/registry/demo.toml");
         let reg = crate::registry::read(&path).unwrap();
         let views = party_views(&reg);
         assert_eq!(views.len(), reg.len());
@@ -1319,7 +1329,9 @@ mod tests {
         let org = views.iter().find(|v| v.her == "99387").unwrap();
         assert_eq!(org.endpoint.as_ref().unwrap().1, None, "its own endpoint");
         let (types, via) = org.accepts.as_ref().unwrap();
-        assert!(types.iter().any(|(t, v)| t == "LOG_INNLAGT" && v == &["1.6"]));
+        assert!(types
+            .iter()
+            .any(|(t, v)| t == "LOG_INNLAGT" && v == &["1.6"]));
         assert_eq!(*via, None);
     }
 }
