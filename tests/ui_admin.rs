@@ -76,6 +76,7 @@ struct Setup {
     _tmp: TempDir,
     server: Server,
     registry: PathBuf,
+    users: PathBuf,
 }
 
 fn start(tag: &str) -> Setup {
@@ -98,6 +99,7 @@ fn start(tag: &str) -> Setup {
         _tmp: tmp,
         server,
         registry,
+        users: users_path,
     }
 }
 
@@ -325,6 +327,15 @@ async fn admin_pages_show_users_registry_and_rules_and_only_to_admins() {
             .await;
         assert_eq!(r.status(), StatusCode::FORBIDDEN);
     }
+    // A broken users file: refused and reported; the last good one stays.
+    std::fs::write(&setup.users, "not toml [").unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (status, html) = anne.get_text("/ui/admin/users").await;
+    assert_eq!(status, StatusCode::OK, "anne is still known");
+    assert!(html.contains("role=\"alert\""), "{html}");
+    assert!(html.contains("Brukerfila ble avvist"));
+    assert!(html.contains("Kari Sykepleier"), "the last good file stays");
+
     // Not logged in: to the login page.
     let r = client()
         .get(format!("{base}/ui/admin/users"))
