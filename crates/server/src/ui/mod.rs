@@ -15,6 +15,7 @@
 
 #![allow(clippy::result_large_err)]
 
+pub mod admin;
 pub mod clinical;
 pub mod document;
 pub mod nurse;
@@ -48,6 +49,8 @@ pub struct Ui {
     pub secure: bool,
     /// Headings for PLO elements (`schemas/labels/plo.toml`), read once.
     pub labels: overgang_present::Labels,
+    /// The admins' access-log filters by patient (tokens for keyed hashes).
+    pub patient_filters: admin::PatientFilters,
 }
 
 impl Ui {
@@ -68,6 +71,7 @@ impl Ui {
             ),
             secure,
             labels: overgang_present::Labels::builtin(),
+            patient_filters: admin::PatientFilters::default(),
         }
     }
 
@@ -108,6 +112,7 @@ pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/ui/lang/{lang}", get(set_lang))
         .route("/ui/assets/{file}", get(asset))
         .merge(nurse::routes::<S>())
+        .merge(admin::routes::<S>())
 }
 
 // ---- Language ---------------------------------------------------------------
