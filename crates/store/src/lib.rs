@@ -18,6 +18,7 @@
 use std::future::Future;
 
 pub mod delivery;
+pub mod ops;
 pub mod people;
 pub mod sqlite;
 
@@ -26,6 +27,7 @@ pub use delivery::{
     DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
     ReceiptOutcome, ReceiptTarget,
 };
+pub use ops::DestinationStats;
 pub use people::{AccessEntry, AccessQuery, NewAccess, WorkQuery};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
@@ -466,4 +468,12 @@ pub trait Store: Send + Sync + 'static {
     /// Finishes pending writes and closes the store; later calls fail with
     /// [`StoreError::Closed`].
     fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// One row per destination ever delivered to (by HER-id): its queue,
+    /// its dead letters, its overdue receipts, and what was delivered and
+    /// what failed in the hour before `now` ([`ops::RECENT_MS`]).
+    fn destination_stats(
+        &self,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<DestinationStats>, StoreError>> + Send;
 }
