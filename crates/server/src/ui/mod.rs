@@ -18,6 +18,7 @@
 pub mod clinical;
 pub mod document;
 pub mod nurse;
+pub mod ops;
 pub mod people;
 pub mod session;
 pub mod words;
@@ -105,6 +106,7 @@ pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/ui/lang/{lang}", get(set_lang))
         .route("/ui/assets/{file}", get(asset))
         .merge(nurse::routes::<S>())
+        .merge(ops::routes::<S>())
 }
 
 // ---- Language ---------------------------------------------------------------
