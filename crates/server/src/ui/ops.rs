@@ -309,7 +309,7 @@ async fn dashboard_body<S: Store>(state: &AppState<S>, lang: Lang) -> Result<Mar
                     } }
                     tbody {
                         @for d in &list {
-                            tr class=@if needs_attention(d) { "attention" } data-her=(d.receiver_her) {
+                            tr class=[needs_attention(d).then_some("attention")] data-her=(d.receiver_her) {
                                 th scope="row" { (party(&registry, Some(&d.receiver_her))) }
                                 td.num { (d.queued) }
                                 td {
@@ -482,10 +482,10 @@ async fn dead_letters<S: Store>(
             div.field {
                 label for="receiver" { (s.t("Mottaker", "Destination")) }
                 select #receiver name="receiver" {
-                    option value="" { (s.t("Alle mottakere", "All destinations")) " (" (total) ")" }
+                    option value="" { (s.t("Alle mottakere", "All destinations")) ": " (total) }
                     @for d in &with_dead {
                         option value=(d.receiver_her) selected[receiver.as_deref() == Some(d.receiver_her.as_str())] {
-                            (name_of(&d.receiver_her)) " (" (d.dead_letters) ")"
+                            (name_of(&d.receiver_her)) ": " (d.dead_letters)
                         }
                     }
                 }
@@ -529,7 +529,7 @@ async fn dead_letters<S: Store>(
                                 select #bulk-receiver name="receiver" required {
                                     option value="" { (s.t("Velg mottaker", "Choose a destination")) }
                                     @for d in &with_dead {
-                                        option value=(d.receiver_her) { (name_of(&d.receiver_her)) " (" (d.dead_letters) ")" }
+                                        option value=(d.receiver_her) { (name_of(&d.receiver_her)) ": " (d.dead_letters) }
                                     }
                                 }
                             }
