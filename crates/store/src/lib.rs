@@ -19,6 +19,7 @@ use std::future::Future;
 
 pub mod delivery;
 pub mod gauges;
+pub mod ops;
 pub mod people;
 pub mod sqlite;
 
@@ -28,6 +29,7 @@ pub use delivery::{
     ReceiptOutcome, ReceiptTarget,
 };
 pub use gauges::{QueueGauges, ReceiverGauges};
+pub use ops::DestinationStats;
 pub use people::{AccessEntry, AccessQuery, NewAccess, WorkQuery};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
@@ -473,4 +475,12 @@ pub trait Store: Send + Sync + 'static {
     /// overdue AppRecs) and the store's size on disk, for the metrics
     /// endpoint. Costs what the queues hold, not what the store holds.
     fn queue_gauges(&self) -> impl Future<Output = Result<QueueGauges, StoreError>> + Send;
+
+    /// One row per destination ever delivered to (by HER-id): its queue,
+    /// its dead letters, its overdue receipts, and what was delivered and
+    /// what failed in the hour before `now` ([`ops::RECENT_MS`]).
+    fn destination_stats(
+        &self,
+        now: Millis,
+    ) -> impl Future<Output = Result<Vec<DestinationStats>, StoreError>> + Send;
 }

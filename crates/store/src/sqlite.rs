@@ -36,9 +36,10 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use crate::{
     AccessEntry, AccessQuery, Alert, Attempt, Delivery, DeliveryEvent, DeliveryQuery,
-    DeliveryState, DeliveryStats, Due, HistoryEntry, MessageRecord, Metadata, Millis, NewAccess,
-    NewMessage, NewReceipt, OperatorAction, Page, Query, Receipt, ReceiptOutcome, ReceiptTarget,
-    State, Store, StoreError, StoredAnswer, Submitted, Summary, Transition, WorkQuery,
+    DeliveryState, DeliveryStats, DestinationStats, Due, HistoryEntry, MessageRecord, Metadata,
+    Millis, NewAccess, NewMessage, NewReceipt, OperatorAction, Page, Query, Receipt,
+    ReceiptOutcome, ReceiptTarget, State, Store, StoreError, StoredAnswer, Submitted, Summary,
+    Transition, WorkQuery,
 };
 
 /// The database file inside the store's directory.
@@ -276,6 +277,22 @@ CREATE TRIGGER access_log_append_only_u BEFORE UPDATE ON access_log
 BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
 CREATE TRIGGER access_log_append_only_d BEFORE DELETE ON access_log
 BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+"#,
+    // Version 6: the operators' dashboard. Per destination: what waits,
+    // what is overdue, what was delivered and what failed lately, and the
+    // newest error, each read from a small (mostly partial) index rather
+    // than from every delivery ever made.
+    r#"
+CREATE INDEX deliveries_destination ON deliveries (state, receiver_her, window_start)
+    WHERE state IN ('queued', 'in_flight', 'dead_letter');
+CREATE INDEX deliveries_overdue ON deliveries (receiver_her)
+    WHERE state = 'delivered' AND apprec_overdue = 1;
+CREATE INDEX deliveries_delivered ON deliveries (delivered_at, receiver_her)
+    WHERE delivered_at IS NOT NULL;
+CREATE INDEX deliveries_errors ON deliveries (receiver_her, updated_at)
+    WHERE last_error IS NOT NULL AND state IN ('queued', 'dead_letter');
+CREATE INDEX delivery_events_failed ON delivery_events (at, delivery_id)
+    WHERE from_state = 'in_flight' AND to_state IN ('queued', 'dead_letter');
 "#,
 ];
 
@@ -1382,9 +1399,15 @@ impl Store for SqliteStore {
         let db = self.inner.path.clone();
         self.read(move |conn| gauges::queue_gauges(conn, &db)).await
     }
+
+    async fn destination_stats(&self, now: Millis) -> Result<Vec<DestinationStats>, StoreError> {
+        self.read(move |conn| ops::destination_stats(conn, now))
+            .await
+    }
 }
 
 mod gauges;
+mod ops;
 mod people;
 mod queue;
 

@@ -19,6 +19,7 @@ pub mod admin;
 pub mod clinical;
 pub mod document;
 pub mod nurse;
+pub mod ops;
 pub mod people;
 pub mod session;
 pub mod words;
@@ -113,6 +114,7 @@ pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
         .route("/ui/assets/{file}", get(asset))
         .merge(nurse::routes::<S>())
         .merge(admin::routes::<S>())
+        .merge(ops::routes::<S>())
 }
 
 // ---- Language ---------------------------------------------------------------

@@ -32,3 +32,16 @@
     confirmForms();
   });
 })();
+// <form data-confirm …><input type="hidden" name="confirm" data-confirmed>:
+// once the person has said yes in the browser's dialog, the form says so,
+// and the server does not ask again on a page of its own (which is what a
+// browser without script gets).
+(function () {
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("form[data-confirm] input[data-confirmed]").forEach(function (input) {
+      input.form.addEventListener("submit", function (e) {
+        if (!e.defaultPrevented) { input.value = "yes"; }
+      });
+    });
+  });
+})();
