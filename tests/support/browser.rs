@@ -191,10 +191,26 @@ impl Browser {
                 driver.log_text()
             )
         });
+        // The page's viewport is WIDTH × HEIGHT: the window is that plus
+        // what headless Chromium reserves for its (invisible) frame.
         client
             .set_window_size(WIDTH, HEIGHT)
             .await
             .expect("window size");
+        let frame = client
+            .execute(
+                "return [window.outerWidth - window.innerWidth, window.outerHeight - window.innerHeight];",
+                vec![],
+            )
+            .await
+            .expect("script");
+        let extra = |i: usize| frame[i].as_u64().unwrap_or(0) as u32;
+        if extra(0) > 0 || extra(1) > 0 {
+            client
+                .set_window_size(WIDTH + extra(0), HEIGHT + extra(1))
+                .await
+                .expect("window size");
+        }
         Browser {
             client,
             base: base.trim_end_matches('/').to_owned(),
