@@ -420,6 +420,37 @@ impl Browser {
             .unwrap_or_else(|e| panic!("click {css}: {e}"));
     }
 
+    /// Clicks `css` (a link or a form's button) and waits, at most
+    /// [`PAGE_WAIT`], until the next page has loaded; its HTTP status.
+    pub async fn click_and_load(&self, css: &str) -> Option<u16> {
+        self.client
+            .execute("window.__overgang_old_page = true;", vec![])
+            .await
+            .expect("script");
+        self.click(css).await;
+        let deadline = Instant::now() + PAGE_WAIT;
+        loop {
+            let loaded = self
+                .client
+                .execute(
+                    "return window.__overgang_old_page !== true && document.readyState === 'complete';",
+                    vec![],
+                )
+                .await
+                .map(|v| v == true)
+                .unwrap_or(false);
+            if loaded {
+                return self.status().await;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "waited {PAGE_WAIT:?} for a page after clicking {css}; still on {}",
+                self.path().await
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// Logs in through the form as a person would: opens `path` (a page
     /// behind the login), is sent to the login page, types the name and
     /// password, clicks the button, and lands on `path`'s page. The login
