@@ -48,18 +48,104 @@ pub(super) fn parties_of(conn: &Connection, id: &str) -> Result<Vec<String>, Sto
     Ok(rows)
 }
 
+/// Where a worklist query starts. Scanning messages newest first and
+/// checking each is right when many match (the page fills at once); when
+/// few match (a rare name, a small unit) the scan would read the whole
+/// store, so the query starts from those few instead and sorts them.
+#[derive(Debug, PartialEq, Eq)]
+enum Driver {
+    Scan,
+    Units,
+    Name(usize),
+}
+
+/// Below this many candidates a query starts from them.
+const FEW: i64 = 2_000;
+
+fn few(conn: &Connection, sql: &str, args: Vec<Value>) -> Result<bool, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(sql)?
+        .query_row(params_from_iter(args), |r| r.get(0))?;
+    Ok(n < FEW)
+}
+
+fn driver(conn: &Connection, q: &WorkQuery) -> Result<Driver, StoreError> {
+    // A patient's messages are an index range of their own.
+    if q.patient_key.is_some() || q.id.is_some() {
+        return Ok(Driver::Scan);
+    }
+    // The rarest name word first.
+    let mut rarest: Option<(usize, i64)> = None;
+    for (i, t) in q.name_terms.iter().enumerate() {
+        let n: i64 = conn
+            .prepare_cached(
+                "SELECT count(*) FROM (SELECT 1 FROM name_terms WHERE term = ?1 LIMIT ?2)",
+            )?
+            .query_row(params![t, FEW], |r| r.get(0))?;
+        if rarest.is_none_or(|(_, m)| n < m) {
+            rarest = Some((i, n));
+        }
+    }
+    if let Some((i, n)) = rarest {
+        if n < FEW {
+            return Ok(Driver::Name(i));
+        }
+    }
+    if let Some(units) = &q.units {
+        let marks = vec!["?"; units.len()].join(", ");
+        let mut args: Vec<Value> = units.iter().map(|u| Value::Text(u.clone())).collect();
+        args.push(Value::Integer(FEW));
+        let sql = format!(
+            "SELECT count(*) FROM (SELECT 1 FROM message_parties WHERE her IN ({marks}) LIMIT ?)"
+        );
+        if few(conn, &sql, args)? {
+            return Ok(Driver::Units);
+        }
+    }
+    Ok(Driver::Scan)
+}
+
 pub(super) fn worklist(conn: &Connection, q: &WorkQuery) -> Result<Page, StoreError> {
+    if q.units.as_ref().is_some_and(Vec::is_empty) {
+        return Ok(Page::default());
+    }
+    let driver = driver(conn, q)?;
+    worklist_by(conn, q, &driver)
+}
+
+fn worklist_by(conn: &Connection, q: &WorkQuery, driver: &Driver) -> Result<Page, StoreError> {
     let limit = match q.limit {
         0 => DEFAULT_WORK_LIMIT,
         n => n.min(MAX_WORK_LIMIT),
     };
     // Fixed SQL text with `?` placeholders; every value is a bound parameter.
-    let mut sql = format!("SELECT {SUMMARY_COLUMNS} FROM messages m WHERE 1 = 1");
     let mut args: Vec<Value> = Vec::new();
-    if let Some(units) = &q.units {
-        if units.is_empty() {
-            return Ok(Page::default());
+    let mut sql = match driver {
+        Driver::Scan => format!("SELECT {SUMMARY_COLUMNS} FROM messages m WHERE 1 = 1"),
+        Driver::Units => {
+            let units = q.units.as_deref().unwrap_or_default();
+            let marks = vec!["?"; units.len()].join(", ");
+            args.extend(units.iter().map(|u| Value::Text(u.clone())));
+            // CROSS JOIN keeps SQLite from reordering: the few candidates
+            // are the outer loop.
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM
+                     (SELECT DISTINCT message_id AS mid FROM message_parties WHERE her IN ({marks})) c
+                     CROSS JOIN messages m ON m.id = c.mid
+                 WHERE 1 = 1"
+            )
         }
+        Driver::Name(i) => {
+            args.push(Value::Text(q.name_terms[*i].clone()));
+            format!(
+                "SELECT {SUMMARY_COLUMNS} FROM
+                     (SELECT message_id AS mid FROM name_terms WHERE term = ?) c
+                     CROSS JOIN messages m ON m.id = c.mid
+                 WHERE 1 = 1"
+            )
+        }
+    };
+    if let (Some(units), false) = (&q.units, *driver == Driver::Units) {
         let marks = vec!["?"; units.len()].join(", ");
         sql.push_str(&format!(
             " AND EXISTS (SELECT 1 FROM message_parties p
@@ -80,8 +166,13 @@ pub(super) fn worklist(conn: &Connection, q: &WorkQuery) -> Result<Page, StoreEr
     eq(&mut sql, "msg_id", q.msg_id.clone());
     eq(&mut sql, "sender_her", q.sender_her.clone());
     eq(&mut sql, "receiver_her", q.receiver_her.clone());
-    for t in &q.name_terms {
-        sql.push_str(" AND m.id IN (SELECT message_id FROM name_terms WHERE term = ?)");
+    for (i, t) in q.name_terms.iter().enumerate() {
+        if *driver == Driver::Name(i) {
+            continue;
+        }
+        sql.push_str(
+            " AND EXISTS (SELECT 1 FROM name_terms t WHERE t.term = ? AND t.message_id = m.id)",
+        );
         args.push(Value::Text(t.clone()));
     }
     if q.with_findings {
@@ -193,4 +284,150 @@ pub(super) fn access_log(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::State;
+
+    /// A database with `n` messages: message `i` names units `u{i%7}` and
+    /// `u{i%11}`, patient name words `w{i%5}` and `w{i%13}`, a finding on
+    /// every third.
+    fn filled(n: usize) -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conn = Connection::open(dir.path().join("t.db")).expect("open");
+        super::super::migrate(&mut conn).expect("migrate");
+        let tx = conn.transaction().expect("tx");
+        for i in 0..n {
+            let id = format!("m{i:05}");
+            let at = (i as i64) / 3; // ties on received_at, broken by id
+            tx.execute(
+                "INSERT INTO messages (id, received_at, updated_at, system, sha256, size, msg_type,
+                     verdict, state, apprec_status, findings_json, errors, warnings)
+                 VALUES (?1, ?2, ?2, 's', zeroblob(32), 1, ?3, 'accepted', ?4, 1, '[]', 0, ?5)",
+                params![
+                    id,
+                    at,
+                    if i % 2 == 0 { "A" } else { "B" },
+                    State::Queued.as_str(),
+                    i64::from(i % 3 == 0)
+                ],
+            )
+            .expect("message");
+            for u in [format!("u{}", i % 7), format!("u{}", i % 11)] {
+                tx.execute(
+                    "INSERT OR IGNORE INTO message_parties (her, received_at, message_id) VALUES (?1, ?2, ?3)",
+                    params![u, at, id],
+                )
+                .expect("party");
+            }
+            for w in [format!("w{}", i % 5), format!("w{}", i % 13)] {
+                tx.execute(
+                    "INSERT OR IGNORE INTO name_terms (term, message_id) VALUES (?1, ?2)",
+                    params![w, id],
+                )
+                .expect("term");
+            }
+        }
+        tx.commit().expect("commit");
+        (dir, conn)
+    }
+
+    fn all_pages(conn: &Connection, q: &WorkQuery, d: &Driver) -> Vec<String> {
+        let mut q = q.clone();
+        q.limit = 37;
+        let mut out = Vec::new();
+        loop {
+            let page = worklist_by(conn, &q, d).expect("page");
+            out.extend(page.items.into_iter().map(|s| s.id));
+            match page.next {
+                Some(c) => q.cursor = Some(c),
+                None => return out,
+            }
+        }
+    }
+
+    #[test]
+    fn every_driver_gives_the_same_pages() {
+        let (_dir, conn) = filled(3_000);
+        let units = |u: &[&str]| Some(u.iter().map(|s| s.to_string()).collect::<Vec<_>>());
+        let words = |w: &[&str]| w.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let queries = [
+            WorkQuery {
+                units: units(&["u3"]),
+                ..WorkQuery::default()
+            },
+            WorkQuery {
+                units: units(&["u3", "u5"]),
+                with_findings: true,
+                ..WorkQuery::default()
+            },
+            WorkQuery {
+                units: units(&["u1"]),
+                name_terms: words(&["w2", "w7"]),
+                ..WorkQuery::default()
+            },
+            WorkQuery {
+                name_terms: words(&["w4"]),
+                msg_type: Some("A".into()),
+                since: Some(100),
+                until: Some(800),
+                ..WorkQuery::default()
+            },
+        ];
+        for q in &queries {
+            // The expected ids, from first principles.
+            let mut want: Vec<String> = (0..3_000usize)
+                .filter(|i| {
+                    let parties = [format!("u{}", i % 7), format!("u{}", i % 11)];
+                    let terms = [format!("w{}", i % 5), format!("w{}", i % 13)];
+                    let at = (*i as i64) / 3;
+                    q.units
+                        .as_ref()
+                        .is_none_or(|us| us.iter().any(|u| parties.contains(u)))
+                        && q.name_terms.iter().all(|t| terms.contains(t))
+                        && (!q.with_findings || i % 3 == 0)
+                        && q.msg_type
+                            .as_deref()
+                            .is_none_or(|t| t == if i % 2 == 0 { "A" } else { "B" })
+                        && q.since.is_none_or(|s| at >= s)
+                        && q.until.is_none_or(|u| at < u)
+                })
+                .map(|i| format!("m{i:05}"))
+                .collect();
+            want.sort_by(|a, b| b.cmp(a));
+            let mut drivers = vec![Driver::Scan];
+            if q.units.is_some() {
+                drivers.push(Driver::Units);
+            }
+            drivers.extend((0..q.name_terms.len()).map(Driver::Name));
+            for d in &drivers {
+                assert_eq!(all_pages(&conn, q, d), want, "{d:?} for {q:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_rarest_start_is_chosen() {
+        let (_dir, conn) = filled(3_000);
+        let q = |units: &[&str], words: &[&str]| WorkQuery {
+            units: Some(units.iter().map(|s| s.to_string()).collect()),
+            name_terms: words.iter().map(|s| s.to_string()).collect(),
+            ..WorkQuery::default()
+        };
+        // u3 names about 650 of 3,000 messages: few.
+        assert_eq!(
+            driver(&conn, &q(&["u3"], &[])).expect("driver"),
+            Driver::Units
+        );
+        // Every unit: many; w12 (1 in 13, ~230) is rarer than w1 (1 in 5).
+        let all: Vec<String> = (0..11).map(|i| format!("u{i}")).collect();
+        let all: Vec<&str> = all.iter().map(String::as_str).collect();
+        assert_eq!(driver(&conn, &q(&all, &[])).expect("driver"), Driver::Scan);
+        assert_eq!(
+            driver(&conn, &q(&all, &["w1", "w12"])).expect("driver"),
+            Driver::Name(1)
+        );
+    }
 }
