@@ -74,7 +74,11 @@ fn patient_line(original: &[u8]) -> Option<(String, Option<String>)> {
         .filter(|n| !n.is_empty())
         .collect::<Vec<_>>()
         .join(" ");
-    let born = p.date_of_birth.expose().clone();
+    let born = p
+        .date_of_birth
+        .expose()
+        .as_deref()
+        .map(|d| overgang_present::norwegian_date(d).unwrap_or_else(|| d.to_owned()));
     (!name.is_empty()).then_some((name, born))
 }
 
