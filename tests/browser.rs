@@ -16,7 +16,7 @@
 //! `chromium-driver`; `.ci/run` installs them): without them the tests fail,
 //! never skip. `OVERGANG_SCREENSHOTS=1` saves the main pages as PNG files in
 //! `docs/screenshots/`; without it the tests write nothing into the
-//! repository. See docs/UI-TESTS.md.
+//! repository. See docs/UI.md ("Browser tests").
 
 mod support {
     pub mod browser;

@@ -44,7 +44,7 @@ pub const PAGE_WAIT: Duration = Duration::from_secs(20);
 /// gateway and simulators beside its browser.
 static BROWSERS: Semaphore = Semaphore::const_new(2);
 
-/// The flags Chromium needs on this machine (docs/UI-TESTS.md).
+/// The flags Chromium needs on this machine (docs/UI.md ("Browser tests")).
 const CHROMIUM_FLAGS: &[&str] = &[
     "--headless",
     "--no-sandbox",
