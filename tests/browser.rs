@@ -96,6 +96,62 @@ async fn shown(b: &Browser) -> String {
     format!("{} shows:\n{}", b.path().await, b.body_text().await)
 }
 
+/// What every page must be, checked in the browser: each form field has a
+/// label (or an aria-label), each image a text, each button words, the
+/// page its language; and at a tablet's width (768 px) nothing makes the
+/// page wider than the screen.
+async fn assert_usable(b: &Browser, what: &str) {
+    let problems: Value = b
+        .client
+        .execute(
+            "const out = [];\
+             if (!document.documentElement.getAttribute('lang')) out.push('no lang on <html>');\
+             document.querySelectorAll('input, select, textarea').forEach(el => {\
+               const t = (el.getAttribute('type') || '').toLowerCase();\
+               if (['hidden', 'submit', 'button'].includes(t)) return;\
+               if (el.labels.length === 0 && !el.getAttribute('aria-label')) out.push('unlabelled ' + el.outerHTML.slice(0, 80));\
+             });\
+             document.querySelectorAll('img').forEach(el => { if (!el.hasAttribute('alt')) out.push('img without alt'); });\
+             document.querySelectorAll('button').forEach(el => { if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push('button without words'); });\
+             return out;",
+            vec![],
+        )
+        .await
+        .expect("script");
+    assert_eq!(problems, Value::Array(Vec::new()), "{what}: accessibility");
+    b.client
+        .set_window_size(768, 1024)
+        .await
+        .expect("tablet width");
+    let wide: Value = b
+        .client
+        .execute(
+            "const w = window.innerWidth;\
+             const over = Array.from(document.querySelectorAll('body *'))\
+               .filter(el => el.getBoundingClientRect().right > w + 1)\
+               .filter(el => { for (let a = el.parentElement; a; a = a.parentElement) {\
+                 const o = getComputedStyle(a).overflowX; if (o === 'auto' || o === 'scroll' || o === 'hidden') return false; } return true; })\
+               .slice(0, 5)\
+               .map(el => el.tagName + '.' + el.className + ' ' + Math.round(el.getBoundingClientRect().right));\
+             const sw = document.documentElement.scrollWidth;\
+             const near = Array.from(document.querySelectorAll('body *')).filter(el => Math.abs(el.getBoundingClientRect().right - sw) < 3).slice(0, 5).map(el => el.tagName + '.' + el.className + ' ' + getComputedStyle(el).position);\
+             return [sw, w, over.concat(near)];",
+            vec![],
+        )
+        .await
+        .expect("script");
+    b.client
+        .set_window_size(1280, 900)
+        .await
+        .expect("desktop width");
+    let (page, screen) = (wide[0].as_i64().unwrap_or(0), wide[1].as_i64().unwrap_or(0));
+    assert!(
+        page <= screen + 1,
+        "{what}: {page} px wide on a {screen} px tablet screen; too wide: {}",
+        wide[2]
+    );
+}
+
 /// The nurse's message page: findings, marks in the document, profile.
 async fn assert_message_page(b: &Browser, id: &str) {
     b.wait_for("section.findings-top").await;
@@ -197,6 +253,7 @@ async fn a_nurse_logs_in_sees_the_warnings_on_the_worklist_and_opens_the_message
             "the sender: {text}"
         );
         b.screenshot("worklist").await;
+        assert_usable(&b, "the worklist").await;
 
         // Opened from the worklist.
         b.click(&link).await;
@@ -205,6 +262,7 @@ async fn a_nurse_logs_in_sees_the_warnings_on_the_worklist_and_opens_the_message
         b.wait_for("section.findings-top").await;
         b.screenshot("message").await;
         assert_message_page(&b, &id).await;
+        assert_usable(&b, "the message page").await;
         b.close().await;
     })
     .await;
@@ -287,6 +345,7 @@ async fn an_operator_replays_a_dead_letter_and_sees_it_delivered() {
         b.assert_ok("the operator's start page", status).await;
         b.wait_for("main h1").await;
         b.screenshot("ops-dashboard").await;
+        assert_usable(&b, "the operators' dashboard").await;
 
         b.open_ok("/ui/ops/dead-letters").await;
         // The delivery's own replay form (the page also has forms that
@@ -304,6 +363,7 @@ async fn an_operator_replays_a_dead_letter_and_sees_it_delivered() {
             b.type_into(&reason, "mottakeren har rettet feilen").await;
         }
         b.screenshot("dead-letters").await;
+        assert_usable(&b, "the dead letters").await;
         let status = b.click_and_load(&format!("{form} button")).await;
         b.assert_ok("the page after the replay", status).await;
 
@@ -331,6 +391,7 @@ async fn an_operator_replays_a_dead_letter_and_sees_it_delivered() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
         b.screenshot("ops-message").await;
+        assert_usable(&b, "the timeline").await;
 
         // The replay is the operator's, in the delivery's history.
         let d = net
@@ -393,6 +454,7 @@ async fn an_admin_sees_the_nurses_look_at_the_message_in_the_access_log() {
             "the row names the message {id}: {row}"
         );
         b.screenshot("admin-access").await;
+        assert_usable(&b, "the access log").await;
         b.close().await;
     })
     .await;
