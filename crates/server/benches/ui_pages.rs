@@ -65,9 +65,9 @@ fn text_of(bytes: &[u8], open: &str, close: &str) -> Option<String> {
     Some(s[a..b].to_owned())
 }
 
-/// The `n`-th variant of an example: new MsgId, new patient id (an
-/// 11-digit number that is not a valid national id: fine for the index),
-/// and every tenth readdressed to Solvik.
+/// The `n`-th variant of an example: new MsgId, a new fictitious patient
+/// (a valid national id with the example patient's birth date, so the
+/// message stays valid), and every tenth readdressed to Solvik.
 fn variant(example: &[u8], n: usize) -> Vec<u8> {
     let mut out = example.to_vec();
     if let Some(id) = text_of(example, "<MsgId>", "</MsgId>") {
@@ -82,7 +82,13 @@ fn variant(example: &[u8], n: usize) -> Vec<u8> {
         .and_then(|s| s.find("<Patient>"));
     if let Some(at) = patient_at {
         if let Some(id) = text_of(&example[at..], "<Id>", "</Id>") {
-            let new = format!("{:011}", 10_000_000_000u64 + (n as u64 % 20_000));
+            let new = (0..1000)
+                .filter_map(|k| {
+                    let individual = 100 + (n / 7 + k) % 900;
+                    overgang_rules::make_national_id(id.get(..6)?, &individual.to_string())
+                })
+                .next()
+                .unwrap_or(id.clone());
             let head = out[..at].to_vec();
             let mut tail = replace(
                 &out[at..],
@@ -279,6 +285,14 @@ fn session_cookie(h: &axum::http::HeaderMap) -> Option<String> {
 
 fn pages(c: &mut Criterion) {
     let b = setup();
+    // A patient of the store: the one of variant 123.
+    let examples = examples();
+    let v = variant(&examples[123 % examples.len()], 123);
+    let at = std::str::from_utf8(&v)
+        .ok()
+        .and_then(|s| s.find("<Patient>"))
+        .expect("patient");
+    let nid = text_of(&v[at..], "<Id>", "</Id>").expect("national id");
     let mut paths: Vec<(&str, String)> = vec![
         ("worklist", "/ui/worklist".into()),
         ("worklist_findings_only", "/ui/worklist?findings=1".into()),
@@ -288,7 +302,7 @@ fn pages(c: &mut Criterion) {
         ),
         (
             "worklist_search_national_id",
-            "/ui/worklist?q=10000000123".into(),
+            format!("/ui/worklist?q={nid}"),
         ),
         (
             "worklist_search_name",

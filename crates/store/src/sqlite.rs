@@ -1160,34 +1160,75 @@ fn run_search(conn: &Connection, q: &Query) -> Result<Page, StoreError> {
     text_filter(&mut sql, "msg_type", &q.msg_type);
     text_filter(&mut sql, "system", &q.system);
     text_filter(&mut sql, "state", &q.state.map(|s| s.as_str().to_string()));
-    if let Some(since) = q.since {
-        sql.push_str(" AND received_at >= ?");
-        args.push(Value::Integer(since));
-    }
-    if let Some(until) = q.until {
-        sql.push_str(" AND received_at < ?");
-        args.push(Value::Integer(until));
-    }
-    if let Some(cursor) = &q.cursor {
-        let (at, id) = decode_cursor(cursor)?;
-        sql.push_str(" AND (received_at, id) > (?, ?)");
-        args.push(Value::Integer(at));
-        args.push(Value::Text(id));
-    }
-    sql.push_str(" ORDER BY received_at, id LIMIT ?");
-    args.push(Value::Integer(i64::from(limit) + 1));
-
-    let mut items = conn
-        .prepare_cached(&sql)?
-        .query_and_then(params_from_iter(args), summary_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next = match items.last() {
-        Some(last) if more => Some(encode_cursor(last.received_at, &last.id)),
-        _ => None,
+    let window = Window {
+        since: q.since,
+        until: q.until,
+        cursor: q.cursor.as_deref(),
+        newest_first: false,
+        limit,
     };
-    Ok(Page { items, next })
+    window.page(conn, sql, args, "")
+}
+
+/// The time window, cursor, order and size of a page of messages.
+pub(super) struct Window<'a> {
+    pub since: Option<Millis>,
+    pub until: Option<Millis>,
+    /// From the previous page's `next`.
+    pub cursor: Option<&'a str>,
+    /// Newest first (pages go back in time) or oldest first.
+    pub newest_first: bool,
+    pub limit: u32,
+}
+
+impl Window<'_> {
+    /// Appends the window to `sql` (a `SELECT {SUMMARY_COLUMNS} … WHERE …`
+    /// whose messages table is named `table`, e.g. `m.`, or `""`), runs it
+    /// and cuts the page.
+    pub fn page(
+        &self,
+        conn: &Connection,
+        mut sql: String,
+        mut args: Vec<Value>,
+        table: &str,
+    ) -> Result<Page, StoreError> {
+        if let Some(since) = self.since {
+            sql.push_str(&format!(" AND {table}received_at >= ?"));
+            args.push(Value::Integer(since));
+        }
+        if let Some(until) = self.until {
+            sql.push_str(&format!(" AND {table}received_at < ?"));
+            args.push(Value::Integer(until));
+        }
+        let (cmp, order) = if self.newest_first {
+            ("<", "DESC")
+        } else {
+            (">", "ASC")
+        };
+        if let Some(cursor) = self.cursor {
+            let (at, id) = decode_cursor(cursor)?;
+            sql.push_str(&format!(
+                " AND ({table}received_at, {table}id) {cmp} (?, ?)"
+            ));
+            args.push(Value::Integer(at));
+            args.push(Value::Text(id));
+        }
+        sql.push_str(&format!(
+            " ORDER BY {table}received_at {order}, {table}id {order} LIMIT ?"
+        ));
+        args.push(Value::Integer(i64::from(self.limit) + 1));
+        let mut items = conn
+            .prepare_cached(&sql)?
+            .query_and_then(params_from_iter(args), summary_from_row)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > self.limit as usize;
+        items.truncate(self.limit as usize);
+        let next = match items.last() {
+            Some(last) if more => Some(encode_cursor(last.received_at, &last.id)),
+            _ => None,
+        };
+        Ok(Page { items, next })
+    }
 }
 
 impl Store for SqliteStore {

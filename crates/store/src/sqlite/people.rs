@@ -4,7 +4,7 @@
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
-use super::{decode_cursor, encode_cursor, summary_from_row, SUMMARY_COLUMNS};
+use super::{Window, SUMMARY_COLUMNS};
 use crate::{AccessEntry, AccessQuery, NewAccess, NewMessage, Page, StoreError, WorkQuery};
 
 const DEFAULT_WORK_LIMIT: u32 = 50;
@@ -178,33 +178,14 @@ fn worklist_by(conn: &Connection, q: &WorkQuery, driver: &Driver) -> Result<Page
     if q.with_findings {
         sql.push_str(" AND m.errors + m.warnings > 0");
     }
-    if let Some(since) = q.since {
-        sql.push_str(" AND m.received_at >= ?");
-        args.push(Value::Integer(since));
-    }
-    if let Some(until) = q.until {
-        sql.push_str(" AND m.received_at < ?");
-        args.push(Value::Integer(until));
-    }
-    if let Some(cursor) = &q.cursor {
-        let (at, id) = decode_cursor(cursor)?;
-        sql.push_str(" AND (m.received_at, m.id) < (?, ?)");
-        args.push(Value::Integer(at));
-        args.push(Value::Text(id));
-    }
-    sql.push_str(" ORDER BY m.received_at DESC, m.id DESC LIMIT ?");
-    args.push(Value::Integer(i64::from(limit) + 1));
-    let mut items = conn
-        .prepare_cached(&sql)?
-        .query_and_then(params_from_iter(args), summary_from_row)?
-        .collect::<Result<Vec<_>, _>>()?;
-    let more = items.len() > limit as usize;
-    items.truncate(limit as usize);
-    let next = match items.last() {
-        Some(last) if more => Some(encode_cursor(last.received_at, &last.id)),
-        _ => None,
+    let window = Window {
+        since: q.since,
+        until: q.until,
+        cursor: q.cursor.as_deref(),
+        newest_first: true,
+        limit,
     };
-    Ok(Page { items, next })
+    window.page(conn, sql, args, "m.")
 }
 
 pub(super) fn log_access(conn: &Connection, a: &NewAccess) -> Result<i64, StoreError> {
