@@ -401,3 +401,117 @@ fn registry_check_reports_ok_or_every_problem_with_file_and_line() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/registry.toml"));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// `overgang users`: people are added, listed, given new passwords and
+/// removed; passwords come from standard input and only their Argon2id
+/// hashes reach the file; bad names, roles, units and short passwords are
+/// refused with exit status 2 and the file left as it was.
+#[test]
+fn users_are_managed_from_the_command_line() {
+    let dir = scratch("users");
+    let file = dir.join("users.toml");
+    let f = file.to_str().expect("path");
+    let add = run_stdin(
+        &[
+            "users",
+            "add",
+            "--file",
+            f,
+            "kari",
+            "--display-name",
+            "Kari N",
+            "--role",
+            "nurse",
+            "--unit",
+            "8100002",
+        ],
+        b"a-long-password-1\n",
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let ops = run_stdin(
+        &[
+            "users", "add", "--file", f, "ola", "--role", "operator", "--role", "admin",
+        ],
+        b"another-password-2\n",
+    );
+    assert!(ops.status.success());
+    let text = std::fs::read_to_string(&file).expect("users file");
+    assert!(!text.contains("a-long-password-1") && text.contains("$argon2id$"));
+    let people = overgang_server::ui::people::UsersFile::parse(&text).expect("parses");
+    let kari = people.get("kari").expect("kari");
+    assert_eq!(kari.units, ["8100002"]);
+
+    let list = run_stdin(&["users", "list", "--file", f], b"");
+    let out = String::from_utf8_lossy(&list.stdout);
+    assert!(out.contains("kari\tKari N\tnurse\t8100002"), "{out}");
+    assert!(out.contains("ola\t\toperator,admin\t"), "{out}");
+    assert!(!out.contains("argon2"));
+
+    // A new password: a new hash; the old one no longer in the file.
+    let passwd = run_stdin(
+        &["users", "passwd", "--file", f, "kari"],
+        b"a-new-password-3\n",
+    );
+    assert!(passwd.status.success());
+    let after = std::fs::read_to_string(&file).expect("users file");
+    let kari_after = overgang_server::ui::people::UsersFile::parse(&after).expect("parses");
+    assert_ne!(
+        kari_after.get("kari").expect("kari").password_hash,
+        kari.password_hash
+    );
+
+    // Refusals leave the file alone.
+    for (args, input) in [
+        (
+            vec![
+                "users", "add", "--file", f, "a b", "--role", "nurse", "--unit", "1",
+            ],
+            &b"long-enough-pw\n"[..],
+        ),
+        (
+            vec!["users", "add", "--file", f, "per", "--role", "doctor"],
+            &b"long-enough-pw\n"[..],
+        ),
+        (
+            vec!["users", "add", "--file", f, "per", "--role", "nurse"],
+            &b"long-enough-pw\n"[..],
+        ),
+        (
+            vec![
+                "users", "add", "--file", f, "per", "--role", "nurse", "--unit", "x1",
+            ],
+            &b"long-enough-pw\n"[..],
+        ),
+        (
+            vec!["users", "add", "--file", f, "per", "--role", "operator"],
+            &b"short\n"[..],
+        ),
+        (
+            vec!["users", "passwd", "--file", f, "nobody"],
+            &b"long-enough-pw\n"[..],
+        ),
+        (vec!["users", "remove", "--file", f, "nobody"], &b""[..]),
+    ] {
+        let out = run_stdin(&args, input);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(!out.stderr.is_empty(), "{args:?} says why");
+        assert_eq!(
+            std::fs::read_to_string(&file).expect("file"),
+            after,
+            "{args:?}"
+        );
+    }
+
+    let rm = run_stdin(&["users", "remove", "--file", f, "kari"], b"");
+    assert!(rm.status.success());
+    let left = overgang_server::ui::people::UsersFile::parse(
+        &std::fs::read_to_string(&file).expect("file"),
+    )
+    .expect("parses");
+    assert!(left.get("kari").is_none() && left.get("ola").is_some());
+    let _ = std::fs::remove_dir_all(&dir);
+}
