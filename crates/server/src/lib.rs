@@ -8,8 +8,8 @@
 //!   system may send as;
 //! - [`app`]: the HTTP API (axum): intake, message metadata, search, health;
 //! - [`metrics`]: `GET /metrics` (Prometheus text format);
-//! - [`openapi`]: `GET /api/openapi.json`, the API as OpenAPI 3.1; other
-//!   crates' routes join it through [`Gateway::mount`];
+//! - [`openapi`]: `GET /api/openapi.json`, the API and the web pages as
+//!   OpenAPI 3.1; other crates' routes join it through [`Gateway::mount`];
 //! - [`listener`]: the accept loop: TLS (rustls), the connection limit,
 //!   header timeouts, graceful shutdown;
 //! - [`patient`]: the keyed hash under which patient ids are indexed;
@@ -231,7 +231,7 @@ impl Gateway {
         self.scheme
     }
 
-    /// Serves another crate's routes beside the API (a web UI), and adds
+    /// Serves another crate's routes beside the API and the pages, and adds
     /// the paths and components of their OpenAPI document `doc` to the one
     /// `GET /api/openapi.json` serves. `routes` carries its own state; its
     /// paths must not overlap the API's (axum panics at the merge, at

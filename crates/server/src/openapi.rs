@@ -1,11 +1,13 @@
 //! `GET /api/openapi.json`: the HTTP API as an OpenAPI 3.1 document.
 //!
-//! Every handler carries a `#[utoipa::path]` annotation (method, path,
+//! Every API handler carries a `#[utoipa::path]` annotation (method, path,
 //! parameters, body, answers, security); [`openapi`] collects them with the
-//! JSON shapes below. Other crates that serve routes of their own (a web
-//! UI) describe them in an `OpenApi` of their own and hand both to
-//! [`crate::Gateway::mount`], which merges the paths into the document
-//! served. The document is rendered once, not per request.
+//! JSON shapes below. The web pages' operations (tag `ui`, the `session`
+//! scheme) are made from [`crate::ui::route_list`], which lists each page
+//! with its summary and answers, and merged in. Other crates that serve
+//! routes of their own describe them in an `OpenApi` of their own and hand
+//! both to [`crate::Gateway::mount`], which merges the paths into the
+//! document served. The document is rendered once, not per request.
 //!
 //! The shapes here describe what the handlers write with `serde_json`;
 //! they are documentation, and the end-to-end tests compare real answers
@@ -16,13 +18,22 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, RwLock};
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{
+    ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme,
+};
 use utoipa::{Modify, OpenApi, ToSchema};
 
 /// The name of the bearer-token security scheme.
 pub const BEARER: &str = "bearer";
 /// The name of the client-certificate (mutual TLS) security scheme.
 pub const MUTUAL_TLS: &str = "mutual_tls";
+/// The name of the web pages' session-cookie security scheme.
+pub const SESSION: &str = "session";
+/// The tag of the web pages' operations.
+pub const UI_TAG: &str = "ui";
+/// The extension an open web page's operation carries: why it needs no
+/// login.
+pub const OPEN_EXTENSION: &str = "x-open";
 
 #[derive(OpenApi)]
 #[openapi(
@@ -85,6 +96,7 @@ pub const MUTUAL_TLS: &str = "mutual_tls";
         (name = "deliveries", description = "Where messages went, and the receivers' AppRecs."),
         (name = "operators", description = "Admin systems: queues, replay, cancel, alerts, stats, registry."),
         (name = "health", description = "Liveness, readiness, metrics and this document."),
+        (name = "ui", description = "The web pages for people (HTML, docs/UI.md): nurses, operators, administrators. A login session (the `session` scheme), not a token."),
     )
 )]
 struct ServerApi;
@@ -116,14 +128,154 @@ impl Modify for Security {
                 extensions: None,
             },
         );
+        components.add_security_scheme(
+            SESSION,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "overgang_session",
+                "A person's login session for the web pages (tag `ui`), from `POST /ui/login`. \
+                 The cookie is `overgang_session` over plain HTTP (loopback only) and \
+                 `__Host-overgang` (Secure) when the gateway serves TLS. Every POST also needs \
+                 the session's CSRF token in the `_csrf` form field (pages carry it in their forms).",
+            ))),
+        );
     }
 }
 
-/// The server's own OpenAPI document (OpenAPI 3.1). Merge other crates'
-/// paths into it with `utoipa::openapi::OpenApi::merge`, or hand them to
+/// The server's own OpenAPI document (OpenAPI 3.1): the API and the web
+/// pages. Merge other crates' paths into it with
+/// `utoipa::openapi::OpenApi::merge`, or hand them to
 /// [`crate::Gateway::mount`].
 pub fn openapi() -> utoipa::openapi::OpenApi {
-    ServerApi::openapi()
+    let mut doc = ServerApi::openapi();
+    doc.merge(ui_paths(&crate::ui::route_list()));
+    doc
+}
+
+/// The web pages' operations, made from their route list: an operation id,
+/// the summary, tag `ui`, path parameters, a form body with `_csrf` for a
+/// POST, the answers, and the `session` scheme unless the route is open
+/// (then no security, and [`OPEN_EXTENSION`] says why).
+fn ui_paths(routes: &[crate::ui::pages::UiRoute]) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::extensions::ExtensionsBuilder;
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, ParameterBuilder, ParameterIn};
+    use utoipa::openapi::request_body::RequestBodyBuilder;
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    use utoipa::openapi::{Content, Required, ResponseBuilder, ResponsesBuilder};
+
+    let mut paths = utoipa::openapi::path::Paths::new();
+    for r in routes {
+        let method = if r.method == "post" {
+            HttpMethod::Post
+        } else {
+            HttpMethod::Get
+        };
+        let mut responses = ResponsesBuilder::new();
+        for a in r.answers {
+            let mut answer = ResponseBuilder::new().description(a.description);
+            for kind in a.content {
+                answer = answer.content(
+                    *kind,
+                    Content::new(Some(ObjectBuilder::new().schema_type(Type::String))),
+                );
+            }
+            if a.status == 303 {
+                answer = answer.header(
+                    "Location",
+                    utoipa::openapi::header::HeaderBuilder::new()
+                        .schema(ObjectBuilder::new().schema_type(Type::String))
+                        .description(Some("Where the browser goes next"))
+                        .build(),
+                );
+            }
+            responses = responses.response(a.status.to_string(), answer.build());
+        }
+        let mut op = OperationBuilder::new()
+            .operation_id(Some(ui_operation_id(r.method, r.path)))
+            .summary(Some(r.summary))
+            .tag(UI_TAG)
+            .responses(responses.build());
+        for name in path_params(r.path) {
+            let kind = if r.integers.contains(&name) {
+                Type::Integer
+            } else {
+                Type::String
+            };
+            op = op.parameter(
+                ParameterBuilder::new()
+                    .name(name)
+                    .parameter_in(ParameterIn::Path)
+                    .required(Required::True)
+                    .schema(Some(ObjectBuilder::new().schema_type(kind))),
+            );
+        }
+        if method == HttpMethod::Post {
+            let form = ObjectBuilder::new()
+                .schema_type(Type::Object)
+                .property(
+                    "_csrf",
+                    ObjectBuilder::new()
+                        .schema_type(Type::String)
+                        .description(Some("The session's CSRF token, from the page's form")),
+                )
+                .required("_csrf");
+            op = op.request_body(Some(
+                RequestBodyBuilder::new()
+                    .description(Some("The page's form; `_csrf` is always needed"))
+                    .content(
+                        "application/x-www-form-urlencoded",
+                        Content::new(Some(form)),
+                    )
+                    .required(Some(Required::True))
+                    .build(),
+            ));
+        }
+        match r.open {
+            Some(why) => {
+                op = op
+                    .description(Some(format!("Open: no login needed. {why}")))
+                    .extensions(Some(
+                        ExtensionsBuilder::new().add(OPEN_EXTENSION, why).build(),
+                    ));
+            }
+            None => {
+                op = op.security(SecurityRequirement::new(SESSION, Vec::<String>::new()));
+            }
+        }
+        paths.add_path_operation(r.path, vec![method], op.build());
+    }
+    let mut doc = utoipa::openapi::OpenApiBuilder::new().build();
+    doc.paths = paths;
+    doc
+}
+
+/// `ui_` + method + the path's segments: `GET /ui/ops/messages/{id}` is
+/// `ui_get_ui_ops_messages_id`; a trailing `/` is `_slash`, `/` alone
+/// `root`.
+fn ui_operation_id(method: &str, path: &str) -> String {
+    let mut id = format!("ui_{method}");
+    let mut any = false;
+    for segment in path.split('/').filter(|s| !s.is_empty()) {
+        any = true;
+        id.push('_');
+        id.extend(segment.chars().filter_map(|c| match c {
+            '{' | '}' => None,
+            c if c.is_ascii_alphanumeric() => Some(c),
+            _ => Some('_'),
+        }));
+    }
+    if !any {
+        id.push_str("_root");
+    } else if path.ends_with('/') {
+        id.push_str("_slash");
+    }
+    id
+}
+
+/// The `{param}` names in a path, in order.
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|s| s.strip_prefix('{')?.strip_suffix('}'))
+        .collect()
 }
 
 /// The document as served, rendered once (and again when another crate's

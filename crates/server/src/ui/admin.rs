@@ -17,8 +17,7 @@ use axum::extract::rejection::FormRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Form, Router};
+use axum::Form;
 use maud::{html, Markup};
 use overgang_model::{Lang, Severity};
 use overgang_registry::{Kind, Registry};
@@ -28,26 +27,110 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::pages::{about, answer, Answer, Pages};
 use super::people::{valid_name, Role};
 use super::words::{party, when};
 use super::{page, page_response, store_failed, t, Signed};
 use crate::app::{now_millis, AppState};
 use crate::registry::Trigger;
 
-pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/ui/admin", get(index))
-        .route("/ui/admin/", get(index))
-        .route("/ui/admin/users", get(users::<S>))
-        .route("/ui/admin/registry", get(registry::<S>))
-        .route("/ui/admin/registry/reload", post(reload::<S>))
-        .route("/ui/admin/rules", get(rules::<S>))
-        .route(
-            "/ui/admin/access",
-            get(access::<S>).post(access_search::<S>),
-        )
-        .route("/ui/admin/access.csv", get(access_csv::<S>))
+pub(crate) fn routes<S: Store>(p: Pages<S>) -> Pages<S> {
+    p.get(
+        "/ui/admin",
+        about("The administrators' start page"),
+        index,
+    )
+    .get(
+        "/ui/admin/",
+        about("The administrators' start page"),
+        index,
+    )
+    .get(
+        "/ui/admin/users",
+        about("Who may log in, with roles and units; whether the users file is sound"),
+        users::<S>,
+    )
+    .get(
+        "/ui/admin/registry",
+        about("The address registry in force, searchable"),
+        registry::<S>,
+    )
+    .post(
+        "/ui/admin/registry/reload",
+        about("Reloads the address registry from its file").answers(RELOAD),
+        reload::<S>,
+    )
+    .get(
+        "/ui/admin/rules",
+        about("The validation rules in force"),
+        rules::<S>,
+    )
+    .get(
+        "/ui/admin/access",
+        about("The access log: who looked at which patient's messages, filtered"),
+        access::<S>,
+    )
+    .post(
+        "/ui/admin/access",
+        about("Filters the access log by a patient's national id, without putting it in the address")
+            .answers(ACCESS_SEARCH),
+        access_search::<S>,
+    )
+    .get(
+        "/ui/admin/access.csv",
+        about("The access-log entries the filters select, as CSV").answers(ACCESS_CSV),
+        access_csv::<S>,
+    )
 }
+
+const RELOAD: &[Answer] = &[
+    answer(
+        303,
+        "To the registry page, saying whether the new file is in force or was refused",
+        &[],
+    ),
+    answer(401, "No session (or it ended): refused", &["text/html"]),
+    answer(
+        403,
+        "The form's `_csrf` is not the session's, or the person is not an administrator",
+        &["text/html"],
+    ),
+];
+
+const ACCESS_SEARCH: &[Answer] = &[
+    answer(
+        303,
+        "To the access log with the filters (the patient as a token)",
+        &[],
+    ),
+    answer(
+        422,
+        "A filter is not valid: the page with the problems",
+        &["text/html"],
+    ),
+    answer(401, "No session (or it ended): refused", &["text/html"]),
+    answer(
+        403,
+        "The form's `_csrf` is not the session's, or the person is not an administrator",
+        &["text/html"],
+    ),
+];
+
+const ACCESS_CSV: &[Answer] = &[
+    answer(200, "The entries, every page", &["text/csv"]),
+    answer(
+        303,
+        "No session (or it ended): to `/ui/login?next=` this address",
+        &[],
+    ),
+    answer(400, "A filter is not valid", &["text/html"]),
+    answer(403, "The person is not an administrator", &["text/html"]),
+    answer(
+        410,
+        "The patient filter's token has expired",
+        &["text/html"],
+    ),
+];
 
 // ---- Index --------------------------------------------------------------------
 

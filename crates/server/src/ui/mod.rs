@@ -20,6 +20,7 @@ pub mod clinical;
 pub mod document;
 pub mod nurse;
 pub mod ops;
+pub mod pages;
 pub mod people;
 pub mod session;
 pub mod words;
@@ -27,7 +28,6 @@ pub mod words;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use axum::{Form, Router};
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 use overgang_model::Lang;
@@ -37,6 +37,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::app::{AppState, ConnInfo};
+use pages::{about, answer, Answer, Pages, UiRoute};
 use people::{Authenticator, Person, Role};
 use session::{LoginLimiter, Sessions};
 
@@ -103,19 +104,135 @@ impl Ui {
     }
 }
 
-pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui", get(|| async { Redirect::to("/ui/") }))
-        .route("/ui/", get(home))
-        .route("/ui/login", get(login_form::<S>).post(login::<S>))
-        .route("/ui/logout", post(logout::<S>))
-        .route("/ui/lang/{lang}", get(set_lang))
-        .route("/ui/assets/{file}", get(asset))
-        .merge(nurse::routes::<S>())
-        .merge(admin::routes::<S>())
-        .merge(ops::routes::<S>())
+/// The pages' routes and their list ([`pages::Pages`]).
+fn pages<S: Store>() -> Pages<S> {
+    let p = Pages::new()
+        .get(
+            "/",
+            about("Sends the browser to the start page")
+                .open("Only a redirect to /ui/, which asks for the login itself.")
+                .answers(pages::TO_START),
+            || async { Redirect::to("/ui/") },
+        )
+        .get(
+            "/ui",
+            about("Sends the browser to the start page")
+                .open("Only a redirect to /ui/, which asks for the login itself.")
+                .answers(pages::TO_START),
+            || async { Redirect::to("/ui/") },
+        )
+        .get(
+            "/ui/",
+            about("The start page: to the person's first page by role").answers(HOME),
+            home,
+        )
+        .get(
+            "/ui/login",
+            about("The login form")
+                .open("The way in: it starts the anonymous session whose CSRF token the form carries.")
+                .answers(LOGIN_FORM),
+            login_form::<S>,
+        )
+        .post(
+            "/ui/login",
+            about("Logs in with user name and password")
+                .open("The way in: it needs the anonymous session's `_csrf` from the login form, not a login.")
+                .answers(LOGIN),
+            login::<S>,
+        )
+        .post("/ui/logout", about("Logs out").answers(LOGOUT), logout::<S>)
+        .get(
+            "/ui/lang/{lang}",
+            about("Chooses the pages' language (`nb` or `en`)")
+                .open("Sets only the language cookie, before or after login; shows nothing.")
+                .answers(LANGUAGE),
+            set_lang,
+        )
+        .get(
+            "/ui/assets/{file}",
+            about("The pages' stylesheets and script")
+                .open("Fixed files built into the binary, needed by the login page too; no data.")
+                .answers(ASSET),
+            asset,
+        );
+    let p = nurse::routes(p);
+    let p = admin::routes(p);
+    ops::routes(p)
 }
+
+/// The routes the pages serve, for [`crate::app::router`].
+pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
+    pages::<S>().router
+}
+
+/// Every route the pages serve, with its summary and whether it is open:
+/// what the OpenAPI document says of them ([`crate::openapi`]).
+pub fn route_list() -> Vec<UiRoute> {
+    pages::<overgang_store::sqlite::SqliteStore>().list
+}
+
+const HOME: &[Answer] = &[
+    answer(303, "To the person's first page (worklist, queues or administration), or to the login page without a session", &[]),
+    answer(200, "A page saying the person has no roles yet", &["text/html"]),
+];
+
+const LOGIN_FORM: &[Answer] = &[answer(
+    200,
+    "The form; sets a session cookie (without a login) unless the browser has a live one",
+    &["text/html"],
+)];
+
+const LOGIN: &[Answer] = &[
+    answer(
+        303,
+        "Logged in: a new session cookie, and to `next` (one of the pages) or `/ui/`",
+        &[],
+    ),
+    answer(
+        401,
+        "Wrong user name or password: the form again",
+        &["text/html"],
+    ),
+    answer(
+        403,
+        "No session, or its `_csrf` does not match: load the form again",
+        &["text/html"],
+    ),
+    answer(
+        429,
+        "Too many failed attempts for this user or address: the form again",
+        &["text/html"],
+    ),
+];
+
+const LOGOUT: &[Answer] = &[
+    answer(
+        303,
+        "Logged out: the session ended, its cookie cleared, to `/ui/login`",
+        &[],
+    ),
+    answer(401, "No session (or it ended): refused", &["text/html"]),
+    answer(
+        403,
+        "The form's `_csrf` is not the session's",
+        &["text/html"],
+    ),
+];
+
+const LANGUAGE: &[Answer] = &[answer(
+    303,
+    "Sets the `overgang_lang` cookie; back to `back` (one of the pages) or `/ui/`",
+    &[],
+)];
+
+const ASSET: &[Answer] = &[
+    answer(
+        200,
+        "`app.css`, `present.css` or `app.js`",
+        &["text/css", "text/javascript"],
+    ),
+    answer(404, "No such file", &[]),
+];
 
 // ---- Language ---------------------------------------------------------------
 

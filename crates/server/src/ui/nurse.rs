@@ -10,23 +10,30 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::get;
-use axum::Router;
 use maud::{html, Markup};
 use overgang_model::{Finding, Lang, Message, Severity};
 use overgang_store::{NewAccess, Store, Summary, WorkQuery};
 use serde::Deserialize;
 use std::sync::Arc;
 
+use super::pages::{self, about, Pages};
 use super::people::Role;
 use super::words::{findings_badges, party, state_badge, when};
 use super::{page, store_failed, Signed};
 use crate::app::{now_millis, AppState};
 
-pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/ui/worklist", get(worklist::<S>))
-        .route("/ui/messages/{id}", get(message::<S>))
+pub(crate) fn routes<S: Store>(p: Pages<S>) -> Pages<S> {
+    p.get(
+        "/ui/worklist",
+        about("The nurse's worklist: messages to and from the nurse's units"),
+        worklist::<S>,
+    )
+    .get(
+        "/ui/messages/{id}",
+        about("A message read as a clinical document, with findings, deliveries and receipts")
+            .answers(pages::ITEM),
+        message::<S>,
+    )
 }
 
 /// The worklist's filters as the form sends them (empty fields are unset).

@@ -27,8 +27,6 @@ use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::Router;
 use maud::{html, Markup};
 use overgang_model::{Finding, Lang, Severity};
 use overgang_store::{
@@ -40,6 +38,7 @@ use serde::Deserialize;
 use std::sync::Arc;
 
 use super::nurse::{message_types, severity_class, severity_word, type_name};
+use super::pages::{self, about, answer, Answer, Pages};
 use super::people::Role;
 use super::words::{
     delivery_badge, findings_badges, message_state, party, receipt_status, state_badge, when,
@@ -47,17 +46,113 @@ use super::words::{
 use super::{csrf_field, page, page_response, percent_encode, store_failed, t, Signed};
 use crate::app::{now_millis, AppState};
 
-pub fn routes<S: Store>() -> Router<Arc<AppState<S>>> {
-    Router::new()
-        .route("/ui/ops", get(dashboard::<S>))
-        .route("/ui/ops/dashboard.fragment", get(fragment::<S>))
-        .route("/ui/ops/dead-letters", get(dead_letters::<S>))
-        .route("/ui/ops/dead-letters/replay", post(replay_many::<S>))
-        .route("/ui/ops/deliveries/{id}/replay", post(replay_one::<S>))
-        .route("/ui/ops/deliveries/{id}/cancel", post(cancel_one::<S>))
-        .route("/ui/ops/messages", get(search::<S>))
-        .route("/ui/ops/messages/{id}", get(timeline::<S>))
+pub(crate) fn routes<S: Store>(p: Pages<S>) -> Pages<S> {
+    p.get(
+        "/ui/ops",
+        about("The operators' dashboard: queues per destination, alerts"),
+        dashboard::<S>,
+    )
+    .get(
+        "/ui/ops/dashboard.fragment",
+        about("The dashboard's body alone, for the page's script to refresh it in place")
+            .answers(FRAGMENT),
+        fragment::<S>,
+    )
+    .get(
+        "/ui/ops/dead-letters",
+        about("Dead letters, by destination"),
+        dead_letters::<S>,
+    )
+    .post(
+        "/ui/ops/dead-letters/replay",
+        about("Replays the selected dead letters, or every one to a destination, once confirmed")
+            .answers(REPLAY_MANY),
+        replay_many::<S>,
+    )
+    .post(
+        "/ui/ops/deliveries/{id}/replay",
+        about("Replays one delivery")
+            .answers(pages::ACTION)
+            .integers(&["id"]),
+        replay_one::<S>,
+    )
+    .post(
+        "/ui/ops/deliveries/{id}/cancel",
+        about("Cancels one delivery, with a reason")
+            .answers(CANCEL)
+            .integers(&["id"]),
+        cancel_one::<S>,
+    )
+    .get(
+        "/ui/ops/messages",
+        about("Message search by metadata (no content, no patient)"),
+        search::<S>,
+    )
+    .get(
+        "/ui/ops/messages/{id}",
+        about("A message's metadata and timeline: states, deliveries, receipts")
+            .answers(pages::ITEM),
+        timeline::<S>,
+    )
 }
+
+const FRAGMENT: &[Answer] = &[
+    answer(
+        200,
+        "The dashboard's body (an HTML fragment)",
+        &["text/html"],
+    ),
+    answer(
+        401,
+        "No session (or it ended): refused, not redirected, since a script asked",
+        &["text/plain"],
+    ),
+    answer(403, "The person is not an operator", &["text/html"]),
+];
+
+const REPLAY_MANY: &[Answer] = &[
+    answer(
+        303,
+        "Replayed: back to the dead letters, with a notice",
+        &[],
+    ),
+    answer(
+        200,
+        "Not confirmed (or nothing selected): a page asking to confirm",
+        &["text/html"],
+    ),
+    answer(401, "No session (or it ended): refused", &["text/html"]),
+    answer(
+        403,
+        "The form's `_csrf` is not the session's, or the person is not an operator",
+        &["text/html"],
+    ),
+];
+
+const CANCEL: &[Answer] = &[
+    answer(
+        303,
+        "Cancelled: back to the page the form was on, with a notice",
+        &[],
+    ),
+    answer(
+        400,
+        "No reason given: the form again; nothing cancelled",
+        &["text/html"],
+    ),
+    answer(
+        409,
+        "The delivery's state does not allow the action now",
+        &["text/html"],
+    ),
+    answer(401, "No session (or it ended): refused", &["text/html"]),
+    answer(
+        403,
+        "The form's `_csrf` is not the session's, or the person is not an operator",
+        &["text/html"],
+    ),
+    answer(404, "No such delivery", &["text/html"]),
+];
 
 /// Dead letters replayed at most by one confirmation (the rest stay for
 /// the next).
