@@ -37,7 +37,7 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
-use support::server::{with_msg_id, Server, TempDir, DEMO_TOKEN};
+use support::server::{client, with_msg_id, Server, TempDir, DEMO_TOKEN};
 use support::simulator::Simulator;
 
 /// An admin system's token (`config/demo.toml`, system `demo-ops`).
@@ -47,16 +47,6 @@ const OPS_TOKEN_HASH: &str = include_str!("support/ops-token-hash.txt");
 /// The receiver the chosen examples are addressed to (Alvdal kommune's
 /// Sykepleietjeneste in the demo registry).
 const RECEIVER: &str = "5078";
-
-fn client() -> reqwest::Client {
-    // reqwest is built without a TLS crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 /// `overgang ARGS` with the environment given (and none of the CLI's own
 /// variables from the test's environment).
@@ -100,18 +90,12 @@ fn json(o: &Output) -> Value {
 /// The demo registry with every endpoint and callback at the simulator, and
 /// its secret files where they are in the repository.
 fn registry_at(dir: &Path, sim_url: &str) -> PathBuf {
-    let demo = support::corpus::repo().join("config/registry");
-    let mut text = std::fs::read_to_string(demo.join("demo.toml")).expect("read demo registry");
-    for port in 9101..=9106 {
-        text = text.replace(&format!("http://127.0.0.1:{port}"), sim_url);
-    }
-    text = text.replace(
-        "\"demo-secrets/",
-        &format!("\"{}/", demo.join("demo-secrets").display()),
-    );
-    let p = dir.join("registry.toml");
-    std::fs::write(&p, text).expect("write registry");
-    p
+    support::server::demo_registry_copy(dir, |mut text| {
+        for port in 9101..=9106 {
+            text = text.replace(&format!("http://127.0.0.1:{port}"), sim_url);
+        }
+        text
+    })
 }
 
 struct Setup {

@@ -39,30 +39,13 @@ mod support {
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
+use support::corpus::{addressed_to, example, examples};
 use support::delivery::{
     arrival, arrived, eventually, message_deliveries, millis, Net, ALVDAL, KATTSKINNET, OPS_TOKEN,
     RECEIVER_TOKEN, SOLVIK, SOLVIK_TILDELING, ST_OLAV, WAIT,
 };
 use support::patients::{self, read, with_patient};
-use support::server::{with_msg_id, DEMO_TOKEN, NARROW_TOKEN};
-
-/// The official examples as (file name, bytes).
-fn examples() -> Vec<(String, Vec<u8>)> {
-    support::corpus::official_examples()
-        .into_iter()
-        .map(|(n, p)| (n, std::fs::read(&p).expect("read example")))
-        .collect()
-}
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(support::corpus::official_dir().join(name)).expect("read example")
-}
-
-/// `bytes` with a fresh MsgId; the MsgId.
-fn fresh(bytes: &[u8]) -> (String, Vec<u8>) {
-    let id = uuid::Uuid::new_v4().to_string();
-    (id.clone(), with_msg_id(bytes, &id))
-}
+use support::server::{fresh, DEMO_TOKEN, NARROW_TOKEN};
 
 /// The demo port of the system that receives for organisation (level 1)
 /// `her` in the demo registry.
@@ -73,18 +56,6 @@ fn port_of(her: &str) -> u16 {
         "91096" => KATTSKINNET,
         other => panic!("no receiving system for organisation {other} in these tests"),
     }
-}
-
-/// `bytes` addressed to another receiver: organisation `org` (instead of
-/// Alvdal kommune, 99387) and unit `unit` (instead of 5078).
-fn addressed_to(bytes: &[u8], org: &str, unit: &str) -> Vec<u8> {
-    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
-    for id in ["<Id>99387</Id>", "<Id>5078</Id>"] {
-        assert_eq!(text.matches(id).count(), 1, "{id} once");
-    }
-    text.replace("<Id>99387</Id>", &format!("<Id>{org}</Id>"))
-        .replace("<Id>5078</Id>", &format!("<Id>{unit}</Id>"))
-        .into_bytes()
 }
 
 /// The one message delivery among `ds`.

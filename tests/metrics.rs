@@ -28,33 +28,14 @@ mod support {
 use reqwest::StatusCode;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use support::corpus::{addressed_to, example, examples};
 use support::delivery::{eventually, Net, ALVDAL, KATTSKINNET, OPS_TOKEN, ST_OLAV, WAIT};
 use support::patients::{self, read};
-use support::server::{with_msg_id, DEMO_TOKEN, NARROW_TOKEN};
-
-fn examples() -> Vec<(String, Vec<u8>)> {
-    support::corpus::official_examples()
-        .into_iter()
-        .map(|(n, p)| (n, std::fs::read(&p).expect("read example")))
-        .collect()
-}
-
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(support::corpus::official_dir().join(name)).expect("read example")
-}
+use support::server::{DEMO_TOKEN, NARROW_TOKEN};
 
 /// `bytes` with a fresh MsgId.
 fn fresh(bytes: &[u8]) -> Vec<u8> {
-    with_msg_id(bytes, &uuid::Uuid::new_v4().to_string())
-}
-
-/// `bytes` addressed to organisation `org` and unit `unit` instead of
-/// Alvdal kommune (99387) and its unit 5078.
-fn addressed_to(bytes: &[u8], org: &str, unit: &str) -> Vec<u8> {
-    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
-    text.replace("<Id>99387</Id>", &format!("<Id>{org}</Id>"))
-        .replace("<Id>5078</Id>", &format!("<Id>{unit}</Id>"))
-        .into_bytes()
+    support::server::fresh(bytes).1
 }
 
 // --- The exposition format, read by the test itself -------------------------

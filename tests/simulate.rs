@@ -32,18 +32,8 @@ use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::server::{with_msg_id, TempDir};
+use support::server::{client, with_msg_id, TempDir};
 use support::simulator::Simulator;
-
-fn client() -> reqwest::Client {
-    // reqwest is built without a TLS crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 /// The first `n` official examples as (name, bytes).
 fn examples(n: usize) -> Vec<(String, Vec<u8>)> {

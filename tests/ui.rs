@@ -25,7 +25,8 @@ mod support {
 
 use overgang_server::ui::people::Role;
 use reqwest::StatusCode;
-use support::server::{self, Server, TempDir, DEMO_TOKEN};
+use support::corpus::example;
+use support::server::{self, Server, TempDir};
 use support::ui::{users_file, Person};
 
 const NURSE_PW: &str = "nurse-password-1";
@@ -55,41 +56,16 @@ fn start(tag: &str) -> Gateway {
     Gateway { server, dir }
 }
 
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(support::corpus::official_dir().join(name)).expect("example")
-}
-
 /// `bytes` addressed to organisation `org` and unit `unit` instead of
 /// Alvdal kommune (99387) and its unit 5078, with a new MsgId.
 fn readdressed(bytes: &[u8], org: &str, unit: &str) -> Vec<u8> {
-    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
-    let msg_id = support::patients::read(bytes)
-        .msg_id()
-        .expect("MsgId")
-        .to_owned();
-    text.replace("<Id>99387</Id>", &format!("<Id>{org}</Id>"))
-        .replace("<Id>5078</Id>", &format!("<Id>{unit}</Id>"))
-        .replacen(&msg_id, &uuid_like(org), 1)
-        .into_bytes()
-}
-
-fn uuid_like(seed: &str) -> String {
-    format!("00000000-0000-4000-8000-{:0>12}", seed)
+    let msg_id = format!("00000000-0000-4000-8000-{org:0>12}");
+    server::with_msg_id(&support::corpus::addressed_to(bytes, org, unit), &msg_id)
 }
 
 async fn post_message(url: &str, bytes: Vec<u8>) -> String {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let r = reqwest::Client::new()
-        .post(format!("{url}/api/v1/messages"))
-        .bearer_auth(DEMO_TOKEN)
-        .header("content-type", "application/xml")
-        .header("accept", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .expect("post");
-    assert!(r.status().is_success(), "intake answered {}", r.status());
-    let v: serde_json::Value = r.json().await.expect("json");
+    let (status, v) = server::post_message(&server::client(), url, bytes).await;
+    assert!(status.is_success(), "intake answered {status}: {v}");
     v["id"].as_str().expect("id").to_owned()
 }
 

@@ -23,14 +23,17 @@ mod support {
     pub mod server;
     pub mod simulator;
     pub mod tempdir;
+    pub mod ui;
     pub mod wait;
 }
 
-use overgang_server::ui::people::{hash_password, Role, UserEntry, UsersFile};
+use overgang_server::ui::people::Role;
 use reqwest::StatusCode;
 use serde_json::Value;
+use support::corpus::example;
 use support::delivery::{eventually, message_deliveries, Net, ALVDAL, KATTSKINNET, ST_OLAV, WAIT};
-use support::server::{with_msg_id, TempDir};
+use support::server::{fresh, TempDir};
+use support::ui::{csrf_of, users_file_named, Person};
 
 const OPERATOR: &str = "drift";
 const OPERATOR_PASSWORD: &str = "drift-passord-123";
@@ -39,170 +42,41 @@ const NURSE_PASSWORD: &str = "sykepleier-passord-123";
 /// The GP's office the poisoned messages go to (its system answers 400).
 const GP: &str = "91100";
 
-fn example(name: &str) -> Vec<u8> {
-    std::fs::read(support::corpus::official_dir().join(name)).expect("read example")
-}
-
 /// An example to the GP with a fresh MsgId; the MsgId and the bytes.
 fn to_gp() -> (String, Vec<u8>) {
-    let id = uuid::Uuid::new_v4().to_string();
-    let bytes = with_msg_id(&example("Helseopplysninger_til_lege_v1-6_Ny.xml"), &id);
-    (id, bytes)
+    fresh(&example("Helseopplysninger_til_lege_v1-6_Ny.xml"))
 }
 
 /// A users file with an operator and a nurse (of the GP's office).
 fn users_file(dir: &TempDir) -> String {
-    let file = UsersFile {
-        users: vec![
-            UserEntry {
-                name: OPERATOR.into(),
-                display_name: "Driftsvakt".into(),
-                password_hash: hash_password(OPERATOR_PASSWORD).expect("hash"),
-                roles: vec![Role::Operator],
-                units: vec![],
-            },
-            UserEntry {
-                name: NURSE.into(),
-                display_name: "Sykepleier".into(),
-                password_hash: hash_password(NURSE_PASSWORD).expect("hash"),
-                roles: vec![Role::Nurse],
-                units: vec![GP.into()],
-            },
+    let path = users_file_named(
+        dir.path(),
+        &[
+            (
+                OPERATOR,
+                "Driftsvakt",
+                OPERATOR_PASSWORD,
+                &[Role::Operator],
+                &[],
+            ),
+            (NURSE, "Sykepleier", NURSE_PASSWORD, &[Role::Nurse], &[GP]),
         ],
-    };
-    let path = dir.path().join("users.toml");
-    std::fs::write(&path, file.to_toml()).expect("write users file");
+    );
     path.display().to_string()
 }
 
-/// `application/x-www-form-urlencoded` of `fields`.
-fn form(fields: &[(&str, &str)]) -> String {
-    let enc = |s: &str| -> String {
-        s.bytes()
-            .map(|b| match b {
-                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                    (b as char).to_string()
-                }
-                b' ' => "+".into(),
-                _ => format!("%{b:02X}"),
-            })
-            .collect()
-    };
-    fields
-        .iter()
-        .map(|(k, v)| format!("{}={}", enc(k), enc(v)))
-        .collect::<Vec<_>>()
-        .join("&")
-}
-
-/// The value of the first hidden `_csrf` field of a page.
-fn csrf_of(html: &str) -> String {
-    let marker = r#"name="_csrf" value=""#;
-    let at = html
-        .find(marker)
-        .unwrap_or_else(|| panic!("no CSRF field in the page:\n{html}"))
-        + marker.len();
-    html[at..].split('"').next().expect("value").to_owned()
-}
-
-/// What a page answered.
-struct Answer {
-    status: StatusCode,
-    location: Option<String>,
-    body: String,
-}
-
-/// A person at a browser without script: a cookie, no redirects followed.
-struct Browser {
-    c: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(base: &str) -> Browser {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        Browser {
-            c: reqwest::Client::builder()
-                .no_proxy()
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(std::time::Duration::from_secs(30))
-                .build()
-                .expect("client"),
-            base: base.to_owned(),
-            cookie: None,
-        }
-    }
-
-    async fn answer(&mut self, r: reqwest::RequestBuilder) -> Answer {
-        let r = match &self.cookie {
-            Some(c) => r.header("cookie", c),
-            None => r,
-        };
-        let r = r.send().await.expect("request");
-        if let Some(set) = r.headers().get("set-cookie") {
-            let set = set.to_str().expect("cookie");
-            let pair = set.split(';').next().expect("name=value").to_owned();
-            self.cookie = (!pair.ends_with('=')).then_some(pair);
-        }
-        Answer {
-            status: r.status(),
-            location: r
-                .headers()
-                .get("location")
-                .map(|l| l.to_str().expect("location").to_owned()),
-            body: r.text().await.expect("body"),
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> Answer {
-        let r = self.c.get(format!("{}{path}", self.base));
-        self.answer(r).await
-    }
-
-    async fn post(&mut self, path: &str, fields: &[(&str, &str)]) -> Answer {
-        let r = self
-            .c
-            .post(format!("{}{path}", self.base))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(fields));
-        self.answer(r).await
-    }
-
-    /// A GET that must answer 200; the page.
-    async fn page(&mut self, path: &str) -> String {
-        let a = self.get(path).await;
-        assert_eq!(a.status, StatusCode::OK, "GET {path}: {}", a.body);
-        a.body
-    }
-
-    /// Logs in; the CSRF token of the new session.
-    async fn login(base: &str, user: &str, password: &str) -> (Browser, String) {
-        let mut b = Browser::new(base);
-        let form_page = b.page("/ui/login").await;
-        assert!(b.cookie.is_some(), "the login form starts a session");
-        let csrf = csrf_of(&form_page);
-        let a = b
-            .post(
-                "/ui/login",
-                &[
-                    ("_csrf", &csrf),
-                    ("next", "/ui/"),
-                    ("user", user),
-                    ("password", password),
-                ],
-            )
-            .await;
-        assert_eq!(a.status, StatusCode::SEE_OTHER, "login: {}", a.body);
-        // A new session at login, with a token of its own.
-        let home = b.get("/ui/").await;
-        assert_eq!(home.status, StatusCode::SEE_OTHER, "{}", home.body);
-        let start = home.location.expect("start page");
-        let page = b.page(&start).await;
-        let csrf2 = csrf_of(&page);
-        assert_ne!(csrf, csrf2);
-        (b, csrf2)
-    }
+/// Logs in at a new browser; the CSRF token of the new session.
+async fn login(base: &str, user: &str, password: &str) -> (Person, String) {
+    let mut b = Person::new(base);
+    let csrf = b.login_new_session(user, password).await;
+    // A new session at login, with a token of its own.
+    let home = b.get("/ui/").await;
+    assert_eq!(home.status, StatusCode::SEE_OTHER, "{}", home.body);
+    let start = home.location.expect("start page");
+    let page = b.page(&start).await;
+    let csrf2 = csrf_of(&page).unwrap_or_else(|| panic!("no CSRF field in the page:\n{page}"));
+    assert_ne!(csrf, csrf2);
+    (b, csrf2)
 }
 
 /// A delivery (admin API) and its events.
@@ -259,10 +133,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     // Two messages the GP's office refuses, and one that goes through.
     let (msg1, poison1) = to_gp();
     let (_, poison2) = to_gp();
-    let fine = with_msg_id(
-        &example("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml"),
-        &uuid::Uuid::new_v4().to_string(),
-    );
+    let (_, fine) = fresh(&example("Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml"));
     let id1 = net.post_ok(poison1.clone()).await;
     let id2 = net.post_ok(poison2.clone()).await;
     let fine_id = net.post_ok(fine.clone()).await;
@@ -274,7 +145,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     let mut pages = Vec::new();
 
     // Not logged in: to the login page; the fragment says 401.
-    let mut anon = Browser::new(&url);
+    let mut anon = Person::new(&url);
     for path in ["/ui/ops", "/ui/ops/dead-letters", "/ui/ops/messages"] {
         let a = anon.get(path).await;
         assert_eq!(a.status, StatusCode::SEE_OTHER, "{path}");
@@ -289,12 +160,12 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     let a = anon.get("/ui/ops/dashboard.fragment").await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
     let a = anon
-        .post(&format!("/ui/ops/deliveries/{d1}/replay"), &[])
+        .post_raw(&format!("/ui/ops/deliveries/{d1}/replay"), &[])
         .await;
     assert_eq!(a.status, StatusCode::UNAUTHORIZED);
 
     // A nurse is no operator.
-    let (mut nurse, nurse_csrf) = Browser::login(&url, NURSE, NURSE_PASSWORD).await;
+    let (mut nurse, nurse_csrf) = login(&url, NURSE, NURSE_PASSWORD).await;
     for path in [
         "/ui/ops",
         "/ui/ops/dashboard.fragment",
@@ -309,7 +180,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
         );
     }
     let a = nurse
-        .post(
+        .post_raw(
             &format!("/ui/ops/deliveries/{d1}/replay"),
             &[("_csrf", &nurse_csrf)],
         )
@@ -318,7 +189,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     assert_eq!(delivery(&net, d1).await.0, "dead_letter");
 
     // The operator's dashboard and its fragment list the destinations.
-    let (mut ops, csrf) = Browser::login(&url, OPERATOR, OPERATOR_PASSWORD).await;
+    let (mut ops, csrf) = login(&url, OPERATOR, OPERATOR_PASSWORD).await;
     let dash = ops.page("/ui/ops").await;
     assert!(
         dash.contains(r#"data-refresh="/ui/ops/dashboard.fragment""#),
@@ -358,11 +229,11 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     // A replay without the form's token is refused, and nothing changes.
     let replay1 = format!("/ui/ops/deliveries/{d1}/replay");
     let a = ops
-        .post(&replay1, &[("back", "/ui/ops/dead-letters")])
+        .post_raw(&replay1, &[("back", "/ui/ops/dead-letters")])
         .await;
     assert_eq!(a.status, StatusCode::FORBIDDEN, "{}", a.body);
     let a = ops
-        .post(
+        .post_raw(
             &replay1,
             &[("_csrf", "not-the-token"), ("back", "/ui/ops/dead-letters")],
         )
@@ -373,7 +244,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     // A cancellation needs a reason.
     let cancel2 = format!("/ui/ops/deliveries/{d2}/cancel");
     let a = ops
-        .post(&cancel2, &[("_csrf", &csrf), ("reason", "   ")])
+        .post_raw(&cancel2, &[("_csrf", &csrf), ("reason", "   ")])
         .await;
     assert_eq!(a.status, StatusCode::BAD_REQUEST, "{}", a.body);
     assert!(
@@ -386,7 +257,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     assert_eq!(delivery(&net, d2).await.0, "dead_letter");
     let reason = "Feil mottaker, sendes manuelt";
     let a = ops
-        .post(
+        .post_raw(
             &cancel2,
             &[
                 ("_csrf", &csrf),
@@ -416,7 +287,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     // A replay with the token: queued again by the operator (and, as the
     // office still refuses, given up again).
     let a = ops
-        .post(
+        .post_raw(
             &replay1,
             &[
                 ("_csrf", &csrf),
@@ -456,7 +327,7 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
         ("back", "/ui/ops/dead-letters"),
         ("confirm", ""),
     ];
-    let a = ops.post("/ui/ops/dead-letters/replay", &bulk).await;
+    let a = ops.post_raw("/ui/ops/dead-letters/replay", &bulk).await;
     assert_eq!(a.status, StatusCode::OK, "{}", a.body);
     assert!(a.body.contains("<strong>2</strong>"), "{}", a.body);
     assert!(
@@ -472,7 +343,9 @@ async fn operators_see_queues_and_replay_or_cancel_dead_letters() {
     net.sim(KATTSKINNET).set_behaviour(&net.c, "ok").await;
     let mut confirmed = bulk;
     confirmed[4] = ("confirm", "yes");
-    let a = ops.post("/ui/ops/dead-letters/replay", &confirmed).await;
+    let a = ops
+        .post_raw("/ui/ops/dead-letters/replay", &confirmed)
+        .await;
     assert_eq!(a.status, StatusCode::SEE_OTHER, "{}", a.body);
     assert_eq!(
         a.location.as_deref(),

@@ -54,3 +54,29 @@ pub fn official_examples() -> Vec<(String, PathBuf)> {
     );
     v
 }
+
+/// The official example `name`'s bytes.
+pub fn example(name: &str) -> Vec<u8> {
+    std::fs::read(official_dir().join(name)).expect("read example")
+}
+
+/// The 22 official examples as (file name, bytes), sorted by name.
+pub fn examples() -> Vec<(String, Vec<u8>)> {
+    official_examples()
+        .into_iter()
+        .map(|(n, p)| (n, std::fs::read(&p).expect("read example")))
+        .collect()
+}
+
+/// `bytes` addressed to another receiver: organisation `org` (instead of
+/// Alvdal kommune, 99387) and unit `unit` (instead of 5078), each of which
+/// the message must name once.
+pub fn addressed_to(bytes: &[u8], org: &str, unit: &str) -> Vec<u8> {
+    let text = String::from_utf8(bytes.to_vec()).expect("utf-8");
+    for id in ["<Id>99387</Id>", "<Id>5078</Id>"] {
+        assert_eq!(text.matches(id).count(), 1, "{id} once");
+    }
+    text.replace("<Id>99387</Id>", &format!("<Id>{org}</Id>"))
+        .replace("<Id>5078</Id>", &format!("<Id>{unit}</Id>"))
+        .into_bytes()
+}

@@ -19,7 +19,7 @@
 
 #![allow(dead_code)] // each test crate uses part of this module
 
-use super::server::{self, Server, TempDir, DEMO_TOKEN};
+use super::server::{self, client, Server, TempDir, DEMO_TOKEN};
 use super::simulator::Simulator;
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -58,16 +58,6 @@ const TOKEN_FILE: &str = "demo-secrets/solvik-tildeling.token";
 
 /// How long a test waits for the gateway to get somewhere before failing.
 pub const WAIT: Duration = Duration::from_secs(60);
-
-pub fn client() -> reqwest::Client {
-    // reqwest is built without a TLS crypto provider of its own.
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .no_proxy()
-        .timeout(Duration::from_secs(30))
-        .build()
-        .expect("client")
-}
 
 /// A `[[systems]]` entry of `config/demo.toml`.
 fn demo_system(name: &str) -> toml::Table {
@@ -242,18 +232,7 @@ impl Net {
 
     /// Posts a message as `demo-ehr`, asking for a JSON answer.
     pub async fn post(&self, bytes: Vec<u8>) -> Posted {
-        let r = self
-            .c
-            .post(format!("{}/api/v1/messages", self.gw.url))
-            .bearer_auth(DEMO_TOKEN)
-            .header("content-type", "application/xml")
-            .header("accept", "application/json")
-            .body(bytes)
-            .send()
-            .await
-            .expect("POST /api/v1/messages");
-        let status = r.status();
-        let body: Value = r.json().await.expect("a JSON answer");
+        let (status, body) = server::post_message(&self.c, &self.gw.url, bytes).await;
         let id = body["id"].as_str().map(str::to_owned);
         Posted { status, id, body }
     }

@@ -29,6 +29,53 @@ pub const TEST_ONLY_ENV_PREFIX: &str = "OVERGANG_CRASH_";
 
 pub use super::tempdir::TempDir;
 
+/// An HTTP client for the gateway on loopback: no proxy, 30 s at most.
+pub fn client() -> reqwest::Client {
+    // reqwest is built without a TLS crypto provider of its own.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("client")
+}
+
+/// Posts a message to the intake at `url` as `demo-ehr`, asking for a JSON
+/// answer; the status and the JSON.
+pub async fn post_message(
+    c: &reqwest::Client,
+    url: &str,
+    bytes: Vec<u8>,
+) -> (reqwest::StatusCode, serde_json::Value) {
+    let r = c
+        .post(format!("{url}/api/v1/messages"))
+        .bearer_auth(DEMO_TOKEN)
+        .header("content-type", "application/xml")
+        .header("accept", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .expect("POST /api/v1/messages");
+    let status = r.status();
+    (status, r.json().await.expect("a JSON answer"))
+}
+
+/// The demo registry (`config/registry/demo.toml`) passed through `edit`
+/// and written to `dir/registry.toml` (so a test may change or break it),
+/// its secret files where they are in the repository.
+pub fn demo_registry_copy(dir: &Path, edit: impl FnOnce(String) -> String) -> PathBuf {
+    let demo = super::corpus::repo().join("config/registry");
+    let text = std::fs::read_to_string(demo.join("demo.toml"))
+        .expect("read demo registry")
+        .replace(
+            "\"demo-secrets/",
+            &format!("\"{}/", demo.join("demo-secrets").display()),
+        );
+    let p = dir.join("registry.toml");
+    std::fs::write(&p, edit(text)).expect("write registry");
+    p
+}
+
 /// The configuration the tests run with: the demo system, a narrow system,
 /// and `extra` appended (more TOML).
 pub fn test_config(dir: &Path, extra: &str) -> PathBuf {
@@ -228,6 +275,12 @@ pub fn with_msg_id(bytes: &[u8], new_id: &str) -> Vec<u8> {
         from = open_end;
     }
     panic!("no MsgId element found");
+}
+
+/// `bytes` with a fresh MsgId; the MsgId and the bytes.
+pub fn fresh(bytes: &[u8]) -> (String, Vec<u8>) {
+    let id = uuid::Uuid::new_v4().to_string();
+    (id.clone(), with_msg_id(bytes, &id))
 }
 
 fn is_closing(text: &[u8], p: usize) -> bool {

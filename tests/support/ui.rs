@@ -5,17 +5,41 @@
 #![allow(dead_code)] // each test crate uses part of this module
 
 use overgang_server::ui::people::{hash_password, Role, UserEntry, UsersFile};
+use reqwest::header::HeaderMap;
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// Writes a users file: `(name, password, roles, units)`.
+/// The name of the session cookie.
+const SESSION_COOKIE: &str = "overgang_session=";
+
+/// Writes a users file: `(name, password, roles, units)`, each shown as
+/// "`name` (test)".
 pub fn users_file(dir: &Path, users: &[(&str, &str, &[Role], &[&str])]) -> PathBuf {
+    let display: Vec<String> = users
+        .iter()
+        .map(|(name, ..)| format!("{name} (test)"))
+        .collect();
+    let named: Vec<_> = users
+        .iter()
+        .zip(&display)
+        .map(|(&(name, password, roles, units), shown)| {
+            (name, shown.as_str(), password, roles, units)
+        })
+        .collect();
+    users_file_named(dir, &named)
+}
+
+/// A user of a users file: `(name, display name, password, roles, units)`.
+pub type NamedUser<'a> = (&'a str, &'a str, &'a str, &'a [Role], &'a [&'a str]);
+
+/// Writes a users file `users.toml` in `dir`.
+pub fn users_file_named(dir: &Path, users: &[NamedUser]) -> PathBuf {
     let mut file = UsersFile::default();
-    for (name, password, roles, units) in users {
+    for (name, display_name, password, roles, units) in users {
         file.upsert(UserEntry {
             name: name.to_string(),
-            display_name: format!("{name} (test)"),
+            display_name: display_name.to_string(),
             password_hash: hash_password(password).expect("hash"),
             roles: roles.to_vec(),
             units: units.iter().map(|u| u.to_string()).collect(),
@@ -30,7 +54,22 @@ pub struct Page {
     pub status: StatusCode,
     pub location: Option<String>,
     pub set_cookie: Vec<String>,
+    pub headers: HeaderMap,
     pub body: String,
+}
+
+impl Page {
+    /// The value of header `name`, if there is one (and it is text).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Whether the answer sets the session cookie.
+    pub fn sets_session(&self) -> bool {
+        self.set_cookie
+            .iter()
+            .any(|c| c.starts_with(SESSION_COOKIE))
+    }
 }
 
 pub struct Person {
@@ -57,6 +96,7 @@ impl Person {
         Person {
             base: base.to_owned(),
             client: reqwest::Client::builder()
+                .no_proxy()
                 .redirect(reqwest::redirect::Policy::none())
                 .timeout(Duration::from_secs(60))
                 .build()
@@ -82,13 +122,12 @@ impl Person {
         };
         let r = req.send().await.expect("request");
         let status = r.status();
-        let location = r
-            .headers()
+        let headers = r.headers().clone();
+        let location = headers
             .get("location")
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned);
-        let set_cookie: Vec<String> = r
-            .headers()
+        let set_cookie: Vec<String> = headers
             .get_all("set-cookie")
             .iter()
             .filter_map(|v| v.to_str().ok())
@@ -112,6 +151,7 @@ impl Person {
             status,
             location,
             set_cookie,
+            headers,
             body,
         }
     }
@@ -119,6 +159,13 @@ impl Person {
     pub async fn get(&mut self, path: &str) -> Page {
         let req = self.client.get(format!("{}{path}", self.base));
         self.send(req).await
+    }
+
+    /// A GET that must answer 200; the page.
+    pub async fn page(&mut self, path: &str) -> String {
+        let p = self.get(path).await;
+        assert_eq!(p.status, StatusCode::OK, "GET {path}: {}", p.body);
+        p.body
     }
 
     /// Posts a form with the current CSRF token added.
@@ -144,6 +191,12 @@ impl Person {
         self.send(req).await
     }
 
+    /// A POST with no form at all (no body, no content type).
+    pub async fn post_bare(&mut self, path: &str) -> Page {
+        let req = self.client.post(format!("{}{path}", self.base));
+        self.send(req).await
+    }
+
     /// Opens the login form and logs in; the answer to the login POST.
     pub async fn login(&mut self, user: &str, password: &str) -> Page {
         let form = self.get("/ui/login").await;
@@ -161,6 +214,35 @@ impl Person {
             "login of {user}: {}",
             p.body
         );
+    }
+
+    /// Logs in (`next=/ui/`) and checks the sessions on the way: the login
+    /// form starts one (a session cookie and a CSRF token), the login
+    /// answers 303 and starts a new one (another session cookie). The old
+    /// session's token is forgotten: `csrf` is the new session's once a page
+    /// has shown it. Returns the old session's token.
+    pub async fn login_new_session(&mut self, user: &str, password: &str) -> String {
+        let form = self.get("/ui/login").await;
+        assert_eq!(form.status, StatusCode::OK, "login form");
+        assert!(form.sets_session(), "the login form starts a session");
+        let before = self.cookie.clone().expect("a session cookie");
+        let token = csrf_of(&form.body).expect("a login form with a CSRF token");
+        let p = self
+            .post(
+                "/ui/login",
+                &[("user", user), ("password", password), ("next", "/ui/")],
+            )
+            .await;
+        assert_eq!(
+            p.status,
+            StatusCode::SEE_OTHER,
+            "login of {user}: {}",
+            p.body
+        );
+        assert!(p.sets_session(), "a new session at login");
+        assert_ne!(self.cookie.as_ref(), Some(&before), "a new session id");
+        self.csrf = None;
+        token
     }
 }
 
