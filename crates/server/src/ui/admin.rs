@@ -230,12 +230,7 @@ async fn users<S: Store>(State(state): State<Arc<AppState<S>>>, s: Signed) -> Re
             div.scroll {
                 table.list.admin #users {
                     caption { (s.t("Brukere", "Users")) " (" (people.len()) ")" }
-                    thead { tr {
-                        th scope="col" { (s.t("Brukernavn", "User name")) }
-                        th scope="col" { (s.t("Visningsnavn", "Display name")) }
-                        th scope="col" { (s.t("Roller", "Roles")) }
-                        th scope="col" { (s.t("Enheter", "Units")) }
-                    } }
+                    (super::words::column_heads(s.lang, &[("Brukernavn", "User name"), ("Visningsnavn", "Display name"), ("Roller", "Roles"), ("Enheter", "Units")]))
                     tbody {
                         @for p in &people {
                             tr {
@@ -426,16 +421,7 @@ async fn registry<S: Store>(
         div.scroll {
             table.list.admin #parties {
                 caption.visually-hidden { (s.t("Parter i registeret", "Parties in the registry")) }
-                thead { tr {
-                    th scope="col" { (s.t("HER-id", "HER-id")) }
-                    th scope="col" { (s.t("Navn", "Name")) }
-                    th scope="col" { (s.t("Type", "Kind")) }
-                    th scope="col" { (s.t("Overordnet", "Parent")) }
-                    th scope="col" { (s.t("Kommune", "Municipality")) }
-                    th scope="col" { (s.t("Endepunkt", "Endpoint")) }
-                    th scope="col" { (s.t("Tar imot", "Accepts")) }
-                    th scope="col" { (s.t("Autentisering", "Authentication")) }
-                } }
+                (super::words::column_heads(s.lang, &[("HER-id", "HER-id"), ("Navn", "Name"), ("Type", "Kind"), ("Overordnet", "Parent"), ("Kommune", "Municipality"), ("Endepunkt", "Endpoint"), ("Tar imot", "Accepts"), ("Autentisering", "Authentication")]))
                 tbody {
                     @for v in &views {
                         tr id={ "her-" (v.her) } {
@@ -998,15 +984,7 @@ async fn access_page<S: Store>(
             div.scroll {
                 table.list.admin #access {
                     caption.visually-hidden { (s.t("Tilgangslogg, nyeste først", "Access log, newest first")) }
-                    thead { tr {
-                        th scope="col" { (s.t("Tid", "Time")) }
-                        th scope="col" { (s.t("Bruker", "User")) }
-                        th scope="col" { (s.t("Handling", "Action")) }
-                        th scope="col" { (s.t("Melding", "Message")) }
-                        th scope="col" { (s.t("Søk", "Query")) }
-                        th scope="col" { (s.t("Enhet", "Unit")) }
-                        th scope="col" { (s.t("Utfall", "Outcome")) }
-                    } }
+                    (super::words::column_heads(s.lang, &[("Tid", "Time"), ("Bruker", "User"), ("Handling", "Action"), ("Melding", "Message"), ("Søk", "Query"), ("Enhet", "Unit"), ("Utfall", "Outcome")]))
                     tbody {
                         @for e in &entries {
                             (access_row(lang, &registry, e))

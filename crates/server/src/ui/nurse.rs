@@ -227,15 +227,7 @@ async fn worklist<S: Store>(
         } @else {
             table.list #worklist {
                 caption.visually-hidden { (s.t("Meldinger, nyeste først", "Messages, newest first")) }
-                thead { tr {
-                    th scope="col" { (s.t("Mottatt", "Received")) }
-                    th scope="col" { (s.t("Pasient", "Patient")) }
-                    th scope="col" { (s.t("Type", "Type")) }
-                    th scope="col" { (s.t("Fra", "From")) }
-                    th scope="col" { (s.t("Til", "To")) }
-                    th scope="col" { (s.t("Funn", "Findings")) }
-                    th scope="col" { (s.t("Status", "State")) }
-                } }
+                (super::words::column_heads(s.lang, &[("Mottatt", "Received"), ("Pasient", "Patient"), ("Type", "Type"), ("Fra", "From"), ("Til", "To"), ("Funn", "Findings"), ("Status", "State")]))
                 tbody {
                     @for (m, patient) in &rows {
                         (row(lang, &registry, &state.code_lists, m, patient.as_ref()))

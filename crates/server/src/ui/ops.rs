@@ -1400,13 +1400,7 @@ async fn timeline<S: Store>(
         h2 #timeline-h { (s.t("Tidslinje", "Timeline")) }
         div.table-scroll role="region" aria-labelledby="timeline-h" tabindex="0" {
             table.list.ops.timeline #timeline {
-                thead { tr {
-                    th scope="col" { (s.t("Tid", "Time")) }
-                    th scope="col" { (s.t("Gjelder", "About")) }
-                    th scope="col" { (s.t("Endring", "Change")) }
-                    th scope="col" { (s.t("Av", "By")) }
-                    th scope="col" { (s.t("Begrunnelse", "Reason")) }
-                } }
+                (super::words::column_heads(s.lang, &[("Tid", "Time"), ("Gjelder", "About"), ("Endring", "Change"), ("Av", "By"), ("Begrunnelse", "Reason")]))
                 tbody {
                     @for step in &steps { (step_row(lang, &registry, step)) }
                 }
@@ -1423,14 +1417,7 @@ fn receipts_table(
 ) -> Markup {
     html! {
         table.list.ops #receipts {
-            thead { tr {
-                th scope="col" { (s.t("Mottatt", "Received")) }
-                th scope="col" { (s.t("Levering", "Delivery")) }
-                th scope="col" { (s.t("Fra", "From")) }
-                th scope="col" { (s.t("Status", "Status")) }
-                th scope="col" { (s.t("Kanal", "Channel")) }
-                th scope="col" { (s.t("Kvitteringens id", "Receipt id")) }
-            } }
+            (super::words::column_heads(s.lang, &[("Mottatt", "Received"), ("Levering", "Delivery"), ("Fra", "From"), ("Status", "Status"), ("Kanal", "Channel"), ("Kvitteringens id", "Receipt id")]))
             tbody {
                 @for r in receipts {
                     tr {

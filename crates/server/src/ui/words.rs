@@ -124,3 +124,10 @@ pub fn party(registry: &overgang_registry::Registry, her: Option<&str>) -> Marku
         },
     }
 }
+
+/// A table's header row: one column heading per (bokmål, English) pair.
+pub fn column_heads(lang: Lang, heads: &[(&'static str, &'static str)]) -> Markup {
+    html! {
+        thead { tr { @for (nb, en) in heads { th scope="col" { (t(lang, nb, en)) } } } }
+    }
+}
