@@ -65,40 +65,10 @@ fn size_on_disk(db: &Path) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{message, opts};
+    use super::super::queue_tests::{claim_and_finish, first_delivery, routed};
+    use super::super::tests::opts;
     use super::super::SqliteStore;
-    use crate::{Attempt, AttemptResult, Millis, NewDelivery, NewMessage, Store};
-
-    fn routed(id: &str, at: Millis, patient: &str, receivers: &[&str]) -> NewMessage {
-        let mut m = message(id, at, Some(&format!("key-{id}")), id.as_bytes());
-        m.meta.patient_key = Some(patient.to_string());
-        m.route_reason = "routed".into();
-        m.deliveries = receivers
-            .iter()
-            .map(|r| NewDelivery {
-                receiver_her: r.to_string(),
-                role: "primary".into(),
-                reason: format!("to {r}"),
-            })
-            .collect();
-        m
-    }
-
-    async fn only_delivery(store: &SqliteStore, message_id: &str) -> i64 {
-        store.deliveries_of(message_id).await.unwrap()[0].0.id
-    }
-
-    async fn finish(store: &SqliteStore, id: i64, at: Millis, result: AttemptResult) {
-        store.claim(vec![id], at).await.unwrap();
-        store
-            .finish(Attempt {
-                delivery_id: id,
-                at,
-                result,
-            })
-            .await
-            .unwrap();
-    }
+    use crate::{AttemptResult, Store};
 
     #[tokio::test]
     async fn gauges_count_each_destinations_open_deliveries_and_the_size_on_disk() {
@@ -121,32 +91,32 @@ mod tests {
             .await
             .unwrap();
         store
-            .claim(vec![only_delivery(&store, "b1").await], 3000)
+            .claim(vec![first_delivery(&store, "b1").await], 3000)
             .await
             .unwrap();
         store
             .submit(routed("b2", 3000, "p3", &["B"]))
             .await
             .unwrap();
-        let b2 = only_delivery(&store, "b2").await;
+        let b2 = first_delivery(&store, "b2").await;
         let dead = AttemptResult::DeadLetter {
             error: "400".into(),
         };
-        finish(&store, b2, 3100, dead).await;
+        claim_and_finish(&store, b2, 3100, dead).await;
         // C: delivered, its AppRec overdue; D: acknowledged (not open).
         store
             .submit(routed("c1", 4000, "p4", &["C"]))
             .await
             .unwrap();
-        let c1 = only_delivery(&store, "c1").await;
-        finish(&store, c1, 4100, AttemptResult::Delivered).await;
+        let c1 = first_delivery(&store, "c1").await;
+        claim_and_finish(&store, c1, 4100, AttemptResult::Delivered).await;
         assert_eq!(store.flag_overdue(9000, 5000).await.unwrap(), vec![c1]);
         store
             .submit(routed("d1", 4000, "p5", &["D"]))
             .await
             .unwrap();
-        let d1 = only_delivery(&store, "d1").await;
-        finish(&store, d1, 4100, AttemptResult::Delivered).await;
+        let d1 = first_delivery(&store, "d1").await;
+        claim_and_finish(&store, d1, 4100, AttemptResult::Delivered).await;
 
         let g = store.queue_gauges().await.unwrap();
         let hers: Vec<&str> = g

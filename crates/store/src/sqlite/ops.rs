@@ -139,43 +139,11 @@ pub(super) fn destination_stats(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::{message, opts};
+    use super::super::queue_tests::{claim_and_finish, first_delivery, routed};
+    use super::super::tests::opts;
     use super::*;
     use crate::sqlite::SqliteStore;
-    use crate::{
-        Attempt, AttemptResult, NewDelivery, NewMessage, NewReceipt, OperatorAction, Store,
-    };
-
-    fn routed(id: &str, at: Millis, patient: &str, receivers: &[&str]) -> NewMessage {
-        let mut m = message(id, at, Some(&format!("key-{id}")), id.as_bytes());
-        m.meta.patient_key = Some(patient.to_string());
-        m.route_reason = "routed".into();
-        m.deliveries = receivers
-            .iter()
-            .map(|r| NewDelivery {
-                receiver_her: r.to_string(),
-                role: "primary".into(),
-                reason: format!("to {r}"),
-            })
-            .collect();
-        m
-    }
-
-    async fn first_delivery(store: &SqliteStore, message_id: &str) -> i64 {
-        store.deliveries_of(message_id).await.unwrap()[0].0.id
-    }
-
-    async fn attempt(store: &SqliteStore, id: i64, at: Millis, result: AttemptResult) {
-        assert_eq!(store.claim(vec![id], at).await.unwrap(), vec![id]);
-        store
-            .finish(Attempt {
-                delivery_id: id,
-                at,
-                result,
-            })
-            .await
-            .unwrap();
-    }
+    use crate::{AttemptResult, NewReceipt, OperatorAction, Store};
 
     fn of<'a>(all: &'a [DestinationStats], her: &str) -> &'a DestinationStats {
         all.iter()
@@ -207,7 +175,7 @@ mod tests {
         let a1 = first_delivery(&store, "a1").await;
         let a3 = first_delivery(&store, "a3").await;
         let a4 = first_delivery(&store, "a4").await;
-        attempt(
+        claim_and_finish(
             &store,
             a1,
             t0 + 10,
@@ -217,15 +185,15 @@ mod tests {
             },
         )
         .await;
-        attempt(&store, a3, t0 - 2 * H, AttemptResult::Delivered).await;
+        claim_and_finish(&store, a3, t0 - 2 * H, AttemptResult::Delivered).await;
         store.flag_overdue(t0, t0 - H).await.unwrap();
-        attempt(&store, a4, t0 + 20, AttemptResult::Delivered).await;
+        claim_and_finish(&store, a4, t0 + 20, AttemptResult::Delivered).await;
         // B: one dead letter (refused), one in flight, nothing waiting.
         store.submit(routed("b1", t0, "p1", &["B"])).await.unwrap();
         store.submit(routed("b2", t0, "p2", &["B"])).await.unwrap();
         let b1 = first_delivery(&store, "b1").await;
         let b2 = first_delivery(&store, "b2").await;
-        attempt(
+        claim_and_finish(
             &store,
             b1,
             t0 + 30,
@@ -249,7 +217,7 @@ mod tests {
             body: b"<AppRec/>".to_vec(),
             callback_to: None,
         };
-        attempt(&store, c1, t0 - 5 * H, AttemptResult::Answered(ok)).await;
+        claim_and_finish(&store, c1, t0 - 5 * H, AttemptResult::Answered(ok)).await;
 
         let now = t0 + 100;
         let all = store.destination_stats(now).await.unwrap();

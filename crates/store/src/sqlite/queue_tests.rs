@@ -19,7 +19,9 @@ use super::tests::{message, opts};
 use super::*;
 use crate::{AttemptResult, DeliveryKind, DeliveryState as D, NewDelivery};
 
-fn routed(id: &str, at: Millis, patient: &str, receivers: &[&str]) -> NewMessage {
+/// A message routed to `receivers` (shared with the gauges' and the
+/// operators' query tests).
+pub(super) fn routed(id: &str, at: Millis, patient: &str, receivers: &[&str]) -> NewMessage {
     let mut m = message(id, at, Some(&format!("key-{id}")), id.as_bytes());
     m.meta.patient_key = Some(patient.to_string());
     m.route_reason = format!("routed to {}", receivers.join(", "));
@@ -77,6 +79,22 @@ fn answered(status: u8, apprec_id: &str) -> NewReceipt {
         body: format!("<AppRec>{apprec_id}</AppRec>").into_bytes(),
         callback_to: None,
     }
+}
+
+/// The id of a message's first delivery.
+pub(super) async fn first_delivery(store: &SqliteStore, message_id: &str) -> i64 {
+    store.deliveries_of(message_id).await.unwrap()[0].0.id
+}
+
+/// Claims a delivery and records an attempt's result.
+pub(super) async fn claim_and_finish(
+    store: &SqliteStore,
+    id: i64,
+    at: Millis,
+    result: AttemptResult,
+) {
+    assert_eq!(store.claim(vec![id], at).await.unwrap(), vec![id]);
+    finish(store, id, at, result).await;
 }
 
 async fn finish(store: &SqliteStore, id: i64, at: Millis, result: AttemptResult) -> D {
