@@ -193,23 +193,8 @@ async fn worklist<S: Store>(
                     }
                 }
             }
-            div.field {
-                label for="type" { (s.t("Meldingstype", "Message type")) }
-                select #type name="type" {
-                    option value="" { (s.t("Alle", "All")) }
-                    @for (code, name) in &types {
-                        option value=(code) selected[set(&p.msg_type) == Some(code.as_str())] { (name) }
-                    }
-                }
-            }
-            div.field {
-                label for="from" { (s.t("Fra dato", "From date")) }
-                input #from type="date" name="from" value=(set(&p.from).unwrap_or(""));
-            }
-            div.field {
-                label for="to" { (s.t("Til dato", "To date")) }
-                input #to type="date" name="to" value=(set(&p.to).unwrap_or(""));
-            }
+            (super::words::type_select(lang, &types, set(&p.msg_type)))
+            (super::words::date_range(lang, set(&p.from).unwrap_or(""), set(&p.to).unwrap_or("")))
             div.field.check {
                 input #findings type="checkbox" name="findings" value="1" checked[set(&p.findings).is_some()];
                 label for="findings" { (s.t("Bare med feil eller advarsler", "Only with errors or warnings")) }

@@ -1154,15 +1154,7 @@ async fn search<S: Store>(
             (text_field("msg_id", "MsgId", v(&p.msg_id), "text"))
             (text_field("sender", s.t("Avsender (HER-id)", "Sender (HER id)"), v(&p.sender), "numeric"))
             (text_field("receiver", s.t("Mottaker (HER-id)", "Receiver (HER id)"), v(&p.receiver), "numeric"))
-            div.field {
-                label for="type" { (s.t("Meldingstype", "Message type")) }
-                select #type name="type" {
-                    option value="" { (s.t("Alle", "All")) }
-                    @for (code, name) in &types {
-                        option value=(code) selected[set(&p.msg_type) == Some(code.as_str())] { (name) }
-                    }
-                }
-            }
+            (super::words::type_select(lang, &types, set(&p.msg_type)))
             div.field {
                 label for="state" { (s.t("Status", "State")) }
                 select #state name="state" {
@@ -1172,14 +1164,7 @@ async fn search<S: Store>(
                     }
                 }
             }
-            div.field {
-                label for="from" { (s.t("Fra dato", "From date")) }
-                input #from type="date" name="from" value=(v(&p.from));
-            }
-            div.field {
-                label for="to" { (s.t("Til dato", "To date")) }
-                input #to type="date" name="to" value=(v(&p.to));
-            }
+            (super::words::date_range(lang, &v(&p.from), &v(&p.to)))
             div.field { button type="submit" { (s.t("Søk", "Search")) } }
         }
         @if !bad.is_empty() {

@@ -131,3 +131,32 @@ pub fn column_heads(lang: Lang, heads: &[(&'static str, &'static str)]) -> Marku
         thead { tr { @for (nb, en) in heads { th scope="col" { (t(lang, nb, en)) } } } }
     }
 }
+
+/// The message-type filter: every type of list 8279, "all" first.
+pub fn type_select(lang: Lang, types: &[(String, String)], selected: Option<&str>) -> Markup {
+    html! {
+        div.field {
+            label for="type" { (t(lang, "Meldingstype", "Message type")) }
+            select #type name="type" {
+                option value="" { (t(lang, "Alle", "All")) }
+                @for (code, name) in types {
+                    option value=(code) selected[selected == Some(code.as_str())] { (name) }
+                }
+            }
+        }
+    }
+}
+
+/// The "from date" and "to date" filters (`from`, `to`; `YYYY-MM-DD`).
+pub fn date_range(lang: Lang, from: &str, to: &str) -> Markup {
+    html! {
+        div.field {
+            label for="from" { (t(lang, "Fra dato", "From date")) }
+            input #from type="date" name="from" value=(from);
+        }
+        div.field {
+            label for="to" { (t(lang, "Til dato", "To date")) }
+            input #to type="date" name="to" value=(to);
+        }
+    }
+}
