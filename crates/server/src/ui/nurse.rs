@@ -311,15 +311,13 @@ async fn message<S: Store>(
     if !s.person.may_read_clinical(parties) {
         if s.person.has(Role::Nurse) {
             // Another unit's message: refused, and the attempt recorded.
-            let entry = NewAccess {
-                at: now_millis(),
-                user: s.person.name.clone(),
-                action: "view_message".into(),
-                message_id: Some(id.clone()),
-                patient_key: record.summary.meta.patient_key.clone(),
-                outcome: "denied".into(),
-                ..NewAccess::default()
-            };
+            let entry = view_entry(
+                &s,
+                &id,
+                record.summary.meta.patient_key.clone(),
+                None,
+                "denied",
+            );
             if let Err(e) = state.store.log_access(entry).await {
                 tracing::error!(error = %e, "access log write failed");
             }
@@ -333,16 +331,7 @@ async fn message<S: Store>(
         return super::forbidden(&s);
     }
     let unit = s.person.units.iter().find(|u| parties.contains(u)).cloned();
-    let entry = NewAccess {
-        at: now_millis(),
-        user: s.person.name.clone(),
-        action: "view_message".into(),
-        message_id: Some(id.clone()),
-        patient_key: record.summary.meta.patient_key.clone(),
-        unit,
-        outcome: "ok".into(),
-        ..NewAccess::default()
-    };
+    let entry = view_entry(&s, &id, record.summary.meta.patient_key.clone(), unit, "ok");
     if let Err(e) = state.store.log_access(entry).await {
         tracing::error!(error = %e, "access log write failed; message not shown");
         return store_failed(&s);
@@ -371,6 +360,26 @@ async fn message<S: Store>(
         &receipts,
     );
     page(&s, &view.title, view.body)
+}
+
+/// The access-log entry of a look at a message (or a refused one).
+fn view_entry(
+    s: &Signed,
+    id: &str,
+    patient_key: Option<String>,
+    unit: Option<String>,
+    outcome: &str,
+) -> NewAccess {
+    NewAccess {
+        at: now_millis(),
+        user: s.person.name.clone(),
+        action: "view_message".into(),
+        message_id: Some(id.to_owned()),
+        patient_key,
+        unit,
+        outcome: outcome.into(),
+        ..NewAccess::default()
+    }
 }
 
 /// Findings as a list at the top of the message, worst first, each linking

@@ -812,6 +812,16 @@ fn action_failed(s: &Signed, e: StoreError, back: &str) -> Response {
     }
 }
 
+/// An operator's form: the role, then the CSRF token, then its fields and
+/// the page to go back to.
+fn operator_form(s: &Signed, body: &[u8]) -> Result<(Fields, String), Response> {
+    s.require(Role::Operator)?;
+    let f = Fields::parse(body);
+    s.check_csrf(f.get("_csrf"))?;
+    let back = back_field(&f);
+    Ok((f, back))
+}
+
 fn back_field(f: &Fields) -> String {
     match f.get("back") {
         "" => "/ui/ops/dead-letters".to_owned(),
@@ -825,14 +835,10 @@ async fn replay_one<S: Store>(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = s.require(Role::Operator) {
-        return r;
-    }
-    let f = Fields::parse(&body);
-    if let Err(r) = s.check_csrf(f.get("_csrf")) {
-        return r;
-    }
-    let back = back_field(&f);
+    let (f, back) = match operator_form(&s, &body) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let reason = match clean_reason(f.get("reason")) {
         r if r.is_empty() => REPLAY_REASON.to_owned(),
         r => r,
@@ -852,14 +858,10 @@ async fn cancel_one<S: Store>(
     Path(id): Path<i64>,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = s.require(Role::Operator) {
-        return r;
-    }
-    let f = Fields::parse(&body);
-    if let Err(r) = s.check_csrf(f.get("_csrf")) {
-        return r;
-    }
-    let back = back_field(&f);
+    let (f, back) = match operator_form(&s, &body) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let reason = clean_reason(f.get("reason"));
     if reason.is_empty() {
         let msg = s.t(
@@ -926,14 +928,10 @@ async fn replay_many<S: Store>(
     s: Signed,
     body: Bytes,
 ) -> Response {
-    if let Err(r) = s.require(Role::Operator) {
-        return r;
-    }
-    let f = Fields::parse(&body);
-    if let Err(r) = s.check_csrf(f.get("_csrf")) {
-        return r;
-    }
-    let back = back_field(&f);
+    let (f, back) = match operator_form(&s, &body) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
     let ids = match bulk_ids(&state, &f).await {
         Ok(ids) => ids,
         Err(e) => {
