@@ -98,7 +98,8 @@ async fn shown(b: &Browser) -> String {
 
 /// What every page must be, checked in the browser: each form field has a
 /// label (or an aria-label), each image a text, each button words, the
-/// page its language; and at a tablet's width (768 px) nothing makes the
+/// page its language, every text the contrast WCAG AA asks (4.5:1, 3:1 for
+/// large text) against the background it stands on; and at a tablet's width (768 px) nothing makes the
 /// page wider than the screen.
 async fn assert_usable(b: &Browser, what: &str) {
     let problems: Value = b
@@ -113,6 +114,21 @@ async fn assert_usable(b: &Browser, what: &str) {
              });\
              document.querySelectorAll('img').forEach(el => { if (!el.hasAttribute('alt')) out.push('img without alt'); });\
              document.querySelectorAll('button').forEach(el => { if (!el.textContent.trim() && !el.getAttribute('aria-label')) out.push('button without words'); });\
+             const rgb = c => { const m = c.match(/[\\d.]+/g); return m ? m.map(Number) : [0, 0, 0, 0]; };\
+             const lum = c => { const v = c.slice(0, 3).map(x => { x /= 255; return x <= 0.03928 ? x / 12.92 : Math.pow((x + 0.055) / 1.055, 2.4); });\
+               return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };\
+             const bg = el => { for (let a = el; a; a = a.parentElement) { const c = rgb(getComputedStyle(a).backgroundColor);\
+               if (c.length < 4 || c[3] > 0.5) return c; } return [255, 255, 255]; };\
+             document.querySelectorAll('body *').forEach(el => {\
+               if (!Array.from(el.childNodes).some(n => n.nodeType === 3 && n.textContent.trim())) return;\
+               const st = getComputedStyle(el);\
+               if (st.visibility === 'hidden' || st.display === 'none' || el.closest('.visually-hidden, .skip')) return;\
+               const a = lum(rgb(st.color)), b = lum(bg(el));\
+               const ratio = (Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05);\
+               const size = parseFloat(st.fontSize), bold = parseInt(st.fontWeight, 10) >= 700;\
+               const need = (size >= 24 || (bold && size >= 18.66)) ? 3 : 4.5;\
+               if (ratio < need) out.push('contrast ' + ratio.toFixed(2) + ' < ' + need + ': ' + el.tagName + '.' + el.className + ' ' + el.textContent.trim().slice(0, 30));\
+             });\
              return out;",
             vec![],
         )
