@@ -362,6 +362,24 @@ async fn an_operator_replays_a_dead_letter_and_sees_it_delivered() {
         b.wait_for("main h1").await;
         b.screenshot("ops-dashboard").await;
         assert_usable(&b, "the operators' dashboard").await;
+        // The dashboard refreshes itself in place: the script fetches the
+        // fragment (every 5 s) and the page is not loaded again (a mark
+        // set on this page's window survives).
+        b.client
+            .execute("window.overgangMark = 1; return null;", vec![])
+            .await
+            .expect("script");
+        b.wait_for("#dashboard[data-refreshed]").await;
+        let kept: Value = b
+            .client
+            .execute("return window.overgangMark === 1;", vec![])
+            .await
+            .expect("script");
+        assert_eq!(
+            kept,
+            Value::Bool(true),
+            "the dashboard reloaded the whole page"
+        );
 
         b.open_ok("/ui/ops/dead-letters").await;
         // The delivery's own replay form (the page also has forms that
