@@ -432,6 +432,21 @@ fn users_are_managed_from_the_command_line() {
         "{}",
         String::from_utf8_lossy(&add.stderr)
     );
+    let coordinator = run_stdin(
+        &[
+            "users",
+            "add",
+            "--file",
+            f,
+            "siv",
+            "--role",
+            "coordinator",
+            "--municipality",
+            "5001",
+        ],
+        b"third-password-3\n",
+    );
+    assert!(coordinator.status.success());
     let ops = run_stdin(
         &[
             "users", "add", "--file", f, "ola", "--role", "operator", "--role", "admin",
@@ -449,6 +464,7 @@ fn users_are_managed_from_the_command_line() {
     let out = String::from_utf8_lossy(&list.stdout);
     assert!(out.contains("kari\tKari N\tnurse\t8100002"), "{out}");
     assert!(out.contains("ola\t\toperator,admin\t"), "{out}");
+    assert!(out.contains("siv\t\tcoordinator\t\t5001"), "{out}");
     assert!(!out.contains("argon2"));
 
     // A new password: a new hash; the old one no longer in the file.

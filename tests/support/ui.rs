@@ -43,6 +43,7 @@ pub fn users_file_named(dir: &Path, users: &[NamedUser]) -> PathBuf {
             password_hash: hash_password(password).expect("hash"),
             roles: roles.to_vec(),
             units: units.iter().map(|u| u.to_string()).collect(),
+            municipalities: Vec::new(),
         });
     }
     let p = dir.join("users.toml");

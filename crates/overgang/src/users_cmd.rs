@@ -38,12 +38,15 @@ pub struct AddArgs {
     /// The name shown on the pages.
     #[arg(long)]
     pub display_name: Option<String>,
-    /// A role: nurse, operator or admin (repeatable).
+    /// A role: nurse, operator, admin or coordinator (repeatable).
     #[arg(long = "role", value_name = "ROLE", required = true)]
     pub roles: Vec<String>,
     /// A nurse's unit, as a HER-id (repeatable).
     #[arg(long = "unit", value_name = "HER-ID")]
     pub units: Vec<String>,
+    /// A coordinator's municipality, as its 4-digit number (repeatable).
+    #[arg(long = "municipality", value_name = "NUMBER")]
+    pub municipalities: Vec<String>,
 }
 
 #[derive(clap::Args)]
@@ -110,7 +113,8 @@ fn add(a: AddArgs) -> anyhow::Result<u8> {
         .roles
         .iter()
         .map(|r| {
-            Role::parse(r).with_context(|| format!("{r:?}: a role is nurse, operator or admin"))
+            Role::parse(r)
+                .with_context(|| format!("{r:?}: a role is nurse, operator, admin or coordinator"))
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
     if let Some(u) = a.units.iter().find(|u| !overgang_registry::is_her_id(u)) {
@@ -131,6 +135,7 @@ fn add(a: AddArgs) -> anyhow::Result<u8> {
         password_hash,
         roles,
         units: a.units,
+        municipalities: a.municipalities,
     };
     file.upsert(entry);
     // The same checks the gateway makes when it reads the file.
@@ -178,11 +183,12 @@ fn list(path: &Path) -> anyhow::Result<u8> {
     for u in &file.users {
         let roles: Vec<&str> = u.roles.iter().map(|r| r.as_str()).collect();
         println!(
-            "{}\t{}\t{}\t{}",
+            "{}\t{}\t{}\t{}\t{}",
             u.name,
             u.display_name,
             roles.join(","),
-            u.units.join(",")
+            u.units.join(","),
+            u.municipalities.join(",")
         );
     }
     Ok(0)

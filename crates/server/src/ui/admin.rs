@@ -193,6 +193,7 @@ fn role_name(lang: Lang, r: Role) -> &'static str {
         Role::Nurse => t(lang, "Sykepleier", "Nurse"),
         Role::Operator => t(lang, "Drift", "Operator"),
         Role::Admin => t(lang, "Administrator", "Administrator"),
+        Role::Coordinator => t(lang, "Koordinator", "Coordinator"),
     }
 }
 
@@ -230,7 +231,7 @@ async fn users<S: Store>(State(state): State<Arc<AppState<S>>>, s: Signed) -> Re
             div.scroll {
                 table.list.admin #users {
                     caption { (s.t("Brukere", "Users")) " (" (people.len()) ")" }
-                    (super::words::column_heads(s.lang, &[("Brukernavn", "User name"), ("Visningsnavn", "Display name"), ("Roller", "Roles"), ("Enheter", "Units")]))
+                    (super::words::column_heads(s.lang, &[("Brukernavn", "User name"), ("Visningsnavn", "Display name"), ("Roller", "Roles"), ("Enheter", "Units"), ("Kommuner", "Municipalities")]))
                     tbody {
                         @for p in &people {
                             tr {
@@ -258,6 +259,13 @@ async fn users<S: Store>(State(state): State<Arc<AppState<S>>>, s: Signed) -> Re
                                                 }
                                             }
                                         }
+                                    }
+                                }
+                                td {
+                                    @if p.municipalities.is_empty() {
+                                        span.muted { "–" }
+                                    } @else {
+                                        (p.municipalities.join(", "))
                                     }
                                 }
                             }

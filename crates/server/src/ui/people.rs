@@ -38,16 +38,20 @@ pub enum Role {
     Operator,
     /// Users, registry, rules, the access log.
     Admin,
+    /// Follows patient flow for municipalities: the discharge-ready board,
+    /// overdue messages (metadata and counts, no clinical content).
+    Coordinator,
 }
 
 impl Role {
-    pub const ALL: [Role; 3] = [Role::Nurse, Role::Operator, Role::Admin];
+    pub const ALL: [Role; 4] = [Role::Nurse, Role::Operator, Role::Admin, Role::Coordinator];
 
     pub fn as_str(self) -> &'static str {
         match self {
             Role::Nurse => "nurse",
             Role::Operator => "operator",
             Role::Admin => "admin",
+            Role::Coordinator => "coordinator",
         }
     }
 
@@ -65,6 +69,8 @@ pub struct Person {
     pub roles: Vec<Role>,
     /// HER-ids of the units a nurse works for.
     pub units: Vec<String>,
+    /// Municipality numbers (4 digits) a coordinator follows.
+    pub municipalities: Vec<String>,
 }
 
 impl Person {
@@ -109,6 +115,8 @@ pub struct UserEntry {
     pub roles: Vec<Role>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub units: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub municipalities: Vec<String>,
 }
 
 impl UserEntry {
@@ -122,6 +130,7 @@ impl UserEntry {
             },
             roles: self.roles.clone(),
             units: self.units.clone(),
+            municipalities: self.municipalities.clone(),
         }
     }
 }
@@ -159,6 +168,22 @@ impl UsersFile {
             if u.roles.contains(&Role::Nurse) && u.units.is_empty() {
                 return Err(format!(
                     "user {:?}: a nurse needs at least one unit (HER-id)",
+                    u.name
+                ));
+            }
+            if u.roles.contains(&Role::Coordinator) && u.municipalities.is_empty() {
+                return Err(format!(
+                    "user {:?}: a coordinator needs at least one municipality (4-digit number)",
+                    u.name
+                ));
+            }
+            if let Some(m) = u
+                .municipalities
+                .iter()
+                .find(|m| !overgang_registry::is_municipality_number(m))
+            {
+                return Err(format!(
+                    "user {:?}: {m:?} is not a municipality number (4 digits)",
                     u.name
                 ));
             }
@@ -350,6 +375,7 @@ mod tests {
             password_hash: hash_password(password).unwrap(),
             roles: roles.to_vec(),
             units: units.iter().map(|u| u.to_string()).collect(),
+            municipalities: Vec::new(),
         }
     }
 
@@ -394,6 +420,17 @@ mod tests {
         assert!(UsersFile::parse(&bad_hash).unwrap_err().contains("Argon2"));
         let unitless = "[[users]]\nname = \"n\"\npassword_hash = \"$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ$aGFzaGhhc2hoYXNoaGFzaGhhc2hoYXNoaGFzaGhhc2g\"\nroles = [\"nurse\"]\n";
         assert!(UsersFile::parse(unitless).unwrap_err().contains("unit"));
+        let placeless = unitless.replace("\"nurse\"", "\"coordinator\"");
+        assert!(UsersFile::parse(&placeless)
+            .unwrap_err()
+            .contains("municipality"));
+        let coordinator = format!("{placeless}municipalities = [\"5001\"]\n");
+        let file = UsersFile::parse(&coordinator).expect("a coordinator of 5001");
+        assert_eq!(file.users[0].municipalities, ["5001"]);
+        let bad = format!("{placeless}municipalities = [\"50011\"]\n");
+        assert!(UsersFile::parse(&bad)
+            .unwrap_err()
+            .contains("municipality number"));
         assert!(
             UsersFile::parse("[[users]]\nname = \"a b\"\npassword_hash = \"x\"\n")
                 .unwrap_err()
