@@ -126,6 +126,7 @@ fn write_config(dir: &Path) -> PathBuf {
                 overgang_server::ui::people::Role::Admin,
             ],
             units: vec!["99387".into(), "5078".into()],
+            municipalities: Vec::new(),
         }],
     };
     std::fs::write(dir.join("users.toml"), users.to_toml()).expect("users");
