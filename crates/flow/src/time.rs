@@ -168,7 +168,8 @@ fn is_zone(s: &str) -> bool {
 }
 
 /// Finds the first date in free text: `YYYY-MM-DD`, `DD.MM.YYYY` or
-/// `D.M.YYYY`. Returns the day number.
+/// `D.M.YYYY`, or with a two-digit year `DD.MM.YY` (taken as 20YY).
+/// Returns the day number.
 pub fn find_date_in_text(text: &str) -> Option<i64> {
     let b = text.as_bytes();
     for i in 0..b.len() {
@@ -194,13 +195,15 @@ fn dotted_at(text: &str, i: usize) -> Option<i64> {
     let m = parts.next()?;
     let y_rest = parts.next()?;
     let y: String = y_rest.chars().take_while(char::is_ascii_digit).collect();
-    if !(1..=2).contains(&d.len()) || !(1..=2).contains(&m.len()) || y.len() != 4 {
+    if !(1..=2).contains(&d.len()) || !(1..=2).contains(&m.len()) || !matches!(y.len(), 2 | 4) {
         return None;
     }
+    // A two-digit year is this century's (`22.01.18` is 2018-01-22).
+    let century = if y.len() == 2 { 2000 } else { 0 };
     let (d, m, y) = (
         u32::try_from(digits(d)?).ok()?,
         u32::try_from(digits(m)?).ok()?,
-        digits(&y)?,
+        century + digits(&y)?,
     );
     if !(1..=12).contains(&m) || d == 0 || d > days_in_month(y, m) {
         return None;
@@ -268,6 +271,10 @@ mod tests {
             read_date("2018-01-03")
         );
         assert_eq!(find_date_in_text("5.1.2018"), read_date("2018-01-05"));
+        assert_eq!(
+            find_date_in_text("Funksjonsvurdering gjort 22.01.18."),
+            read_date("2018-01-22")
+        );
         assert_eq!(find_date_in_text("ingen dato 123"), None);
         assert_eq!(day_string(days_from_civil(2024, 2, 29)), "2024-02-29");
     }
