@@ -3,7 +3,7 @@
 
 use crate::config::FlowConfig;
 use crate::stay::{Flow, PeriodEnd, StayState};
-use crate::time::{day_string, oslo_day, year_of_day};
+use crate::time::{day_string, days_from_civil, oslo_day, year_of_day};
 use serde::{Deserialize, Serialize};
 
 /// One ready declaration of one stay.
@@ -39,14 +39,18 @@ pub fn count_days(config: &FlowConfig, ready_at: i64, until: i64) -> (u32, i64, 
     let first = oslo_day(ready_at) + 1;
     let last = oslo_day(until);
     let (mut days, mut nok, mut unpriced) = (0u32, 0i64, 0u32);
+    // Year by year, so a far-off date costs no more than a near one.
     let mut d = first;
     while d <= last {
-        days = days.saturating_add(1);
-        match config.day_rate(year_of_day(d)) {
-            Some(rate) => nok = nok.saturating_add(rate),
-            None => unpriced = unpriced.saturating_add(1),
+        let year = year_of_day(d);
+        let segment_end = last.min(days_from_civil(year + 1, 1, 1) - 1);
+        let n = u32::try_from(segment_end - d + 1).unwrap_or(u32::MAX);
+        days = days.saturating_add(n);
+        match config.day_rate(year) {
+            Some(rate) => nok = nok.saturating_add(rate.saturating_mul(i64::from(n))),
+            None => unpriced = unpriced.saturating_add(n),
         }
-        d += 1;
+        d = segment_end + 1;
     }
     (days, nok, unpriced)
 }

@@ -77,6 +77,11 @@ pub enum Placement {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StayMessage {
     pub message_id: String,
+    /// `MsgInfo/MsgId`.
+    pub msg_id: Option<String>,
+    /// The conversation it belongs to: its `RefToConversation`, or its own
+    /// `MsgId` when it starts one.
+    pub conversation: Option<String>,
     /// Message type or notice name ([`Fact::kind`]).
     pub kind: String,
     pub received_at: i64,
@@ -537,6 +542,8 @@ fn build(d: Draft, order: &[&Fact], disp: &[Disposition], roles: &[Role]) -> (St
         }
         messages.push(StayMessage {
             message_id: f.message_id.clone(),
+            msg_id: f.msg_id.clone(),
+            conversation: f.ref_to_conversation.clone().or_else(|| f.msg_id.clone()),
             kind: f.kind().to_owned(),
             received_at: f.received_at,
             role: roles[i],

@@ -239,6 +239,10 @@ fn the_whole_journey_on_time() {
     );
     let answer = &s.messages[3];
     assert_eq!(answer.placement, Placement::Conversation);
+    assert_eq!(
+        answer.conversation.as_deref(),
+        Some("p1-79c55ed0-0692-11e8-b566-0800200c9a66")
+    );
     assert_eq!(answer.side, Side::Municipality);
     assert_eq!(s.messages[1].side, Side::Municipality);
     assert_eq!(s.messages[0].side, Side::Hospital);
