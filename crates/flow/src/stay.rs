@@ -232,6 +232,12 @@ fn same_kind(a: &Fact, b: &Fact) -> bool {
     a.kind() == b.kind() && a.patient_key == b.patient_key
 }
 
+type GroupKey<'a> = (&'a str, Option<&'a str>, Option<&'a str>);
+
+fn group_key(f: &Fact) -> GroupKey<'_> {
+    (f.kind(), f.patient_key.as_deref(), f.sender.org.as_deref())
+}
+
 /// Dispositions: cancellations, changes and "the latest Helseopplysninger".
 pub(crate) fn dispositions_of(facts: &[&Fact]) -> Vec<Disposition> {
     let mut disp = vec![Disposition::Effective; facts.len()];
@@ -241,38 +247,44 @@ pub(crate) fn dispositions_of(facts: &[&Fact]) -> Vec<Disposition> {
             by_msg_id.entry(m).or_insert(i);
         }
     }
-    // The message a cancellation or change refers to: its parent when that
-    // is the same kind, else the latest earlier effective one of the same
-    // kind for the patient from the same sender.
-    let target = |i: usize, disp: &[Disposition]| -> Option<usize> {
-        let f = facts[i];
-        if let Some(&p) = f.ref_to_parent.as_deref().and_then(|r| by_msg_id.get(r)) {
-            if p != i && same_kind(facts[p], f) {
-                return Some(p);
-            }
-        }
-        (0..i).rev().find(|&j| {
-            let g = facts[j];
-            same_kind(g, f)
-                && g.sender.org == f.sender.org
-                && disp[j] == Disposition::Effective
-                && f.patient_key.is_some()
-        })
-    };
+    // Earlier messages of the same type for the same patient from the same
+    // organisation, in order of receipt.
+    let mut groups: HashMap<GroupKey<'_>, Vec<usize>> = HashMap::new();
     for i in 0..facts.len() {
         let f = facts[i];
+        let earlier = groups
+            .get(&group_key(f))
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        // The message a cancellation or change refers to: its parent when
+        // that is of the same type and patient, else the latest earlier
+        // effective one of the group.
+        let parent = f
+            .ref_to_parent
+            .as_deref()
+            .and_then(|r| by_msg_id.get(r))
+            .copied()
+            .filter(|&p| p != i && same_kind(facts[p], f));
+        let target = parent.or_else(|| {
+            f.patient_key.as_ref()?;
+            earlier
+                .iter()
+                .rev()
+                .copied()
+                .find(|&j| disp[j] == Disposition::Effective)
+        });
         if f.is_cancellation() {
             disp[i] = Disposition::Cancellation;
-            let mut cur = target(i, &disp);
-            let mut guard = 0;
+            let mut cur = target;
+            let mut steps = 0;
             while let Some(t) = cur {
-                if disp[t] == Disposition::Cancelled || guard > facts.len() {
+                if disp[t] == Disposition::Cancelled || steps > facts.len() {
                     break;
                 }
                 if disp[t] != Disposition::Cancellation {
                     disp[t] = Disposition::Cancelled;
                 }
-                guard += 1;
+                steps += 1;
                 // A change chain is withdrawn as a whole.
                 cur = facts[t]
                     .ref_to_parent
@@ -282,23 +294,19 @@ pub(crate) fn dispositions_of(facts: &[&Fact]) -> Vec<Disposition> {
                     .filter(|&p| p != t && same_kind(facts[p], facts[t]));
             }
         } else if f.is_change() {
-            if let Some(t) = target(i, &disp) {
-                if disp[t] == Disposition::Effective {
-                    disp[t] = Disposition::Superseded;
-                }
+            if let Some(t) = target.filter(|&t| disp[t] == Disposition::Effective) {
+                disp[t] = Disposition::Superseded;
             }
         }
+        // The latest Helseopplysninger replaces the earlier ones.
         if role_of(f) == Role::HealthInfo && disp[i] == Disposition::Effective {
-            for j in 0..i {
-                if disp[j] == Disposition::Effective
-                    && role_of(facts[j]) == Role::HealthInfo
-                    && facts[j].patient_key == f.patient_key
-                    && facts[j].sender.org == f.sender.org
-                {
+            for &j in earlier {
+                if disp[j] == Disposition::Effective {
                     disp[j] = Disposition::Superseded;
                 }
             }
         }
+        groups.entry(group_key(f)).or_default().push(i);
     }
     disp
 }
@@ -376,6 +384,10 @@ pub fn stays(facts: &[Fact]) -> Flow {
             by_msg_id.entry(m).or_insert(i);
         }
     }
+    let mut by_patient: HashMap<String, Vec<usize>> = HashMap::new();
+    for (k, d) in drafts.iter().enumerate() {
+        by_patient.entry(d.patient.clone()).or_default().push(k);
+    }
     let mut unplaced = Vec::new();
     for i in 0..order.len() {
         if placed[i].is_some() {
@@ -398,16 +410,16 @@ pub fn stays(facts: &[Fact]) -> Flow {
             continue;
         }
         let cands = hospital_candidates(f, roles[i]);
-        let by_time = drafts
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| {
-                d.patient == patient
-                    && cands.contains(&d.hospital)
-                    && d.admitted_at - SAME_ADMISSION_MS <= f.received_at
+        let by_time = by_patient
+            .get(patient)
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&k| {
+                let d = &drafts[k];
+                cands.contains(&d.hospital) && d.admitted_at - SAME_ADMISSION_MS <= f.received_at
             })
-            .max_by_key(|(_, d)| (d.live, d.admitted_at))
-            .map(|(k, _)| k);
+            .max_by_key(|&k| (drafts[k].live, drafts[k].admitted_at));
         match by_time {
             Some(d) => {
                 drafts[d].members.push((i, Placement::Time));

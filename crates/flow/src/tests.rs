@@ -632,3 +632,77 @@ fn the_derived_baseline_is_the_latest_assessment_before_admission() {
     let cancel = fact(RAPPORT_C, "cancel", "2018-01-24T09:00:00", p);
     assert!(derived_baseline(&[earlier, cancel], admitted, 365).is_empty());
 }
+
+#[test]
+fn a_patient_without_municipal_services_gets_a_stay_from_the_ready_notice() {
+    // No LOG_INNLAGT: the hospital sends it only to patients who already
+    // have services. The ready notice's admission event starts the stay,
+    // and the health information sent before it joins by time.
+    let p = "p12";
+    let h = "Helseopplysninger_Varsel_om_innlagt_pasient_v1-6_Ny.xml";
+    let facts = vec![
+        fact(h, "h", "2018-01-29T16:00:00", p),
+        fact(KLAR, "c", "2018-01-31T09:00:00", p),
+    ];
+    let flow = stays(&facts);
+    assert!(flow.unplaced.is_empty());
+    let s = &flow.stays[0];
+    assert_eq!(s.admitted_at, at("2018-01-29T10:00:00"));
+    assert_eq!(s.messages[0].placement, Placement::Time);
+    assert_eq!(s.messages[1].placement, Placement::Admission);
+    // The admission report is expected only after a LOG_INNLAGT.
+    let rules: Vec<String> = overdue(&flow, &shipped(), at("2018-02-02"))
+        .into_iter()
+        .map(|o| o.rule)
+        .collect();
+    assert_eq!(rules, ["ready_answer"]);
+}
+
+/// The same journey for another patient, moved `days` later.
+fn relabel(template: &[Fact], patient: &str, days: i64) -> Vec<Fact> {
+    let shift = days * 24 * HOUR;
+    template
+        .iter()
+        .map(|f| {
+            let mut f = f.clone();
+            f.message_id = format!("{patient}/{}", f.message_id);
+            f.patient_key = Some(patient.to_owned());
+            f.received_at += shift;
+            for s in [
+                &mut f.msg_id,
+                &mut f.ref_to_parent,
+                &mut f.ref_to_conversation,
+            ] {
+                if let Some(v) = s.as_mut() {
+                    *v = format!("{patient}/{v}");
+                }
+            }
+            for e in f.events.iter_mut() {
+                e.at = e.at.map(|t| t + shift);
+            }
+            f
+        })
+        .collect()
+}
+
+#[test]
+fn a_rebuild_of_many_journeys_scales_with_the_number_of_messages() {
+    let template = happy("t");
+    let mut facts = Vec::new();
+    for n in 0..5_000 {
+        facts.extend(relabel(&template, &format!("patient-{n}"), n % 300));
+    }
+    let started = std::time::Instant::now();
+    let flow = stays(&facts);
+    let elapsed = started.elapsed();
+    assert_eq!(flow.stays.len(), 5_000);
+    assert!(flow.unplaced.is_empty());
+    assert!(flow
+        .stays
+        .iter()
+        .all(|s| s.state == StayState::Discharged && s.messages.len() == 6));
+    assert!(overdue(&flow, &shipped(), at("2019-06-01")).is_empty());
+    // Generous even for an unoptimised build on a busy machine; a quadratic
+    // pass over 30 000 messages would take minutes.
+    assert!(elapsed.as_secs() < 20, "30 000 messages took {elapsed:?}");
+}
