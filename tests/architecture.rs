@@ -19,6 +19,7 @@ const PURE_CRATES: &[&str] = &[
     "timefmt",
     "present",
     "metrics",
+    "flow",
 ];
 
 /// Cells that must not be `static` in a pure crate.
