@@ -65,6 +65,8 @@ pub struct AppState<S> {
     pub max_body_bytes: usize,
     /// The web pages for people (sessions, users).
     pub ui: Arc<crate::ui::Ui>,
+    /// Patient flow: the rules (expected messages, deadlines, day rates).
+    pub flow: Arc<crate::flow::FlowState>,
     /// What `GET /metrics` shows (the delivery stage counts into
     /// `metrics.delivery`).
     pub metrics: Arc<crate::metrics::Metrics>,
@@ -703,6 +705,23 @@ async fn intake_in_span<S: Store>(
         MsgState::Accepted
     };
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
+    let patient_key = patient_index(&state.patient_key, message);
+    let flow_fact = (!rejected)
+        .then(|| {
+            let receivers: Vec<String> = plan
+                .as_ref()
+                .map(|p| p.targets.iter().map(|t| t.her.clone()).collect())
+                .unwrap_or_default();
+            crate::flow::fact_json(
+                &state.registry.current(),
+                message,
+                &id,
+                now,
+                patient_key.clone(),
+                &receivers,
+            )
+        })
+        .flatten();
     let new = NewMessage {
         id: id.clone(),
         received_at: now,
@@ -718,9 +737,10 @@ async fn intake_in_span<S: Store>(
                 .and_then(|s| s.most_specific_her_id())
                 .map(str::to_owned),
             receiver_her,
-            patient_key: patient_index(&state.patient_key, message),
+            patient_key,
             parties: parties_of(message),
             name_terms: name_terms(&state.patient_key, message),
+            flow_fact,
         },
         verdict: verdict.as_str().to_owned(),
         findings_json,
@@ -1352,6 +1372,10 @@ pub(crate) fn test_state(
             0,
         )),
         openapi: crate::openapi::Served::default(),
+        flow: Arc::new(crate::flow::FlowState {
+            config: crate::flow::load_config(&Default::default()).expect("built-in flow rules"),
+            window_days: 120,
+        }),
     })
 }
 

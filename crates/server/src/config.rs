@@ -50,6 +50,9 @@ pub struct Config {
     /// The web pages for people: users file, sessions. See docs/UI.md.
     #[serde(default)]
     pub ui: UiConfig,
+    /// Patient flow: expected messages, deadlines, day rates. docs/FLOW.md.
+    #[serde(default)]
+    pub flow: FlowSettings,
     /// `OVERGANG_…` environment variables that name no setting (e.g. a
     /// test's own), ignored; the server warns about them.
     #[serde(skip)]
@@ -71,6 +74,7 @@ const SECTIONS: &[&str] = &[
     "delivery",
     "systems",
     "ui",
+    "flow",
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -219,6 +223,26 @@ impl Default for RegistryConfig {
 
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
+pub struct FlowSettings {
+    /// The flow rules file (`config/flow.toml`'s format); none: the rules
+    /// Overgang ships (`config/flow.toml`, built in).
+    pub file: Option<PathBuf>,
+    /// Messages received this many days back make up the flow the pages
+    /// and metrics show (stays longer than this are cut at its start).
+    pub window_days: u64,
+}
+
+impl Default for FlowSettings {
+    fn default() -> Self {
+        FlowSettings {
+            file: None,
+            window_days: 120,
+        }
+    }
+}
+
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct UiConfig {
     /// The users file (`overgang users add`): people, their Argon2id
     /// password hashes and roles. No file: nobody can log in.
@@ -345,6 +369,9 @@ impl Config {
             fix(f);
         }
         if let Some(f) = &mut self.ui.users {
+            fix(f);
+        }
+        if let Some(f) = &mut self.flow.file {
             fix(f);
         }
     }

@@ -23,6 +23,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod deliveries;
+pub mod flow;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;
@@ -172,6 +173,10 @@ impl Gateway {
         if config.ui.users.is_none() {
             warnings.push("no ui.users file: nobody can log in to the web pages".into());
         }
+        let flow = Arc::new(flow::FlowState {
+            config: flow::load_config(&config.flow)?,
+            window_days: config.flow.window_days.max(1),
+        });
         let ui = Arc::new(ui::Ui::new(Arc::new(people), &config.ui, tls.is_some()));
         let state = Arc::new(app::AppState {
             store,
@@ -189,6 +194,7 @@ impl Gateway {
             code_lists,
             max_body_bytes: config.server.max_body_bytes,
             ui,
+            flow,
             metrics,
             openapi: openapi::Served::new(openapi::openapi()),
         });

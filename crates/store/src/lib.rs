@@ -167,6 +167,10 @@ pub struct Metadata {
     /// as `patient_key`), so a person may search by name without names
     /// being stored in clear. Written at intake; never read back.
     pub name_terms: Vec<String>,
+    /// What patient flow needs of the message (`overgang_flow::Fact` as
+    /// JSON: types, parties, events, assessments, the patient's keyed hash;
+    /// no names or ids). Written at intake; read by `flow_facts`.
+    pub flow_fact: Option<String>,
 }
 
 /// What intake hands the store for one message.
@@ -203,6 +207,19 @@ pub struct NewMessage {
     /// `route_reason`.
     pub deliveries: Vec<NewDelivery>,
     pub route_reason: String,
+}
+
+/// One message's flow fact as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FlowFactRow {
+    pub message_id: String,
+    pub patient_key: Option<String>,
+    pub received_at: Millis,
+    /// The fact as JSON.
+    pub fact: String,
+    /// When the first positive AppRec answering the message arrived (read
+    /// only; ignored by `set_flow_facts`).
+    pub positive_apprec_at: Option<Millis>,
 }
 
 /// The answer already given for a stored message (for idempotent replays).
@@ -463,6 +480,21 @@ pub trait Store: Send + Sync + 'static {
         &self,
         q: &AccessQuery,
     ) -> impl Future<Output = Result<Vec<AccessEntry>, StoreError>> + Send;
+
+    /// The flow facts of messages received at or after `since` (all of a
+    /// patient's when `patient_key` is given), oldest first, each with the
+    /// time of the first positive AppRec (status 1 or 3) that answered it.
+    fn flow_facts(
+        &self,
+        since: Millis,
+        patient_key: Option<String>,
+    ) -> impl Future<Output = Result<Vec<FlowFactRow>, StoreError>> + Send;
+
+    /// Writes (or replaces) messages' flow facts: `overgang flow rebuild`.
+    fn set_flow_facts(
+        &self,
+        rows: Vec<FlowFactRow>,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// Whether the store is open and answers (a cheap read).
     fn ready(&self) -> impl Future<Output = bool> + Send;

@@ -294,6 +294,20 @@ CREATE INDEX deliveries_errors ON deliveries (receiver_her, updated_at)
 CREATE INDEX delivery_events_failed ON delivery_events (at, delivery_id)
     WHERE from_state = 'in_flight' AND to_state IN ('queued', 'dead_letter');
 "#,
+    // Version 7: patient flow. Each message's flow fact (what stays,
+    // deadlines and the discharge-ready board need of it, no names or ids)
+    // beside the message, so the flow is computed without reading bodies.
+    r#"
+CREATE TABLE flow_facts (
+    message_id  TEXT    PRIMARY KEY NOT NULL REFERENCES messages (id),
+    patient_key TEXT,
+    received_at INTEGER NOT NULL,
+    fact        TEXT    NOT NULL
+);
+CREATE INDEX flow_facts_received ON flow_facts (received_at);
+CREATE INDEX flow_facts_patient  ON flow_facts (patient_key, received_at)
+    WHERE patient_key IS NOT NULL;
+"#,
 ];
 
 /// The schema version this program writes.
@@ -889,6 +903,13 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
     )?
     .execute(params![m.id, e.original, e.apprec, e.codec])?;
     people::index_message(conn, m)?;
+    if let Some(fact) = &m.meta.flow_fact {
+        conn.prepare_cached(
+            "INSERT OR REPLACE INTO flow_facts (message_id, patient_key, received_at, fact)
+             VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(params![m.id, m.meta.patient_key, m.received_at, fact])?;
+    }
     append_history(
         conn,
         &m.id,
@@ -1397,6 +1418,20 @@ impl Store for SqliteStore {
     async fn access_log(&self, q: &AccessQuery) -> Result<Vec<AccessEntry>, StoreError> {
         let q = q.clone();
         self.read(move |conn| people::access_log(conn, &q)).await
+    }
+
+    async fn flow_facts(
+        &self,
+        since: Millis,
+        patient_key: Option<String>,
+    ) -> Result<Vec<crate::FlowFactRow>, StoreError> {
+        self.read(move |conn| people::flow_facts(conn, since, patient_key.as_deref()))
+            .await
+    }
+
+    async fn set_flow_facts(&self, rows: Vec<crate::FlowFactRow>) -> Result<(), StoreError> {
+        self.write_with(move |conn| people::set_flow_facts(conn, &rows))
+            .await
     }
 
     async fn ready(&self) -> bool {

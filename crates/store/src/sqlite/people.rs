@@ -5,7 +5,10 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection};
 
 use super::{Window, SUMMARY_COLUMNS};
-use crate::{AccessEntry, AccessQuery, NewAccess, NewMessage, Page, StoreError, WorkQuery};
+use crate::{
+    AccessEntry, AccessQuery, FlowFactRow, Millis, NewAccess, NewMessage, Page, StoreError,
+    WorkQuery,
+};
 
 const DEFAULT_WORK_LIMIT: u32 = 50;
 const MAX_WORK_LIMIT: u32 = 1000;
@@ -265,6 +268,53 @@ pub(super) fn access_log(
         })?
         .collect::<Result<Vec<_>, _>>()?;
     Ok(rows)
+}
+
+pub(super) fn flow_facts(
+    conn: &Connection,
+    since: Millis,
+    patient_key: Option<&str>,
+) -> Result<Vec<FlowFactRow>, StoreError> {
+    const COLUMNS: &str = "f.message_id, f.patient_key, f.received_at, f.fact,
+        (SELECT min(r.received_at) FROM receipts r
+         WHERE r.message_id = f.message_id AND r.status IN (1, 3))";
+    let row = |r: &rusqlite::Row<'_>| {
+        Ok(FlowFactRow {
+            message_id: r.get(0)?,
+            patient_key: r.get(1)?,
+            received_at: r.get(2)?,
+            fact: r.get(3)?,
+            positive_apprec_at: r.get(4)?,
+        })
+    };
+    let rows = match patient_key {
+        Some(p) => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM flow_facts f
+                 WHERE f.patient_key = ?1 AND f.received_at >= ?2 ORDER BY f.received_at, f.message_id"
+            ))?
+            .query_map(params![p, since], row)?
+            .collect::<Result<Vec<_>, _>>()?,
+        None => conn
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM flow_facts f
+                 WHERE f.received_at >= ?1 ORDER BY f.received_at, f.message_id"
+            ))?
+            .query_map(params![since], row)?
+            .collect::<Result<Vec<_>, _>>()?,
+    };
+    Ok(rows)
+}
+
+pub(super) fn set_flow_facts(conn: &Connection, rows: &[FlowFactRow]) -> Result<(), StoreError> {
+    let mut st = conn.prepare_cached(
+        "INSERT OR REPLACE INTO flow_facts (message_id, patient_key, received_at, fact)
+         VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for r in rows {
+        st.execute(params![r.message_id, r.patient_key, r.received_at, r.fact])?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

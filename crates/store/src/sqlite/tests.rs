@@ -60,6 +60,7 @@ pub(super) fn message(id: &str, received_at: Millis, key: Option<&str>, body: &[
             patient_key: Some("ab12".to_string()),
             parties: vec!["8100001".to_string(), "8200002".to_string()],
             name_terms: Vec::new(),
+            flow_fact: None,
         },
         verdict: "accepted".to_string(),
         findings_json: "[]".to_string(),
@@ -1127,4 +1128,58 @@ fn version_5_counts_and_indexes_messages_stored_before_it() {
         assert_eq!((page.items[0].errors, page.items[0].warnings), (1, 2));
         store.close().await.unwrap();
     });
+}
+
+#[tokio::test]
+async fn flow_facts_are_kept_with_their_messages_and_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    let mut a = message("a", 10, Some("k|a"), b"a");
+    a.meta.flow_fact = Some(r#"{"fact":"a"}"#.into());
+    let mut b = message("b", 20, Some("k|b"), b"b");
+    b.meta.flow_fact = Some(r#"{"fact":"b"}"#.into());
+    b.meta.patient_key = Some("other".into());
+    let c = message("c", 30, Some("k|c"), b"c");
+    for m in [a, b, c] {
+        store.submit(m).await.unwrap();
+    }
+    let all = store.flow_facts(0, None).await.unwrap();
+    assert_eq!(
+        all.iter()
+            .map(|r| (r.message_id.as_str(), r.fact.as_str()))
+            .collect::<Vec<_>>(),
+        [("a", r#"{"fact":"a"}"#), ("b", r#"{"fact":"b"}"#)]
+    );
+    assert_eq!(all[0].patient_key.as_deref(), Some("ab12"));
+    assert_eq!(all[0].positive_apprec_at, None);
+    assert_eq!(store.flow_facts(15, None).await.unwrap().len(), 1);
+    let of = store.flow_facts(0, Some("other".into())).await.unwrap();
+    assert_eq!(of.len(), 1);
+    assert_eq!(of[0].message_id, "b");
+
+    // A rebuild replaces facts and adds missing ones.
+    store
+        .set_flow_facts(vec![
+            crate::FlowFactRow {
+                message_id: "a".into(),
+                patient_key: Some("ab12".into()),
+                received_at: 10,
+                fact: r#"{"fact":"a2"}"#.into(),
+                positive_apprec_at: None,
+            },
+            crate::FlowFactRow {
+                message_id: "c".into(),
+                patient_key: None,
+                received_at: 30,
+                fact: r#"{"fact":"c"}"#.into(),
+                positive_apprec_at: None,
+            },
+        ])
+        .await
+        .unwrap();
+    let all = store.flow_facts(0, None).await.unwrap();
+    assert_eq!(
+        all.iter().map(|r| r.fact.as_str()).collect::<Vec<_>>(),
+        [r#"{"fact":"a2"}"#, r#"{"fact":"b"}"#, r#"{"fact":"c"}"#]
+    );
 }
