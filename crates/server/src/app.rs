@@ -1114,7 +1114,7 @@ async fn search<S: Store>(
                 return bad_param(
                     "state",
                     "ukjent tilstand",
-                    "unknown state (accepted, rejected, queued, delivering, delivered, acknowledged, rejected_by_receiver, dead_lettered, cancelled)",
+                    "unknown state (accepted, rejected, queued, delivering, delivered, acknowledged, rejected_by_receiver, dead_lettered, cancelled, deleted)",
                 )
             }
         },

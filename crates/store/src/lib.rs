@@ -21,6 +21,7 @@ pub mod delivery;
 pub mod gauges;
 pub mod ops;
 pub mod people;
+pub mod retention;
 pub mod sqlite;
 
 pub use delivery::{
@@ -31,6 +32,7 @@ pub use delivery::{
 pub use gauges::{QueueGauges, ReceiverGauges};
 pub use ops::DestinationStats;
 pub use people::{AccessEntry, AccessQuery, NewAccess, WorkQuery};
+pub use retention::{PurgedMessage, RetentionRule, Space};
 
 /// Milliseconds since 1970-01-01T00:00:00Z (UTC).
 pub type Millis = i64;
@@ -88,10 +90,13 @@ pub enum State {
     DeadLettered,
     /// A person cancelled it.
     Cancelled,
+    /// Removed by retention: only a tombstone is left (no body, no patient
+    /// key, no index rows) and its history, which ends `… → deleted`.
+    Deleted,
 }
 
 impl State {
-    pub const ALL: [State; 9] = [
+    pub const ALL: [State; 10] = [
         State::Accepted,
         State::Rejected,
         State::Queued,
@@ -101,6 +106,7 @@ impl State {
         State::RejectedByReceiver,
         State::DeadLettered,
         State::Cancelled,
+        State::Deleted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -114,7 +120,23 @@ impl State {
             State::RejectedByReceiver => "rejected_by_receiver",
             State::DeadLettered => "dead_lettered",
             State::Cancelled => "cancelled",
+            State::Deleted => "deleted",
         }
+    }
+
+    /// Whether retention may delete a message in this state. Never a
+    /// message still to be routed or delivered (`accepted`, `queued`,
+    /// `delivering`), one waiting for a person (`dead_lettered`), or one
+    /// already deleted.
+    pub fn deletable(self) -> bool {
+        matches!(
+            self,
+            State::Rejected
+                | State::Delivered
+                | State::Acknowledged
+                | State::RejectedByReceiver
+                | State::Cancelled
+        )
     }
 
     pub fn parse(s: &str) -> Option<State> {
@@ -515,4 +537,59 @@ pub trait Store: Send + Sync + 'static {
         &self,
         now: Millis,
     ) -> impl Future<Output = Result<Vec<DestinationStats>, StoreError>> + Send;
+
+    // --- Retention (docs/RELIABILITY.md, "Retention") ----------------------
+
+    /// Deletes at most `limit` messages whose state has a rule in `rules`
+    /// and whose last change is more than the rule's days before `now`,
+    /// oldest first, in one transaction. A message is never deleted while
+    /// it is not [`State::deletable`], while any of its deliveries is
+    /// queued, in flight or a dead letter, or while it is held
+    /// ([`Store::hold`]); rules for other states are ignored. What is left
+    /// is a tombstone in state `deleted` and its history, which gets the
+    /// entry `… → deleted` (actor `gateway`, reason `retention: N days`).
+    fn purge_expired(
+        &self,
+        rules: Vec<RetentionRule>,
+        now: Millis,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PurgedMessage>, StoreError>> + Send;
+
+    /// Holds messages against retention for `reason` (e.g. the patient-flow
+    /// stage: `stay:<id>` while the stay is open). A message may have many
+    /// holds; it is kept while any is left. Unknown and deleted ids are
+    /// skipped. Returns how many holds were added.
+    fn hold(
+        &self,
+        message_ids: Vec<String>,
+        reason: String,
+        at: Millis,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Lifts the holds `reason` put on `message_ids`. Returns how many.
+    fn release(
+        &self,
+        message_ids: Vec<String>,
+        reason: String,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Access log retention, the only way anything leaves the access log:
+    /// moves the log's cut-off forward to `before` (it never moves back)
+    /// and deletes at most `limit` entries older than it. Returns how many.
+    fn purge_access_log(
+        &self,
+        before: Millis,
+        limit: u32,
+    ) -> impl Future<Output = Result<u64, StoreError>> + Send;
+
+    /// Gives back to the file system up to `pages` free pages (SQLite's
+    /// incremental vacuum; nothing when the database is not in incremental
+    /// auto-vacuum mode). Returns the space afterwards.
+    fn incremental_vacuum(
+        &self,
+        pages: u32,
+    ) -> impl Future<Output = Result<Space, StoreError>> + Send;
+
+    /// The database's pages: in use, free, and its auto-vacuum mode.
+    fn space(&self) -> impl Future<Output = Result<Space, StoreError>> + Send;
 }

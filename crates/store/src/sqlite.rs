@@ -37,9 +37,9 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 use crate::{
     AccessEntry, AccessQuery, Alert, Attempt, Delivery, DeliveryEvent, DeliveryQuery,
     DeliveryState, DeliveryStats, DestinationStats, Due, HistoryEntry, MessageRecord, Metadata,
-    Millis, NewAccess, NewMessage, NewReceipt, OperatorAction, Page, Query, Receipt,
-    ReceiptOutcome, ReceiptTarget, State, Store, StoreError, StoredAnswer, Submitted, Summary,
-    Transition, WorkQuery,
+    Millis, NewAccess, NewMessage, NewReceipt, OperatorAction, Page, PurgedMessage, Query, Receipt,
+    ReceiptOutcome, ReceiptTarget, RetentionRule, Space, State, Store, StoreError, StoredAnswer,
+    Submitted, Summary, Transition, WorkQuery,
 };
 
 /// The database file inside the store's directory.
@@ -307,6 +307,40 @@ CREATE TABLE flow_facts (
 CREATE INDEX flow_facts_received ON flow_facts (received_at);
 CREATE INDEX flow_facts_patient  ON flow_facts (patient_key, received_at)
     WHERE patient_key IS NOT NULL;
+"#,
+    // Version 8: retention. Holds (a later stage keeps messages of an open
+    // stay), the access log's cut-off (the one row only the retention job
+    // moves, and only forward) under which the access log's delete trigger
+    // lets old entries go, and an index of the messages retention may
+    // delete by their last change. Old databases keep their auto-vacuum
+    // mode: switching needs a VACUUM of the whole file (docs/RELIABILITY.md).
+    r#"
+CREATE TABLE retention_holds (
+    message_id TEXT    NOT NULL REFERENCES messages (id),
+    reason     TEXT    NOT NULL,
+    at         INTEGER NOT NULL,
+    PRIMARY KEY (message_id, reason)
+) WITHOUT ROWID;
+
+CREATE TABLE retention_cutoffs (
+    id                INTEGER PRIMARY KEY CHECK (id = 1),
+    access_log_before INTEGER NOT NULL
+);
+INSERT INTO retention_cutoffs (id, access_log_before) VALUES (1, 0);
+CREATE TRIGGER retention_cutoffs_forward BEFORE UPDATE ON retention_cutoffs
+WHEN new.access_log_before < old.access_log_before OR new.id IS NOT old.id
+BEGIN SELECT RAISE(ABORT, 'the access log cut-off only moves forward'); END;
+CREATE TRIGGER retention_cutoffs_kept BEFORE DELETE ON retention_cutoffs
+BEGIN SELECT RAISE(ABORT, 'the retention cut-offs are kept'); END;
+
+DROP TRIGGER access_log_append_only_d;
+CREATE TRIGGER access_log_append_only_d BEFORE DELETE ON access_log
+WHEN old.at >= coalesce(
+    (SELECT access_log_before FROM retention_cutoffs WHERE id = 1), -9223372036854775808)
+BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
+
+CREATE INDEX messages_expiry ON messages (state, updated_at)
+    WHERE state IN ('rejected', 'delivered', 'acknowledged', 'rejected_by_receiver', 'cancelled');
 "#,
 ];
 
@@ -629,6 +663,10 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // Takes effect only when the database is created (a no-op afterwards).
     conn.pragma_update(None, "page_size", PAGE_SIZE)?;
+    // So is this: a new database gives freed pages back to the file system
+    // in small steps (`PRAGMA incremental_vacuum`, the retention sweeper's
+    // schedule). An existing one keeps its mode; see docs/RELIABILITY.md.
+    conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
     let mode: String =
         conn.pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))?;
     if !mode.eq_ignore_ascii_case("wal") {
@@ -1480,14 +1518,62 @@ impl Store for SqliteStore {
         self.read(move |conn| ops::destination_stats(conn, now))
             .await
     }
+
+    async fn purge_expired(
+        &self,
+        rules: Vec<RetentionRule>,
+        now: Millis,
+        limit: u32,
+    ) -> Result<Vec<PurgedMessage>, StoreError> {
+        if limit == 0 || rules.iter().all(|r| r.cutoff(now).is_none()) {
+            return Ok(Vec::new());
+        }
+        self.write_with(move |conn| retention::purge(conn, &rules, now, limit))
+            .await
+    }
+
+    async fn hold(
+        &self,
+        message_ids: Vec<String>,
+        reason: String,
+        at: Millis,
+    ) -> Result<u64, StoreError> {
+        self.write_with(move |conn| retention::hold(conn, &message_ids, &reason, at))
+            .await
+    }
+
+    async fn release(&self, message_ids: Vec<String>, reason: String) -> Result<u64, StoreError> {
+        self.write_with(move |conn| retention::release(conn, &message_ids, &reason))
+            .await
+    }
+
+    async fn purge_access_log(&self, before: Millis, limit: u32) -> Result<u64, StoreError> {
+        self.write_with(move |conn| retention::purge_access_log(conn, before, limit))
+            .await
+    }
+
+    async fn incremental_vacuum(&self, pages: u32) -> Result<Space, StoreError> {
+        self.write_with(move |conn| {
+            retention::incremental_vacuum(conn, pages)?;
+            retention::space(conn)
+        })
+        .await
+    }
+
+    async fn space(&self) -> Result<Space, StoreError> {
+        self.read(|conn| retention::space(conn)).await
+    }
 }
 
 mod gauges;
 mod ops;
 mod people;
 mod queue;
+mod retention;
 
 #[cfg(test)]
 mod queue_tests;
+#[cfg(test)]
+mod retention_tests;
 #[cfg(test)]
 mod tests;

@@ -23,6 +23,7 @@ pub fn message_state(lang: Lang, s: State) -> &'static str {
         State::RejectedByReceiver => t(lang, "Avvist av mottaker", "Rejected by receiver"),
         State::DeadLettered => t(lang, "Levering feilet", "Delivery failed"),
         State::Cancelled => t(lang, "Kansellert", "Cancelled"),
+        State::Deleted => t(lang, "Slettet (oppbevaringstid)", "Deleted (retention)"),
     }
 }
 
@@ -62,7 +63,7 @@ pub fn state_tone(s: State) -> &'static str {
         State::Acknowledged => "good",
         State::Accepted | State::Queued | State::Delivering | State::Delivered => "wait",
         State::Rejected | State::RejectedByReceiver | State::DeadLettered => "bad",
-        State::Cancelled => "neutral",
+        State::Cancelled | State::Deleted => "neutral",
     }
 }
 

@@ -101,7 +101,8 @@ fn sync_message_state(
         .prepare_cached("SELECT state FROM messages WHERE id = ?1")?
         .query_row([message_id], |row| row.get(0))?;
     let current = state_from_db(&current)?;
-    if current == new {
+    // A deleted message stays deleted: its tombstone keeps its last state.
+    if current == new || current == crate::State::Deleted {
         return Ok(());
     }
     conn.prepare_cached(
@@ -560,6 +561,16 @@ pub(super) fn replay(conn: &Connection, a: &OperatorAction) -> Result<DeliverySt
             what: "only dead_letter, cancelled and delivered deliveries can be replayed",
         });
     }
+    let deleted: bool = conn
+        .prepare_cached("SELECT state = 'deleted' FROM messages WHERE id = ?1")?
+        .query_row([&cur.message_id], |row| row.get(0))?;
+    if deleted {
+        return Err(StoreError::NotAllowed {
+            id: a.delivery_id,
+            state: cur.state.as_str().into(),
+            what: "its message was deleted by retention",
+        });
+    }
     set_state(
         conn,
         a.delivery_id,
@@ -702,6 +713,7 @@ pub(super) fn receipt_target(
         "SELECT d.id, d.message_id, d.state, m.sender_her, m.system
          FROM deliveries d JOIN messages m ON m.id = d.message_id
          WHERE m.msg_id = ? AND d.kind = 'message' AND d.receiver_her IN ({marks})
+           AND m.state <> 'deleted'
          ORDER BY d.id DESC LIMIT 1"
     );
     let mut args = vec![Value::Text(original.to_string())];
@@ -867,7 +879,8 @@ pub(super) fn receipts_of(conn: &Connection, message_id: &str) -> Result<Vec<Rec
 
 pub(super) fn receipt_body(conn: &Connection, id: i64) -> Result<Option<Vec<u8>>, StoreError> {
     let row: Option<(i64, Vec<u8>)> = conn
-        .prepare_cached("SELECT codec, body FROM receipts WHERE id = ?1")?
+        // A body deleted by retention is empty; an AppRec never is.
+        .prepare_cached("SELECT codec, body FROM receipts WHERE id = ?1 AND length(body) > 0")?
         .query_row([id], |row| Ok((row.get(0)?, row.get(1)?)))
         .optional()?;
     row.map(|(codec, body)| decode_body(codec, body))
