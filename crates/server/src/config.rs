@@ -53,6 +53,11 @@ pub struct Config {
     /// Patient flow: expected messages, deadlines, day rates. docs/FLOW.md.
     #[serde(default)]
     pub flow: FlowSettings,
+    /// How long messages and the access log are kept, and when the
+    /// database gives space back. Default: everything is kept forever.
+    /// See docs/RELIABILITY.md, "Retention".
+    #[serde(default)]
+    pub retention: RetentionConfig,
     /// `OVERGANG_…` environment variables that name no setting (e.g. a
     /// test's own), ignored; the server warns about them.
     #[serde(skip)]
@@ -75,6 +80,7 @@ const SECTIONS: &[&str] = &[
     "systems",
     "ui",
     "flow",
+    "retention",
 ];
 
 #[derive(Clone, Debug, Deserialize)]
@@ -269,6 +275,78 @@ impl Default for UiConfig {
     }
 }
 
+/// `[retention]`: days are counted from a message's last change; 0 (the
+/// default) keeps forever. Messages queued, in flight, dead-lettered,
+/// accepted but not yet routed, or held (an open stay) are never deleted,
+/// whatever is configured; there is no key for those states.
+#[derive(Clone, Debug, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionDays {
+    pub acknowledged: u32,
+    pub delivered: u32,
+    pub rejected: u32,
+    pub rejected_by_receiver: u32,
+    pub cancelled: u32,
+}
+
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Days per message state (`[retention.days]`).
+    pub days: RetentionDays,
+    /// Days an access log entry is kept; 0 (the default): forever. The
+    /// law and the data processing agreements decide, not the gateway.
+    pub access_log_days: u32,
+    /// How often the sweeper deletes what has expired, in minutes; 0: never.
+    pub sweep_every_mins: u64,
+    /// Messages (or access log entries) deleted per transaction, so that
+    /// intake never waits long behind a sweep.
+    pub batch: u32,
+    /// How often free pages are given back to the file system, in
+    /// minutes; 0: never.
+    pub vacuum_every_mins: u64,
+    /// Pages given back per step (8 KiB each on a database this program
+    /// created).
+    pub vacuum_pages: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig {
+            days: RetentionDays::default(),
+            access_log_days: 0,
+            sweep_every_mins: 60,
+            batch: 500,
+            vacuum_every_mins: 10,
+            vacuum_pages: 1024,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The store's rules, one per state with days (0 days: none).
+    pub fn rules(&self) -> Vec<overgang_store::RetentionRule> {
+        use overgang_store::{RetentionRule, State};
+        let d = &self.days;
+        [
+            (State::Acknowledged, d.acknowledged),
+            (State::Delivered, d.delivered),
+            (State::Rejected, d.rejected),
+            (State::RejectedByReceiver, d.rejected_by_receiver),
+            (State::Cancelled, d.cancelled),
+        ]
+        .into_iter()
+        .filter(|(_, days)| *days > 0)
+        .map(|(state, days)| RetentionRule { state, days })
+        .collect()
+    }
+
+    /// Whether anything is ever deleted.
+    pub fn deletes(&self) -> bool {
+        !self.rules().is_empty() || self.access_log_days > 0
+    }
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SystemConfig {
@@ -396,6 +474,15 @@ impl Config {
         }
         if self.server.max_connections == 0 {
             return Err(bad("server.max_connections", "must be at least 1".into()));
+        }
+        if self.retention.deletes() && self.retention.sweep_every_mins == 0 {
+            return Err(bad(
+                "retention.sweep_every_mins",
+                "is 0 (never) while retention days are set; nothing would be deleted".into(),
+            ));
+        }
+        if self.retention.batch == 0 {
+            return Err(bad("retention.batch", "must be at least 1".into()));
         }
         if self.server.max_body_bytes == 0 {
             return Err(bad("server.max_body_bytes", "must be at least 1".into()));
@@ -592,6 +679,69 @@ mod tests {
     #[test]
     fn a_short_patient_key_is_refused() {
         let c = Config::load(None, env(&[("OVERGANG_SECURITY__PATIENT_KEY", "abcd")])).unwrap();
+        assert!(c.check().is_err());
+    }
+
+    #[test]
+    fn retention_keeps_everything_unless_configured() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert!(c.retention.rules().is_empty());
+        assert!(!c.retention.deletes());
+        assert_eq!(c.retention.access_log_days, 0);
+        c.check().unwrap();
+    }
+
+    #[test]
+    fn retention_days_per_state_from_the_file_and_the_environment() {
+        use overgang_store::{RetentionRule, State};
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(
+            &p,
+            "[retention]\naccess_log_days = 3650\nsweep_every_mins = 30\n\
+             [retention.days]\nacknowledged = 90\ndelivered = 90\nrejected = 30\n\
+             rejected_by_receiver = 0\n",
+        )
+        .unwrap();
+        let c = Config::load(
+            Some(&p),
+            env(&[("OVERGANG_RETENTION__DAYS__CANCELLED", "60")]),
+        )
+        .unwrap();
+        c.check().unwrap();
+        assert_eq!(c.retention.access_log_days, 3650);
+        assert_eq!(c.retention.sweep_every_mins, 30);
+        assert_eq!(c.retention.vacuum_pages, 1024);
+        let rule = |state, days| RetentionRule { state, days };
+        assert_eq!(
+            c.retention.rules(),
+            vec![
+                rule(State::Acknowledged, 90),
+                rule(State::Delivered, 90),
+                rule(State::Rejected, 30),
+                rule(State::Cancelled, 60),
+            ]
+        );
+    }
+
+    #[test]
+    fn retention_of_open_states_cannot_be_configured() {
+        for key in ["QUEUED", "DELIVERING", "DEAD_LETTERED", "ACCEPTED", "HELD"] {
+            let var = format!("OVERGANG_RETENTION__DAYS__{key}");
+            let e = Config::load(None, env(&[(&var, "1")])).unwrap_err();
+            assert!(
+                e.to_string().contains(&key.to_ascii_lowercase()),
+                "{key}: {e}"
+            );
+        }
+        let c = Config::load(
+            None,
+            env(&[
+                ("OVERGANG_RETENTION__DAYS__REJECTED", "30"),
+                ("OVERGANG_RETENTION__SWEEP_EVERY_MINS", "0"),
+            ]),
+        )
+        .unwrap();
         assert!(c.check().is_err());
     }
 

@@ -14,7 +14,9 @@
 //!   header timeouts, graceful shutdown;
 //! - [`patient`]: the keyed hash under which patient ids are indexed;
 //! - [`registry`]: the address registry in force, and its reloads (file
-//!   change, SIGHUP, admin API).
+//!   change, SIGHUP, admin API);
+//! - [`retention`]: the sweeper that deletes expired messages and access
+//!   log entries and gives space back, on a schedule.
 //!
 //! The store ([`overgang_store`]) is behind a trait; the answer to a sender
 //! is written only after the store has made the message durable.
@@ -29,6 +31,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod patient;
 pub mod registry;
+pub mod retention;
 pub mod ui;
 pub mod x509;
 
@@ -70,6 +73,8 @@ pub struct Gateway {
     state: Arc<app::AppState<overgang_store::sqlite::SqliteStore>>,
     /// The delivery stage (`None` when `delivery.enabled = false`).
     deliverer: Option<Arc<overgang_deliver::Deliverer<overgang_store::sqlite::SqliteStore>>>,
+    /// The retention sweeper (`None` when it has nothing to do).
+    sweeper: Option<Arc<retention::Sweeper<overgang_store::sqlite::SqliteStore>>>,
     opts: listener::ListenOptions,
     scheme: &'static str,
     registry_poll: Duration,
@@ -144,6 +149,24 @@ impl Gateway {
                 ..Default::default()
             },
         )?);
+        let sweeper = {
+            use overgang_store::Store;
+            let r = &config.retention;
+            let space = store.space().await?;
+            if r.deletes() && !space.incremental {
+                warnings.push(
+                    "the store is not in incremental auto-vacuum mode: space of deleted messages is reused, but the file does not shrink (docs/RELIABILITY.md, Retention)".into(),
+                );
+            }
+            let vacuums = space.incremental && r.vacuum_every_mins > 0 && r.vacuum_pages > 0;
+            (r.deletes() || vacuums).then(|| {
+                Arc::new(retention::Sweeper::new(
+                    store.clone(),
+                    Arc::new(overgang_deliver::SystemClock),
+                    r.clone(),
+                ))
+            })
+        };
         let code_lists = overgang_codelists::CodeLists::builtin();
         let metrics = Arc::new(metrics::Metrics::new(&code_lists, app::now_millis()));
         let deliverer = if config.delivery.enabled {
@@ -209,6 +232,7 @@ impl Gateway {
                 systems,
                 state,
                 deliverer,
+                sweeper,
                 registry_poll: Duration::from_secs(config.registry.poll_secs),
                 request_timeout: Duration::from_secs(config.server.request_timeout_secs.max(1)),
                 opts: listener::ListenOptions {
@@ -270,6 +294,12 @@ impl Gateway {
                 grace,
             ))
         });
+        let sweeping = self.sweeper.clone().map(|s| {
+            let mut stop = stop_tx.subscribe();
+            tokio::spawn(s.run(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }))
+        });
         let app = self
             .app
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -288,6 +318,9 @@ impl Gateway {
         // Intake has stopped; let attempts under way be recorded.
         let _ = stop_tx.send(true);
         if let Some(task) = delivery {
+            let _ = task.await;
+        }
+        if let Some(task) = sweeping {
             let _ = task.await;
         }
         watcher.abort();
