@@ -725,6 +725,15 @@ mod tests {
     }
 
     #[test]
+    fn the_example_configuration_reads_and_keeps_everything() {
+        let example =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/overgang.example.toml");
+        let c = Config::load(Some(&example), env(&[])).unwrap();
+        assert!(!c.retention.deletes());
+        assert_eq!(c.retention, RetentionConfig::default());
+    }
+
+    #[test]
     fn retention_of_open_states_cannot_be_configured() {
         for key in ["QUEUED", "DELIVERING", "DEAD_LETTERED", "ACCEPTED", "HELD"] {
             let var = format!("OVERGANG_RETENTION__DAYS__{key}");
