@@ -9,7 +9,9 @@
 //!   and a recent rejected one are kept;
 //! - old access log entries go, recent ones stay, and the log's delete
 //!   trigger still refuses an ordinary DELETE afterwards;
-//! - the log says how many, and names no message of a patient.
+//! - the log says how many, and names no message of a patient;
+//! - `overgang store space` and `overgang store vacuum` show the space and
+//!   switch an older database to incremental auto-vacuum, once.
 
 mod support {
     pub mod corpus;
@@ -184,4 +186,44 @@ async fn the_sweeper_deletes_what_has_expired_at_start_and_nothing_else() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("append-only"), "{err}");
+}
+
+fn overgang(args: &[&str]) -> (bool, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_overgang"))
+        .args(args)
+        .output()
+        .expect("run overgang");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[test]
+fn overgang_store_shows_the_space_and_switches_an_older_database_once() {
+    let dir = TempDir::new("retention-cli");
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let d = data.to_str().unwrap();
+    // A database without auto-vacuum, as every store before version 7.
+    {
+        let conn = rusqlite::Connection::open(data.join("overgang.db")).unwrap();
+        conn.execute_batch("CREATE TABLE t (x BLOB); INSERT INTO t VALUES (zeroblob(100000));")
+            .unwrap();
+    }
+    let (ok, out) = overgang(&["store", "space", "--data", d]);
+    assert!(ok, "{out}");
+    assert!(out.contains("auto-vacuum: none"), "{out}");
+    let (ok, out) = overgang(&["store", "vacuum", "--data", d]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains("after:  ") && out.contains("auto-vacuum: incremental"),
+        "{out}"
+    );
+    let (ok, out) = overgang(&["store", "vacuum", "--data", d]);
+    assert!(ok, "{out}");
+    assert!(out.contains("already incremental"), "{out}");
+    let missing = dir.path().join("missing");
+    let (ok, out) = overgang(&["store", "space", "--data", missing.to_str().unwrap()]);
+    assert!(!ok, "{out}");
 }

@@ -5,8 +5,9 @@
 //! effective completeness rule catalogue), `registry` (check address
 //! registry files), `token` (sender tokens), `simulate` (a simulated
 //! receiving system for tests and demos), `deliveries` (operators: the
-//! delivery queues over the admin API) and `users` (people who log in to
-//! the web pages).
+//! delivery queues over the admin API), `users` (people who log in to
+//! the web pages) and `store` (the database's space, and the one-time
+//! switch to incremental vacuum).
 
 mod apprec_cmd;
 mod deliveries_cmd;
@@ -16,6 +17,7 @@ mod registry_cmd;
 mod rules_cmd;
 mod serve_cmd;
 mod simulate_cmd;
+mod store_cmd;
 mod users_cmd;
 mod validate_cmd;
 
@@ -72,6 +74,11 @@ enum Command {
     /// (docs/UI.md). Passwords are read from standard input.
     #[command(subcommand)]
     Users(users_cmd::Command),
+    /// The store's database: its space, and the one-time switch of an
+    /// older database to incremental vacuum (docs/RELIABILITY.md,
+    /// Retention).
+    #[command(subcommand)]
+    Store(store_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -169,6 +176,7 @@ fn main() -> ExitCode {
         Command::Simulate(cmd) => simulate_cmd::run(cmd),
         Command::Deliveries(cmd) => deliveries_cmd::run(cmd),
         Command::Users(cmd) => users_cmd::run(cmd).map(ExitCode::from),
+        Command::Store(cmd) => store_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -555,6 +555,50 @@ impl SqliteStore {
         &self.inner.path
     }
 
+    /// The space of the database in `dir`, read without opening the store
+    /// (no migration, nothing written).
+    pub fn space_at(dir: &Path) -> Result<Space, StoreError> {
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        retention::space(&conn)
+    }
+
+    /// Switches the database in `dir` to incremental auto-vacuum, which a
+    /// database created before schema version 7 lacks, with a `VACUUM`: it
+    /// rewrites the whole file, so it takes time on a large store and
+    /// needs free disk as large as the database; run it with the gateway
+    /// stopped (its writes would wait meanwhile). Returns the space before
+    /// and after. A database already incremental is left as it is.
+    pub fn vacuum_into_incremental(dir: &Path) -> Result<(Space, Space), StoreError> {
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let before = retention::space(&conn)?;
+        if before.incremental {
+            return Ok((before, before));
+        }
+        conn.pragma_update(None, "auto_vacuum", "INCREMENTAL")?;
+        conn.execute_batch("VACUUM")?;
+        let after = retention::space(&conn)?;
+        conn.close().map_err(|(_, e)| StoreError::from(e))?;
+        Ok((before, after))
+    }
+
     /// Hands a request to the writer and waits for its outcome.
     async fn write<T>(
         &self,

@@ -567,5 +567,18 @@ fn an_older_database_keeps_its_auto_vacuum_mode_and_gets_the_new_tables() {
         store.incremental_vacuum(100).await.unwrap();
         assert_eq!(store.purge_access_log(2, 10).await.unwrap(), 1);
         store.close().await.unwrap();
+        // The one-time switch: a VACUUM of the whole file, the store closed.
+        let (before, after) = SqliteStore::vacuum_into_incremental(dir.path()).unwrap();
+        assert!(!before.incremental);
+        assert!(after.incremental);
+        assert_eq!(after.freelist_count, 0);
+        let store = SqliteStore::open(dir.path(), opts()).unwrap();
+        assert!(store.space().await.unwrap().incremental);
+        // Again: nothing to do.
+        store.close().await.unwrap();
+        let (again, same) = SqliteStore::vacuum_into_incremental(dir.path()).unwrap();
+        assert_eq!(again, same);
+        assert_eq!(SqliteStore::space_at(dir.path()).unwrap(), same);
+        assert!(SqliteStore::vacuum_into_incremental(&dir.path().join("none")).is_err());
     });
 }
