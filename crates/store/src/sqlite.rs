@@ -311,8 +311,9 @@ CREATE INDEX flow_facts_patient  ON flow_facts (patient_key, received_at)
     // Version 8: retention. Holds (a later stage keeps messages of an open
     // stay), the access log's cut-off (the one row only the retention job
     // moves, and only forward) under which the access log's delete trigger
-    // lets old entries go, and an index of the messages retention may
-    // delete by their last change. Old databases keep their auto-vacuum
+    // lets old entries go, an index of messages by state and last change
+    // (the sweeper's search), and one of name words by message (deleting
+    // them). Old databases keep their auto-vacuum
     // mode: switching needs a VACUUM of the whole file (docs/RELIABILITY.md).
     r#"
 CREATE TABLE retention_holds (
@@ -339,8 +340,11 @@ WHEN old.at >= coalesce(
     (SELECT access_log_before FROM retention_cutoffs WHERE id = 1), -9223372036854775808)
 BEGIN SELECT RAISE(ABORT, 'the access log is append-only'); END;
 
-CREATE INDEX messages_expiry ON messages (state, updated_at)
-    WHERE state IN ('rejected', 'delivered', 'acknowledged', 'rejected_by_receiver', 'cancelled');
+-- Not partial: SQLite uses a partial index only when the query names
+-- its condition, and the sweeper asks with the state as a parameter.
+CREATE INDEX messages_expiry ON messages (state, updated_at);
+-- Deleting a message's name words: the table's key starts with the word.
+CREATE INDEX name_terms_message ON name_terms (message_id);
 "#,
 ];
 

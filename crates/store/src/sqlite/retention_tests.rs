@@ -582,3 +582,50 @@ fn an_older_database_keeps_its_auto_vacuum_mode_and_gets_the_new_tables() {
         assert!(SqliteStore::vacuum_into_incremental(&dir.path().join("none")).is_err());
     });
 }
+
+#[test]
+fn the_sweeper_reads_indexes_not_whole_tables() {
+    // The statements a deletion runs, as the query planner sees them on a
+    // store of this version: each is an index search.
+    let dir = tempfile::tempdir().unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(dir.path(), opts()).unwrap();
+        store.close().await.unwrap();
+    });
+    let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+    for (sql, index) in [
+        (
+            "SELECT m.id FROM messages m WHERE m.state = ?1 AND m.updated_at < ?2 \
+             ORDER BY m.updated_at, m.id LIMIT 10",
+            "messages_expiry",
+        ),
+        (
+            "DELETE FROM name_terms WHERE message_id = ?1",
+            "name_terms_message",
+        ),
+        (
+            "DELETE FROM message_parties WHERE message_id = ?1",
+            "message_parties_message",
+        ),
+        (
+            "UPDATE receipts SET body = x'' WHERE message_id = ?1",
+            "receipts_message",
+        ),
+        (
+            "UPDATE deliveries SET patient_key = NULL WHERE message_id = ?1",
+            "deliveries_message",
+        ),
+    ] {
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+        let args = [Value::Text("acknowledged".into()), Value::Integer(5)];
+        let n = stmt.parameter_count();
+        let plan: Vec<String> = stmt
+            .query_map(params_from_iter(&args[..n]), |r| r.get::<_, String>(3))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let plan = plan.join("; ");
+        assert!(plan.contains(index), "{sql}: {plan}");
+    }
+}
