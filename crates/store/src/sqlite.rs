@@ -1064,6 +1064,15 @@ fn stored_answer(conn: &Connection, id: &str) -> Result<StoredAnswer, StoreError
 }
 
 fn apply_transition(conn: &Connection, t: &Transition) -> Result<(), StoreError> {
+    // Only retention deletes (it removes the content too), and nothing
+    // brings a tombstone back.
+    if t.from == State::Deleted || t.to == State::Deleted {
+        return Err(StoreError::StateConflict {
+            id: t.id.clone(),
+            expected: t.from.as_str().to_string(),
+            actual: "deleted is final and set only by retention".into(),
+        });
+    }
     let changed = conn
         .prepare_cached(
             "UPDATE messages SET state = ?1, updated_at = max(updated_at, ?2)

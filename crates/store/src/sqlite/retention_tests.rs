@@ -381,6 +381,20 @@ async fn a_deletion_is_in_the_history_and_leaves_a_tombstone() {
         })
         .await;
     assert!(cancel.is_err());
+    for (from, to) in [
+        (State::Deleted, State::Acknowledged),
+        (State::Acknowledged, State::Deleted),
+    ] {
+        let t = Transition {
+            id: "gone".into(),
+            at: now,
+            actor: "user:ola".into(),
+            from,
+            to,
+            reason: "no".into(),
+        };
+        assert!(store.transition(t).await.is_err(), "{from} → {to}");
+    }
     assert_eq!(state(&store, "gone").await, State::Deleted);
     // A deleted message is not deleted again, and holds skip it.
     assert!(purge(&store, &every_state(1), 1000 * DAY).await.is_empty());
