@@ -576,7 +576,7 @@ impl SqliteStore {
     }
 
     /// Switches the database in `dir` to incremental auto-vacuum, which a
-    /// database created before schema version 7 lacks, with a `VACUUM`: it
+    /// database created before schema version 8 lacks, with a `VACUUM`: it
     /// rewrites the whole file, so it takes time on a large store and
     /// needs free disk as large as the database; run it with the gateway
     /// stopped (its writes would wait meanwhile). Returns the space before
@@ -991,7 +991,7 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
     people::index_message(conn, m)?;
     if let Some(fact) = &m.meta.flow_fact {
         conn.prepare_cached(
-            "INSERT OR REPLACE INTO flow_facts (message_id, patient_key, received_at, fact)
+            "INSERT INTO flow_facts (message_id, patient_key, received_at, fact)
              VALUES (?1, ?2, ?3, ?4)",
         )?
         .execute(params![m.id, m.meta.patient_key, m.received_at, fact])?;
