@@ -205,7 +205,7 @@ fn overgang_store_shows_the_space_and_switches_an_older_database_once() {
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let d = data.to_str().unwrap();
-    // A database without auto-vacuum, as every store before version 7.
+    // A database without auto-vacuum, as every store before version 8.
     {
         let conn = rusqlite::Connection::open(data.join("overgang.db")).unwrap();
         conn.execute_batch("CREATE TABLE t (x BLOB); INSERT INTO t VALUES (zeroblob(100000));")

@@ -1,5 +1,5 @@
 //! `overgang store`: the database's space, and the one-time switch of a
-//! database created before retention (schema version 7) to incremental
+//! database created before retention (schema version 8) to incremental
 //! auto-vacuum, so that the retention sweeper can give space back to the
 //! file system (docs/RELIABILITY.md, "Retention").
 

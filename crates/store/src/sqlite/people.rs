@@ -309,8 +309,9 @@ pub(super) fn flow_facts(
 pub(super) fn set_flow_facts(conn: &Connection, rows: &[FlowFactRow]) -> Result<(), StoreError> {
     let mut st = conn.prepare_cached(
         "INSERT OR REPLACE INTO flow_facts (message_id, patient_key, received_at, fact)
-         VALUES (?1, ?2, ?3, ?4)",
+         SELECT ?1, ?2, ?3, ?4 FROM messages WHERE id = ?1 AND state <> 'deleted'",
     )?;
+    // A message deleted by retention gets no fact back (docs/RELIABILITY.md).
     for r in rows {
         st.execute(params![r.message_id, r.patient_key, r.received_at, r.fact])?;
     }

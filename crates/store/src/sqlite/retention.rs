@@ -8,7 +8,8 @@
 //! and delivery event row. Gone: the original and the AppRec sent, the
 //! receivers' AppRec bodies, the findings, the patient key (on the message
 //! and its deliveries), the parties and name words it was indexed under,
-//! and its idempotency key (a message sent again after its first copy was
+//! its patient-flow fact (a deleted message places nothing in a stay and
+//! gives no baseline), and its idempotency key (a message sent again after its first copy was
 //! deleted is a new message).
 
 use rusqlite::{params, Connection};
@@ -91,6 +92,7 @@ fn delete_one(
         "DELETE FROM bodies WHERE message_id = ?1",
         "DELETE FROM name_terms WHERE message_id = ?1",
         "DELETE FROM message_parties WHERE message_id = ?1",
+        "DELETE FROM flow_facts WHERE message_id = ?1",
         "UPDATE receipts SET body = x'', codec = 0 WHERE message_id = ?1",
         "UPDATE deliveries SET patient_key = NULL WHERE message_id = ?1",
     ] {

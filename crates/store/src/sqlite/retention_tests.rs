@@ -266,12 +266,19 @@ async fn a_deletion_is_in_the_history_and_leaves_a_tombstone() {
     let mut m = routed("gone", DAY, "patient-hash", &["5078"]);
     m.meta.name_terms = vec!["term-a".into(), "term-b".into()];
     m.findings_json = r#"[{"code":"W1","severity":"warning"}]"#.into();
+    m.meta.flow_fact = Some(r#"{"kind":"admission"}"#.into());
     let key = m.idempotency_key.clone();
     let body = m.original.clone();
     store.submit(m.clone()).await.unwrap();
     let d = first_delivery(&store, "gone").await;
     claim_and_finish(&store, d, DAY, AttemptResult::Answered(receipt(1, "g1"))).await;
     let receipt_id = store.receipts_of("gone").await.unwrap()[0].id;
+    let facts = store
+        .flow_facts(0, Some("patient-hash".into()))
+        .await
+        .unwrap();
+    assert_eq!(facts.len(), 1);
+    let fact = facts[0].clone();
     assert!(store.receipt_body(receipt_id).await.unwrap().is_some());
     let before = store.get("gone").await.unwrap().unwrap();
 
@@ -315,6 +322,11 @@ async fn a_deletion_is_in_the_history_and_leaves_a_tombstone() {
     assert_eq!(store.original("gone").await.unwrap(), None);
     assert_eq!(store.apprec("gone").await.unwrap(), None);
     assert_eq!(store.receipt_body(receipt_id).await.unwrap(), None);
+    // No flow fact: a deleted message is in no stay and gives no baseline,
+    // and a rebuild cannot put it back.
+    assert!(store.flow_facts(0, None).await.unwrap().is_empty());
+    store.set_flow_facts(vec![fact]).await.unwrap();
+    assert!(store.flow_facts(0, None).await.unwrap().is_empty());
     // Receipts and deliveries are still listed (their states and times).
     assert_eq!(store.receipts_of("gone").await.unwrap().len(), 1);
     assert_eq!(
