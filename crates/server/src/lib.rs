@@ -160,11 +160,14 @@ impl Gateway {
             }
             let vacuums = space.incremental && r.vacuum_every_mins > 0 && r.vacuum_pages > 0;
             (r.deletes() || vacuums).then(|| {
-                Arc::new(retention::Sweeper::new(
-                    store.clone(),
-                    Arc::new(overgang_deliver::SystemClock),
-                    r.clone(),
-                ))
+                Arc::new(
+                    retention::Sweeper::new(
+                        store.clone(),
+                        Arc::new(overgang_deliver::SystemClock),
+                        r.clone(),
+                    )
+                    .with_flow(config.flow.window_days.max(1)),
+                )
             })
         };
         let code_lists = overgang_codelists::CodeLists::builtin();

@@ -41,7 +41,14 @@ pub struct Sweeper<S: Store> {
     store: Arc<S>,
     clock: Arc<dyn Clock>,
     config: RetentionConfig,
+    /// The patient-flow window in days: before each sweep the messages of
+    /// open stays in it are held against retention (reason
+    /// [`OPEN_STAY`]), and those of ended stays released.
+    flow_window_days: Option<u64>,
 }
+
+/// The hold reason of the messages of a stay that is still open.
+pub const OPEN_STAY: &str = "open-stay";
 
 impl<S: Store> Sweeper<S> {
     pub fn new(store: Arc<S>, clock: Arc<dyn Clock>, config: RetentionConfig) -> Self {
@@ -49,7 +56,36 @@ impl<S: Store> Sweeper<S> {
             store,
             clock,
             config,
+            flow_window_days: None,
         }
+    }
+
+    /// Keeps the messages of open stays (patient flow, `window_days`).
+    pub fn with_flow(mut self, window_days: u64) -> Self {
+        self.flow_window_days = Some(window_days);
+        self
+    }
+
+    /// Holds the messages of open stays (admitted, or ready and waiting)
+    /// and releases those of stays that ended. Returns (held, released).
+    pub async fn hold_open_stays(&self, now: i64) -> Result<(u64, u64), StoreError> {
+        let Some(window) = self.flow_window_days else {
+            return Ok((0, 0));
+        };
+        let (_, flow) = crate::flow::current(&*self.store, now, window, None).await?;
+        let (mut open, mut ended) = (Vec::new(), Vec::new());
+        for stay in &flow.stays {
+            let ids = stay.messages.iter().map(|m| m.message_id.clone());
+            match stay.state {
+                overgang_flow::StayState::Open | overgang_flow::StayState::Ready => {
+                    open.extend(ids)
+                }
+                _ => ended.extend(ids),
+            }
+        }
+        let held = self.store.hold(open, OPEN_STAY.into(), now).await?;
+        let released = self.store.release(ended, OPEN_STAY.into()).await?;
+        Ok((held, released))
     }
 
     /// Deletes what has expired at the clock's now: messages, then access
@@ -60,6 +96,7 @@ impl<S: Store> Sweeper<S> {
         let rules = self.config.rules();
         let mut report = SweepReport::default();
         if !rules.is_empty() {
+            self.hold_open_stays(now).await?;
             for _ in 0..MAX_BATCHES {
                 let purged = self.store.purge_expired(rules.clone(), now, batch).await?;
                 for p in &purged {
@@ -277,6 +314,133 @@ mod tests {
         }));
         tx.send(()).unwrap();
         task.await.unwrap();
+        store.close().await.unwrap();
+    }
+}
+
+#[cfg(test)]
+mod flow_tests {
+    //! Messages of an open stay are held against retention; when the stay
+    //! ends they are released and expire like any other.
+    use super::*;
+    use crate::config::RetentionDays;
+    use overgang_store::sqlite::{SqliteOptions, SqliteStore};
+    use overgang_store::{FlowFactRow, Metadata, NewMessage, State};
+    use std::sync::atomic::{AtomicI64, Ordering};
+
+    struct FakeClock(AtomicI64);
+    impl Clock for FakeClock {
+        fn now(&self) -> i64 {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    fn fact(example: &str, id: &str, at: i64) -> FlowFactRow {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/standards/examples/plo-1.6")
+            .join(example);
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| {
+            panic!(
+                "{}: {e} (../shared must be beside the project)",
+                path.display()
+            )
+        });
+        let doc = overgang_xml::parse(&bytes, &overgang_xml::Limits::default()).expect("xml");
+        let message = overgang_model::Message::read(&doc);
+        let f = overgang_flow::fact_of(
+            &message,
+            overgang_flow::FactInput {
+                message_id: id.into(),
+                received_at: at,
+                patient_key: Some("p1".into()),
+                sender_municipality: None,
+                receiver_municipality: Some("3428".into()),
+                copy_to_gp: None,
+                receiver_is_gp: false,
+                positive_apprec_at: None,
+            },
+        );
+        FlowFactRow {
+            message_id: id.into(),
+            patient_key: Some("p1".into()),
+            received_at: at,
+            fact: serde_json::to_string(&f).expect("json"),
+            positive_apprec_at: None,
+        }
+    }
+
+    fn rejected(id: &str, at: i64) -> NewMessage {
+        NewMessage {
+            id: id.into(),
+            received_at: at,
+            system: "ehr".into(),
+            idempotency_key: None,
+            sha256: [7; 32],
+            original: b"<x/>".to_vec(),
+            meta: Metadata::default(),
+            verdict: "rejected".into(),
+            findings_json: "[]".into(),
+            apprec: b"<a/>".to_vec(),
+            apprec_status: 2,
+            state: State::Rejected,
+            actor: "system:ehr".into(),
+            reason: "rejected".into(),
+            deliveries: Vec::new(),
+            route_reason: String::new(),
+        }
+    }
+
+    /// 2018-01-29T09:00Z: the examples' admission (10:00 Norwegian time).
+    const ADMITTED: i64 = 1_517_216_400_000;
+
+    #[tokio::test]
+    async fn messages_of_open_stays_are_kept_until_the_stay_ends() {
+        let (in_1, in_4) = (ADMITTED + 3_600_000, ADMITTED + 3 * DAY_MS);
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
+        store.submit(rejected("admitted", in_1)).await.unwrap();
+        store
+            .set_flow_facts(vec![fact(
+                "Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml",
+                "admitted",
+                in_1,
+            )])
+            .await
+            .unwrap();
+        let clock = Arc::new(FakeClock(AtomicI64::new(ADMITTED + 45 * DAY_MS)));
+        let config = RetentionConfig {
+            days: RetentionDays {
+                rejected: 30,
+                ..RetentionDays::default()
+            },
+            ..RetentionConfig::default()
+        };
+        let sweeper = Sweeper::new(store.clone(), clock.clone(), config).with_flow(10_000);
+        // The stay is open: its message is held, though its time is up.
+        let report = sweeper.sweep().await.unwrap();
+        assert_eq!(report.messages_total(), 0);
+        assert_eq!(
+            store.get("admitted").await.unwrap().unwrap().summary.state,
+            State::Rejected
+        );
+        // The patient is discharged: the stay ends, the hold is lifted.
+        store.submit(rejected("discharged", in_4)).await.unwrap();
+        store
+            .set_flow_facts(vec![fact(
+                "Pasientlogistikk_Melding_om_utskrevet_pasient_v1-6_Ny.xml",
+                "discharged",
+                in_4,
+            )])
+            .await
+            .unwrap();
+        let (_, released) = sweeper.hold_open_stays(clock.now()).await.unwrap();
+        assert!(released >= 1, "the ended stay's holds are lifted");
+        let report = sweeper.sweep().await.unwrap();
+        assert_eq!(report.messages.get("rejected"), Some(&2));
+        assert_eq!(
+            store.get("admitted").await.unwrap().unwrap().summary.state,
+            State::Deleted
+        );
         store.close().await.unwrap();
     }
 }
