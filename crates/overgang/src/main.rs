@@ -6,11 +6,13 @@
 //! registry files), `token` (sender tokens), `simulate` (a simulated
 //! receiving system for tests and demos), `deliveries` (operators: the
 //! delivery queues over the admin API) and `users` (people who log in to
-//! the web pages).
+//! the web pages) and `flow` (patient flow over the store: rebuild the
+//! facts, count the stays).
 
 mod apprec_cmd;
 mod deliveries_cmd;
 mod demo;
+mod flow_cmd;
 mod output;
 mod registry_cmd;
 mod rules_cmd;
@@ -72,6 +74,11 @@ enum Command {
     /// (docs/UI.md). Passwords are read from standard input.
     #[command(subcommand)]
     Users(users_cmd::Command),
+    /// Patient flow over the store: `rebuild` recomputes every accepted
+    /// message's flow fact, `stays` counts the stays (docs/FLOW.md). Prints
+    /// counts only; safe beside a running gateway.
+    #[command(subcommand)]
+    Flow(flow_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -169,6 +176,7 @@ fn main() -> ExitCode {
         Command::Simulate(cmd) => simulate_cmd::run(cmd),
         Command::Deliveries(cmd) => deliveries_cmd::run(cmd),
         Command::Users(cmd) => users_cmd::run(cmd).map(ExitCode::from),
+        Command::Flow(cmd) => flow_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,
