@@ -324,3 +324,144 @@ pub async fn derived_baseline_at_intake<S: Store>(
         report.verdict = overgang_model::Verdict::of(&report.findings);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overgang_flow::{DatedBy, DerivedLevel, Fact};
+    use overgang_model::{Category, Finding, Severity};
+    use serde_json::json;
+
+    const DAY: i64 = 86_400_000;
+    /// 2025-03-01T00:00Z.
+    const T1: i64 = 1_740_787_200_000;
+
+    fn fact(id: &str, kind: &str, at: i64, from: &str, to: &str, extra: serde_json::Value) -> Fact {
+        let mut v = json!({
+            "message_id": id,
+            "received_at": at,
+            "msg_type": kind,
+            "sender": { "org": from },
+            "receiver": { "org": to },
+            "patient_key": "p1",
+            "status": "N",
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        serde_json::from_value(v).expect("a fact")
+    }
+
+    fn assessed(variable: u8, score: i64, date: &str, date_ms: i64) -> serde_json::Value {
+        json!({ "assessments": [{
+            "variable": variable, "score": score, "date": date, "date_ms": date_ms, "source": "plo"
+        }] })
+    }
+
+    /// An earlier admission report; a later stay (admission notice, an
+    /// admission report whose assessment is dated the day before, a
+    /// discharge report).
+    fn journey() -> Vec<Fact> {
+        vec![
+            fact(
+                "old",
+                "INNLEGGELSESRAPPORT",
+                T1 - 40 * DAY,
+                "M",
+                "H",
+                assessed(5, 2, "2025-01-20", T1 - 40 * DAY),
+            ),
+            fact(
+                "adm",
+                "LOG_INNLAGT",
+                T1,
+                "H",
+                "M",
+                json!({ "events": [{ "code": "1", "at": T1, "date_only": false }] }),
+            ),
+            fact(
+                "new",
+                "INNLEGGELSESRAPPORT",
+                T1 + 3_600_000,
+                "M",
+                "H",
+                assessed(5, 4, "2025-02-28", T1 - DAY),
+            ),
+            fact(
+                "dis",
+                "UTSKRIVNINGSRAPPORT",
+                T1 + 5 * DAY,
+                "H",
+                "M",
+                assessed(5, 3, "2025-03-06", T1 + 5 * DAY),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_baseline_comes_from_before_the_stay_and_never_from_the_stay_itself() {
+        let facts = journey();
+        let b = baseline_of(&facts, "new", T1 + 3_600_000, 365);
+        assert!(b.stay_id.is_some(), "{b:?}");
+        assert_eq!(b.admitted_at, T1);
+        assert_eq!(b.derived.len(), 1, "{b:?}");
+        assert_eq!(b.derived[0].source_message_id, "old");
+        assert_eq!(b.derived[0].score, Some(2));
+        assert_eq!(b.discharge_message_id.as_deref(), Some("dis"));
+        let expected = b.expected_levels();
+        assert_eq!(expected.len(), 1);
+        assert_eq!((expected[0].variable, expected[0].score), (5, Some(3)));
+        assert_eq!(b.derived_levels()[0].date.as_deref(), Some("2025-01-20"));
+        // Outside the look-back: nothing.
+        assert!(baseline_of(&facts, "new", T1, 30).derived.is_empty());
+        // The earlier report itself has nothing before it.
+        let first = baseline_of(&facts, "old", T1 - 40 * DAY, 365);
+        assert!(first.derived.is_empty() && first.stay_id.is_none());
+        assert!(first.expected_levels().is_empty());
+    }
+
+    fn hab01() -> Finding {
+        Finding::new(
+            HAB_01,
+            Category::Completeness,
+            Severity::Warning,
+            "nb",
+            "en",
+        )
+    }
+
+    fn level(variable: u8, dated_at: i64, id: &str) -> DerivedLevel {
+        DerivedLevel {
+            variable,
+            score: Some(2),
+            date: None,
+            dated_at,
+            dated_by: DatedBy::Receipt,
+            source_message_id: id.to_owned(),
+            derived: true,
+        }
+    }
+
+    #[test]
+    fn hab01_becomes_information_naming_the_latest_covering_baseline() {
+        let derived = [level(7, T1, "a"), level(5, T1 - DAY, "b")];
+        // Covers none of the variables the message assesses: unchanged.
+        let mut f = vec![hab01()];
+        assert!(!accept_derived_baseline(&mut f, &derived, &[1, 2]));
+        assert_eq!(f[0].severity, Severity::Warning);
+        // Covers 5: the level of 5 is cited.
+        let mut f = vec![hab01()];
+        assert!(accept_derived_baseline(&mut f, &derived, &[5]));
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f[0].text_nb.contains("utledet") && f[0].text_nb.contains("melding b"));
+        assert!(f[0].text_nb.contains("28.02.2025"), "{}", f[0].text_nb);
+        assert!(f[0].text_en.contains("2025-02-28") && f[0].text_en.contains("message b"));
+        // Assesses nothing: any level, the latest.
+        let mut f = vec![hab01()];
+        assert!(accept_derived_baseline(&mut f, &derived, &[]));
+        assert!(f[0].text_en.contains("message a"));
+        // No derived level: unchanged.
+        let mut f = vec![hab01()];
+        assert!(!accept_derived_baseline(&mut f, &[], &[]));
+    }
+}
