@@ -531,3 +531,50 @@ fn users_are_managed_from_the_command_line() {
     assert!(left.get("kari").is_none() && left.get("ola").is_some());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn flow_subcommands_are_listed_and_an_empty_store_rebuilds_to_nothing() {
+    let out = bin().args(["flow", "--help"]).output().expect("run");
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("rebuild") && help.contains("stays"), "{help}");
+
+    // A fresh store: nothing to rebuild, nothing to count.
+    let d = scratch("flow-empty");
+    let config = d.join("overgang.toml");
+    std::fs::write(
+        &config,
+        format!("[store]\ndata = \"{}\"\n", d.join("data").display()),
+    )
+    .expect("write config");
+    let cfg = config.display().to_string();
+    let out = bin()
+        .args(["flow", "rebuild", "--config", &cfg])
+        .output()
+        .expect("run");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        text.contains("messages: 0") && text.contains("facts written: 0"),
+        "{text}"
+    );
+    let out = bin()
+        .args(["flow", "stays", "--config", &cfg, "--json"])
+        .output()
+        .expect("run");
+    assert!(out.status.success());
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["stays"], 0);
+    assert_eq!(v["unplaced"], 0);
+    // A missing config file is a usage/IO error, exit 2.
+    let out = bin()
+        .args(["flow", "rebuild", "--config", "/nonexistent/overgang.toml"])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&d);
+}

@@ -6,12 +6,14 @@
 //! registry files), `token` (sender tokens), `simulate` (a simulated
 //! receiving system for tests and demos), `deliveries` (operators: the
 //! delivery queues over the admin API), `users` (people who log in to
-//! the web pages) and `store` (the database's space, and the one-time
-//! switch to incremental vacuum).
+//! the web pages), `store` (the database's space, and the one-time switch
+//! to incremental vacuum) and `flow` (patient flow over the store: rebuild
+//! the facts, count the stays).
 
 mod apprec_cmd;
 mod deliveries_cmd;
 mod demo;
+mod flow_cmd;
 mod output;
 mod registry_cmd;
 mod rules_cmd;
@@ -79,6 +81,11 @@ enum Command {
     /// Retention).
     #[command(subcommand)]
     Store(store_cmd::Command),
+    /// Patient flow over the store: `rebuild` recomputes every accepted
+    /// message's flow fact, `stays` counts the stays (docs/FLOW.md). Prints
+    /// counts only; safe beside a running gateway.
+    #[command(subcommand)]
+    Flow(flow_cmd::Command),
 }
 
 /// Language of finding texts.
@@ -177,6 +184,7 @@ fn main() -> ExitCode {
         Command::Deliveries(cmd) => deliveries_cmd::run(cmd),
         Command::Users(cmd) => users_cmd::run(cmd).map(ExitCode::from),
         Command::Store(cmd) => store_cmd::run(cmd),
+        Command::Flow(cmd) => flow_cmd::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -24,7 +24,7 @@ mod profile;
 pub use format::norwegian_date;
 pub use labels::{Label, Labels};
 pub use overgang_model::Lang;
-pub use profile::{profile_html, score_meaning, ProfileCell, ProfileRow, ProfileTable};
+pub use profile::{profile_html, score_meaning, OtherLevel, ProfileCell, ProfileRow, ProfileTable};
 
 use doc::Renderer;
 use maud::{html, Markup};

@@ -62,6 +62,93 @@ const SCALE: [u8; 6] = [1, 2, 3, 4, 5, 9];
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct ProfileTable {
     pub rows: Vec<ProfileRow>,
+    /// Whether the table has the "expected at discharge" column (set by
+    /// [`ProfileTable::with_expected`]; the message alone cannot tell).
+    pub shows_expected: bool,
+}
+
+/// A level of one IPLOS variable from another message than the one shown:
+/// a derived habitual level, or the level at discharge.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct OtherLevel {
+    /// List 9111, 1–18.
+    pub variable: u8,
+    pub score: Option<i64>,
+    /// `YYYY-MM-DD` (or as written), when known.
+    pub date: Option<String>,
+    /// The gateway id of the message it comes from.
+    pub source_message_id: String,
+}
+
+impl ProfileTable {
+    /// An empty table: all 18 variables, no levels. For a message without
+    /// a profile of its own when levels from other messages are to be shown.
+    pub fn blank(codes: &CodeLists) -> ProfileTable {
+        ProfileTable {
+            rows: VARIABLES
+                .iter()
+                .map(|&(code, nb, en)| ProfileRow {
+                    code,
+                    name_nb: codes
+                        .display(9111, &code.to_string())
+                        .unwrap_or(nb)
+                        .to_owned(),
+                    name_en: en.to_owned(),
+                    ..ProfileRow::default()
+                })
+                .collect(),
+            shows_expected: false,
+        }
+    }
+
+    /// Fills the habitual cells the message leaves empty with levels derived
+    /// from the patient's earlier messages, each marked derived, dated and
+    /// linked to its source message. A habitual level the message states
+    /// (the Funksjonsprofil extension) wins.
+    pub fn with_derived(mut self, levels: &[OtherLevel], lang: Lang) -> ProfileTable {
+        for l in levels {
+            if let Some(r) = self.rows.iter_mut().find(|r| r.code == l.variable) {
+                if r.habitual.is_missing() && l.score.is_some() {
+                    r.habitual = other_cell(
+                        l,
+                        t(
+                            lang,
+                            "utledet fra tidligere melding",
+                            "derived from an earlier message",
+                        ),
+                        true,
+                    );
+                }
+            }
+        }
+        self
+    }
+
+    /// Adds the "expected at discharge" column with the given levels (from
+    /// the stay's discharge report; none leaves the column empty).
+    pub fn with_expected(mut self, levels: &[OtherLevel], lang: Lang) -> ProfileTable {
+        self.shows_expected = true;
+        for l in levels {
+            if let Some(r) = self.rows.iter_mut().find(|r| r.code == l.variable) {
+                if l.score.is_some() {
+                    r.expected =
+                        other_cell(l, t(lang, "utskrivningsrapport", "discharge report"), false);
+                }
+            }
+        }
+        self
+    }
+}
+
+fn other_cell(l: &OtherLevel, what: &str, derived: bool) -> ProfileCell {
+    ProfileCell {
+        score: l.score.map(|s| s.to_string()),
+        on_scale: l.score.and_then(on_scale),
+        date: date(l.date.as_deref()),
+        source: Some(what.to_owned()),
+        derived,
+        link: Some(format!("/ui/messages/{}", l.source_message_id)),
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
@@ -74,6 +161,9 @@ pub struct ProfileRow {
     pub habitual: ProfileCell,
     /// The level now.
     pub current: ProfileCell,
+    /// The level expected (assessed) at discharge, from the stay's
+    /// discharge report; shown when [`ProfileTable::shows_expected`].
+    pub expected: ProfileCell,
 }
 
 impl ProfileRow {
@@ -97,8 +187,11 @@ pub struct ProfileCell {
     /// Where the value comes from (document, assessor).
     pub source: Option<String>,
     /// Derived from history rather than stated in the message (habitual
-    /// cell only; set by the patient-flow view, always false here).
+    /// cell only; set by [`ProfileTable::with_derived`]).
     pub derived: bool,
+    /// The page of the message the level comes from, when it is another
+    /// message than the one shown.
+    pub link: Option<String>,
 }
 
 impl ProfileCell {
@@ -157,6 +250,7 @@ fn extension_cell(a: &ProfileAssessment, lang: Lang) -> ProfileCell {
         date: date(a.date.as_deref()),
         source: Some(source),
         derived: false,
+        link: None,
     }
 }
 
@@ -220,6 +314,7 @@ pub(crate) fn build(
                         date: date(f.date.as_deref()).or(overall_date),
                         source: Some(plo_source.clone()),
                         derived: false,
+                        link: None,
                     };
                 }
             }
@@ -232,25 +327,36 @@ pub(crate) fn build(
                 name_en: en.to_owned(),
                 habitual,
                 current,
+                expected: ProfileCell::default(),
             }
         })
         .collect();
-    Some(ProfileTable { rows })
+    Some(ProfileTable {
+        rows,
+        shows_expected: false,
+    })
 }
 
-fn cell_html(c: &ProfileCell, lang: Lang, habitual: bool) -> Markup {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Column {
+    Habitual,
+    Current,
+    Expected,
+}
+
+fn cell_html(c: &ProfileCell, lang: Lang, column: Column) -> Markup {
     let Some(score) = c.score.as_deref() else {
-        return if habitual {
+        return if column == Column::Expected {
+            html! { td.cell.missing { span.muted { "–" } } }
+        } else if column == Column::Habitual {
             html! { td.cell.missing.sev-warning { span.badge.badge-warn { (t(lang, "mangler", "missing")) } } }
         } else {
             html! { td.cell.missing { span.muted { (t(lang, "ikke kartlagt", "not assessed")) } } }
         };
     };
     let meaning = c.on_scale.and_then(|s| score_meaning(s, lang));
-    let meta: Vec<&str> = [c.date.as_deref(), c.source.as_deref()]
-        .into_iter()
-        .flatten()
-        .collect();
+    let date = c.date.as_deref();
+    let source = c.source.as_deref();
     html! {
         td.cell class=[c.on_scale.is_none().then_some("sev-warning")] {
             span.score { (score) }
@@ -260,10 +366,16 @@ fn cell_html(c: &ProfileCell, lang: Lang, habitual: bool) -> Markup {
                 " " span.badge.badge-warn { (t(lang, "utenfor skalaen", "off the scale")) }
             }
             @if c.derived {
-                " " span.badge { (t(lang, "utledet", "derived")) }
+                " " span.badge.derived title=(t(lang, "Utledet fra en tidligere kartlegging, ikke oppgitt som habituelt", "Derived from an earlier assessment, not stated as habitual")) { (t(lang, "utledet", "derived")) }
             }
-            @if !meta.is_empty() {
-                span.cell-meta { (meta.join(" · ")) }
+            @if date.is_some() || source.is_some() {
+                span.cell-meta {
+                    @if let Some(d) = date { (d) }
+                    @if date.is_some() && source.is_some() { " · " }
+                    @if let Some(s) = source {
+                        @if let Some(href) = &c.link { a href=(href) { (s) } } @else { (s) }
+                    }
+                }
             }
         }
     }
@@ -300,6 +412,9 @@ pub fn profile_html(p: &ProfileTable, lang: Lang) -> Markup {
                             th scope="col" { (t(lang, "Funksjon", "Function")) }
                             th scope="col" { (t(lang, "Habituelt nivå", "Habitual level")) }
                             th scope="col" { (t(lang, "Aktuelt nivå", "Current level")) }
+                            @if p.shows_expected {
+                                th scope="col" { (t(lang, "Ved utskrivning", "At discharge")) }
+                            }
                             th scope="col" { (t(lang, "Endring", "Change")) }
                         }
                     }
@@ -307,8 +422,11 @@ pub fn profile_html(p: &ProfileTable, lang: Lang) -> Markup {
                         @for r in &p.rows {
                             tr id=(format!("iplos-{}", r.code)) {
                                 th scope="row" { span.code { (r.code) } " " (r.name(lang)) }
-                                (cell_html(&r.habitual, lang, true))
-                                (cell_html(&r.current, lang, false))
+                                (cell_html(&r.habitual, lang, Column::Habitual))
+                                (cell_html(&r.current, lang, Column::Current))
+                                @if p.shows_expected {
+                                    (cell_html(&r.expected, lang, Column::Expected))
+                                }
                                 (change_html(r, lang))
                             }
                         }

@@ -623,3 +623,83 @@ fn cut_and_mangled_examples_never_panic() {
         assert!(html.contains(&escaped(&r.title)), "{name}");
     }
 }
+
+fn level(variable: u8, score: i64, date: &str, id: &str) -> OtherLevel {
+    OtherLevel {
+        variable,
+        score: Some(score),
+        date: Some(date.to_owned()),
+        source_message_id: id.to_owned(),
+    }
+}
+
+#[test]
+fn derived_habitual_levels_fill_the_empty_cells_and_say_so() {
+    let r = render_nb(&example("Innleggelsesrapport_v1-6_Endring.xml"), &[]);
+    let p = r.profile.expect("profile").with_derived(
+        &[
+            level(1, 2, "2024-03-05", "m-early"),
+            level(7, 1, "2024-03-05", "m-early"),
+        ],
+        Lang::Nb,
+    );
+    let row1 = &p.rows[0];
+    assert!(row1.habitual.derived);
+    assert_eq!(row1.habitual.score.as_deref(), Some("2"));
+    assert_eq!(row1.habitual.on_scale, Some(2));
+    assert_eq!(row1.habitual.date.as_deref(), Some("05.03.2024"));
+    assert_eq!(row1.habitual.link.as_deref(), Some("/ui/messages/m-early"));
+    assert!(!p.shows_expected);
+    let html = profile_html(&p, Lang::Nb).into_string();
+    assert!(html.contains("badge derived"));
+    assert!(html.contains(">utledet<"));
+    assert!(html.contains("href=\"/ui/messages/m-early\""));
+    assert!(html.contains("05.03.2024"));
+    assert!(!html.contains("Ved utskrivning"));
+    // Habitual 2, current 3: one more step of help.
+    assert!(html.contains("+1"));
+    let en = profile_html(&p, Lang::En).into_string();
+    assert!(en.contains(">derived<") && en.contains("Habitual level"));
+    assert!(html.contains("utledet fra tidligere melding"));
+}
+
+#[test]
+fn a_stated_habitual_level_wins_over_a_derived_one() {
+    let r = render_nb(&extension_example(), &[]);
+    let p = r.profile.expect("profile").with_derived(
+        &[
+            level(5, 5, "2020-01-01", "old"),
+            level(1, 3, "2020-01-01", "old"),
+        ],
+        Lang::Nb,
+    );
+    let row = |c: u8| &p.rows[usize::from(c) - 1];
+    assert_eq!(row(5).habitual.score.as_deref(), Some("2"));
+    assert!(!row(5).habitual.derived && row(5).habitual.link.is_none());
+    assert!(row(1).habitual.derived);
+}
+
+#[test]
+fn expected_at_discharge_is_a_column_of_its_own() {
+    let codes = CodeLists::builtin();
+    let p = ProfileTable::blank(&codes)
+        .with_derived(&[level(5, 1, "2024-01-02", "a")], Lang::En)
+        .with_expected(&[level(5, 2, "2024-06-01", "d")], Lang::En);
+    assert_eq!(p.rows.len(), 18);
+    assert!(p.shows_expected);
+    assert_eq!(p.rows[4].expected.score.as_deref(), Some("2"));
+    assert!(!p.rows[4].expected.derived);
+    assert!(p.rows[4].current.is_missing());
+    let html = profile_html(&p, Lang::En).into_string();
+    assert!(html.contains("At discharge"));
+    assert!(html.contains("href=\"/ui/messages/d\""));
+    assert!(html.contains("discharge report"));
+    // Four level columns' worth of cells per row: name, habitual, current,
+    // at discharge, change.
+    assert_eq!(html.matches("<td").count(), 18 * 4);
+    // Without levels the column is still there, empty.
+    let empty = ProfileTable::blank(&codes).with_expected(&[], Lang::Nb);
+    assert!(profile_html(&empty, Lang::Nb)
+        .into_string()
+        .contains("Ved utskrivning"));
+}

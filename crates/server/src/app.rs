@@ -621,6 +621,18 @@ async fn intake_in_span<S: Store>(
     // Routing: where an acceptable message goes. Its findings join the
     // others (an unknown receiver rejects the message with E21).
     let plan = route_message(&state, &mut report);
+    // A habitual baseline derived from the patient's earlier messages
+    // answers HAB-01 (docs/FLOW.md).
+    let key = patient_index(&state.patient_key, &report.message);
+    crate::flow::derived_baseline_at_intake(
+        &*state.store,
+        state.flow.config.baseline_lookback_days,
+        &mut report,
+        &id,
+        now,
+        key,
+    )
+    .await;
     let verdict = report.verdict;
     span.record("verdict", verdict.as_str());
     state.metrics.validated(took);

@@ -96,3 +96,372 @@ pub fn fact_json(
     };
     serde_json::to_string(&overgang_flow::fact_of(message, input)).ok()
 }
+
+/// The stored facts as [`overgang_flow::Fact`]s, each with its positive
+/// AppRec time; rows that do not read are left out.
+pub fn facts_of_rows(rows: Vec<overgang_store::FlowFactRow>) -> Vec<overgang_flow::Fact> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let mut f: overgang_flow::Fact = serde_json::from_str(&r.fact).ok()?;
+            f.positive_apprec_at = r.positive_apprec_at;
+            Some(f)
+        })
+        .collect()
+}
+
+/// The functional levels around one message from the patient's other
+/// messages: the derived habitual baseline and the level at discharge.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MessageBaseline {
+    /// The admission of the message's stay, or the message's receipt when
+    /// no stay takes it.
+    pub admitted_at: i64,
+    /// The stay's id, when the message is in one.
+    pub stay_id: Option<String>,
+    /// Derived from the patient's messages outside the stay, dated before
+    /// the admission and within the look-back.
+    pub derived: Vec<overgang_flow::DerivedLevel>,
+    /// The levels the stay's latest discharge report (`UTSKRIVNINGSRAPPORT`,
+    /// not cancelled or replaced) assessed, with its message id; empty when
+    /// the stay has none.
+    pub at_discharge: Vec<overgang_flow::FactAssessment>,
+    pub discharge_message_id: Option<String>,
+}
+
+impl MessageBaseline {
+    /// The derived levels for the profile table.
+    pub fn derived_levels(&self) -> Vec<overgang_present::OtherLevel> {
+        self.derived
+            .iter()
+            .map(|d| overgang_present::OtherLevel {
+                variable: d.variable,
+                score: d.score,
+                date: d.date.clone().or_else(|| Some(iso_day(d.dated_at))),
+                source_message_id: d.source_message_id.clone(),
+            })
+            .collect()
+    }
+
+    /// The levels at discharge for the profile table.
+    pub fn expected_levels(&self) -> Vec<overgang_present::OtherLevel> {
+        let Some(id) = &self.discharge_message_id else {
+            return Vec::new();
+        };
+        self.at_discharge
+            .iter()
+            .map(|a| overgang_present::OtherLevel {
+                variable: a.variable,
+                score: a.score,
+                date: a.date.clone(),
+                source_message_id: id.clone(),
+            })
+            .collect()
+    }
+}
+
+/// `YYYY-MM-DD` of an instant, in Norway.
+fn iso_day(ms: i64) -> String {
+    overgang_flow::time::day_string(overgang_flow::time::oslo_day(ms))
+}
+
+/// Places `message_id` among the patient's `facts` (its own fact included
+/// when it has one), and derives the habitual baseline before its stay's
+/// admission from the facts outside that stay. Pure.
+pub fn baseline_of(
+    facts: &[overgang_flow::Fact],
+    message_id: &str,
+    received_at: i64,
+    lookback_days: u32,
+) -> MessageBaseline {
+    use overgang_flow::{AssessmentSource, Disposition, Role};
+    let flow = overgang_flow::stays(facts);
+    let stay = flow
+        .stays
+        .iter()
+        .find(|s| s.messages.iter().any(|m| m.message_id == message_id));
+    let admitted_at = stay.map_or(received_at, |s| s.admitted_at);
+    let in_stay = |id: &str| {
+        id == message_id || stay.is_some_and(|s| s.messages.iter().any(|m| m.message_id == id))
+    };
+    let history: Vec<overgang_flow::Fact> = facts
+        .iter()
+        .filter(|f| !in_stay(&f.message_id))
+        .cloned()
+        .collect();
+    let derived = overgang_flow::derived_baseline(&history, admitted_at, lookback_days);
+    let discharge = stay.and_then(|s| {
+        s.messages
+            .iter()
+            .filter(|m| m.role == Role::DischargeReport && m.disposition == Disposition::Effective)
+            .max_by(|a, b| (a.received_at, &a.message_id).cmp(&(b.received_at, &b.message_id)))
+    });
+    let mut at_discharge: Vec<overgang_flow::FactAssessment> = Vec::new();
+    if let Some(f) = discharge.and_then(|d| facts.iter().find(|f| f.message_id == d.message_id)) {
+        for a in &f.assessments {
+            if a.source == AssessmentSource::ProfileHabitual || a.score.is_none() {
+                continue;
+            }
+            // The extension's current level wins over the PLO document's.
+            match at_discharge.iter_mut().find(|b| b.variable == a.variable) {
+                Some(b) if a.source == AssessmentSource::ProfileCurrent => *b = a.clone(),
+                Some(_) => {}
+                None => at_discharge.push(a.clone()),
+            }
+        }
+        at_discharge.sort_by_key(|a| a.variable);
+    }
+    MessageBaseline {
+        admitted_at,
+        stay_id: stay.map(|s| s.id.clone()),
+        derived,
+        discharge_message_id: discharge.map(|d| d.message_id.clone()),
+        at_discharge,
+    }
+}
+
+/// [`baseline_of`] over the patient's stored facts (all of them: the
+/// look-back bounds what counts). Deleted messages have no facts, so
+/// retention applies by itself.
+pub async fn message_baseline<S: Store>(
+    store: &S,
+    lookback_days: u32,
+    message_id: &str,
+    received_at: i64,
+    patient_key: String,
+) -> Result<MessageBaseline, overgang_store::StoreError> {
+    let facts = facts_of_rows(store.flow_facts(0, Some(patient_key)).await?);
+    Ok(baseline_of(&facts, message_id, received_at, lookback_days))
+}
+
+/// The completeness rule that asks for a habitual baseline.
+pub const HAB_01: &str = "HAB-01";
+
+/// Turns HAB-01 warnings into information when a derived baseline covers
+/// the message: one of the IPLOS variables it assesses (`coded`), or when
+/// it assesses none, any variable. The finding then names the baseline it
+/// accepted (the latest one): its date and source message. Returns whether
+/// anything changed; the caller recomputes the verdict. Pure.
+pub fn accept_derived_baseline(
+    findings: &mut [overgang_model::Finding],
+    derived: &[overgang_flow::DerivedLevel],
+    coded: &[u8],
+) -> bool {
+    let cited = derived
+        .iter()
+        .filter(|d| d.score.is_some() && (coded.is_empty() || coded.contains(&d.variable)))
+        .max_by(|a, b| (a.dated_at, &a.source_message_id).cmp(&(b.dated_at, &b.source_message_id)));
+    let Some(d) = cited else {
+        return false;
+    };
+    let iso = d.date.clone().unwrap_or_else(|| iso_day(d.dated_at));
+    let nb_date = overgang_present::norwegian_date(&iso).unwrap_or_else(|| iso.clone());
+    let mut changed = false;
+    for f in findings
+        .iter_mut()
+        .filter(|f| f.code == HAB_01 && f.severity == overgang_model::Severity::Warning)
+    {
+        f.severity = overgang_model::Severity::Info;
+        f.text_nb = format!(
+            "Habituelt funksjonsnivå er ikke oppgitt i meldingen; utledet fra tidligere kartlegging {nb_date} (melding {})",
+            d.source_message_id
+        );
+        f.text_en = format!(
+            "The habitual functional level is not stated in the message; derived from an earlier assessment of {iso} (message {})",
+            d.source_message_id
+        );
+        changed = true;
+    }
+    changed
+}
+
+/// At intake, after validation: when the report has a HAB-01 warning and
+/// the patient has a derived baseline before this message's stay, accept
+/// it ([`accept_derived_baseline`]) and recompute the verdict. A store
+/// error leaves the report as it is.
+pub async fn derived_baseline_at_intake<S: Store>(
+    store: &S,
+    lookback_days: u32,
+    report: &mut overgang_validate::Report,
+    message_id: &str,
+    received_at: i64,
+    patient_key: Option<String>,
+) {
+    let has_hab = report
+        .findings
+        .iter()
+        .any(|f| f.code == HAB_01 && f.severity == overgang_model::Severity::Warning);
+    let Some(key) = patient_key.filter(|_| has_hab) else {
+        return;
+    };
+    let rows = match store.flow_facts(0, Some(key.clone())).await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "flow facts unreadable; HAB-01 stands");
+            return;
+        }
+    };
+    let mut facts = facts_of_rows(rows);
+    let own = overgang_flow::fact_of(
+        &report.message,
+        overgang_flow::FactInput {
+            message_id: message_id.to_owned(),
+            received_at,
+            patient_key: Some(key),
+            ..Default::default()
+        },
+    );
+    let mut coded: Vec<u8> = own
+        .assessments
+        .iter()
+        .filter(|a| a.source != overgang_flow::AssessmentSource::ProfileHabitual)
+        .map(|a| a.variable)
+        .collect();
+    coded.sort_unstable();
+    coded.dedup();
+    facts.push(own);
+    let b = baseline_of(&facts, message_id, received_at, lookback_days);
+    if accept_derived_baseline(&mut report.findings, &b.derived, &coded) {
+        report.verdict = overgang_model::Verdict::of(&report.findings);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use overgang_flow::{DatedBy, DerivedLevel, Fact};
+    use overgang_model::{Category, Finding, Severity};
+    use serde_json::json;
+
+    const DAY: i64 = 86_400_000;
+    /// 2025-03-01T00:00Z.
+    const T1: i64 = 1_740_787_200_000;
+
+    fn fact(id: &str, kind: &str, at: i64, from: &str, to: &str, extra: serde_json::Value) -> Fact {
+        let mut v = json!({
+            "message_id": id,
+            "received_at": at,
+            "msg_type": kind,
+            "sender": { "org": from },
+            "receiver": { "org": to },
+            "patient_key": "p1",
+            "status": "N",
+        });
+        if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+            o.extend(e.clone());
+        }
+        serde_json::from_value(v).expect("a fact")
+    }
+
+    fn assessed(variable: u8, score: i64, date: &str, date_ms: i64) -> serde_json::Value {
+        json!({ "assessments": [{
+            "variable": variable, "score": score, "date": date, "date_ms": date_ms, "source": "plo"
+        }] })
+    }
+
+    /// An earlier admission report; a later stay (admission notice, an
+    /// admission report whose assessment is dated the day before, a
+    /// discharge report).
+    fn journey() -> Vec<Fact> {
+        vec![
+            fact(
+                "old",
+                "INNLEGGELSESRAPPORT",
+                T1 - 40 * DAY,
+                "M",
+                "H",
+                assessed(5, 2, "2025-01-20", T1 - 40 * DAY),
+            ),
+            fact(
+                "adm",
+                "LOG_INNLAGT",
+                T1,
+                "H",
+                "M",
+                json!({ "events": [{ "code": "1", "at": T1, "date_only": false }] }),
+            ),
+            fact(
+                "new",
+                "INNLEGGELSESRAPPORT",
+                T1 + 3_600_000,
+                "M",
+                "H",
+                assessed(5, 4, "2025-02-28", T1 - DAY),
+            ),
+            fact(
+                "dis",
+                "UTSKRIVNINGSRAPPORT",
+                T1 + 5 * DAY,
+                "H",
+                "M",
+                assessed(5, 3, "2025-03-06", T1 + 5 * DAY),
+            ),
+        ]
+    }
+
+    #[test]
+    fn the_baseline_comes_from_before_the_stay_and_never_from_the_stay_itself() {
+        let facts = journey();
+        let b = baseline_of(&facts, "new", T1 + 3_600_000, 365);
+        assert!(b.stay_id.is_some(), "{b:?}");
+        assert_eq!(b.admitted_at, T1);
+        assert_eq!(b.derived.len(), 1, "{b:?}");
+        assert_eq!(b.derived[0].source_message_id, "old");
+        assert_eq!(b.derived[0].score, Some(2));
+        assert_eq!(b.discharge_message_id.as_deref(), Some("dis"));
+        let expected = b.expected_levels();
+        assert_eq!(expected.len(), 1);
+        assert_eq!((expected[0].variable, expected[0].score), (5, Some(3)));
+        assert_eq!(b.derived_levels()[0].date.as_deref(), Some("2025-01-20"));
+        // Outside the look-back: nothing.
+        assert!(baseline_of(&facts, "new", T1, 30).derived.is_empty());
+        // The earlier report itself has nothing before it.
+        let first = baseline_of(&facts, "old", T1 - 40 * DAY, 365);
+        assert!(first.derived.is_empty() && first.stay_id.is_none());
+        assert!(first.expected_levels().is_empty());
+    }
+
+    fn hab01() -> Finding {
+        Finding::new(
+            HAB_01,
+            Category::Completeness,
+            Severity::Warning,
+            "nb",
+            "en",
+        )
+    }
+
+    fn level(variable: u8, dated_at: i64, id: &str) -> DerivedLevel {
+        DerivedLevel {
+            variable,
+            score: Some(2),
+            date: None,
+            dated_at,
+            dated_by: DatedBy::Receipt,
+            source_message_id: id.to_owned(),
+            derived: true,
+        }
+    }
+
+    #[test]
+    fn hab01_becomes_information_naming_the_latest_covering_baseline() {
+        let derived = [level(7, T1, "a"), level(5, T1 - DAY, "b")];
+        // Covers none of the variables the message assesses: unchanged.
+        let mut f = vec![hab01()];
+        assert!(!accept_derived_baseline(&mut f, &derived, &[1, 2]));
+        assert_eq!(f[0].severity, Severity::Warning);
+        // Covers 5: the level of 5 is cited.
+        let mut f = vec![hab01()];
+        assert!(accept_derived_baseline(&mut f, &derived, &[5]));
+        assert_eq!(f[0].severity, Severity::Info);
+        assert!(f[0].text_nb.contains("utledet") && f[0].text_nb.contains("melding b"));
+        assert!(f[0].text_nb.contains("28.02.2025"), "{}", f[0].text_nb);
+        assert!(f[0].text_en.contains("2025-02-28") && f[0].text_en.contains("message b"));
+        // Assesses nothing: any level, the latest.
+        let mut f = vec![hab01()];
+        assert!(accept_derived_baseline(&mut f, &derived, &[]));
+        assert!(f[0].text_en.contains("message a"));
+        // No derived level: unchanged.
+        let mut f = vec![hab01()];
+        assert!(!accept_derived_baseline(&mut f, &[], &[]));
+    }
+}

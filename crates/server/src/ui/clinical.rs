@@ -26,10 +26,11 @@ pub fn render_message(
     findings: &[Finding],
     deliveries: &[(Delivery, Vec<DeliveryEvent>)],
     receipts: &[Receipt],
+    profile_context: Option<&crate::ui::document::ProfileContext>,
 ) -> MessageView {
     let m = &record.summary;
     let title = type_name(codes, m.meta.msg_type.as_deref());
-    let doc = crate::ui::document::render(lang, codes, labels, original, findings);
+    let doc = crate::ui::document::render(lang, codes, labels, original, findings, profile_context);
     let body = html! {
         article.message {
             header.message-head {

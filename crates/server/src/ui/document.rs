@@ -17,12 +17,21 @@ pub struct Document {
     pub body: Markup,
 }
 
+/// Levels of the functional profile from the patient's other messages.
+pub struct ProfileContext {
+    /// Derived habitual levels (shown where the message states none).
+    pub derived: Vec<overgang_present::OtherLevel>,
+    /// The levels at discharge (the column is shown, empty or not).
+    pub expected: Vec<overgang_present::OtherLevel>,
+}
+
 pub fn render(
     lang: Lang,
     codes: &overgang_codelists::CodeLists,
     labels: &overgang_present::Labels,
     original: &[u8],
     findings: &[Finding],
+    context: Option<&ProfileContext>,
 ) -> Document {
     match overgang_present::render(original, findings, codes, labels, lang) {
         Ok(r) => Document {
@@ -44,7 +53,8 @@ pub fn render(
                 parts.join(" · ")
             }),
             anchors: r.anchors,
-            profile: r.profile.map(|p| overgang_present::profile_html(&p, lang)),
+            profile: with_context(r.profile, context, codes, lang)
+                .map(|p| overgang_present::profile_html(&p, lang)),
             body: r.document,
         },
         // Stored messages were read as XML at intake; this is for the odd
@@ -60,4 +70,29 @@ pub fn render(
             },
         },
     }
+}
+
+/// The message's profile with the levels from other messages; a table of
+/// its own when the message has no profile but other messages give levels.
+fn with_context(
+    profile: Option<overgang_present::ProfileTable>,
+    context: Option<&ProfileContext>,
+    codes: &overgang_codelists::CodeLists,
+    lang: Lang,
+) -> Option<overgang_present::ProfileTable> {
+    let Some(c) = context else {
+        return profile;
+    };
+    let table = match profile {
+        Some(p) => p,
+        None if !c.derived.is_empty() || !c.expected.is_empty() => {
+            overgang_present::ProfileTable::blank(codes)
+        }
+        None => return None,
+    };
+    Some(
+        table
+            .with_derived(&c.derived, lang)
+            .with_expected(&c.expected, lang),
+    )
 }

@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Redirect, Response};
 use maud::{html, Markup};
 use overgang_model::{Finding, Lang, Message, Severity};
-use overgang_store::{NewAccess, Store, Summary, WorkQuery};
+use overgang_store::{MessageRecord, NewAccess, Store, Summary, WorkQuery};
 use serde::Deserialize;
 use std::sync::Arc;
 
@@ -348,6 +348,7 @@ async fn message<S: Store>(
     let deliveries = state.store.deliveries_of(&id).await.unwrap_or_default();
     let receipts = state.store.receipts_of(&id).await.unwrap_or_default();
     let registry = state.registry.current();
+    let context = profile_context(&state, &record).await;
     let view = super::clinical::render_message(
         s.lang,
         &state.code_lists,
@@ -358,8 +359,33 @@ async fn message<S: Store>(
         &findings,
         &deliveries,
         &receipts,
+        context.as_ref(),
     );
     page(&s, &view.title, view.body)
+}
+
+/// The derived habitual baseline and the levels at discharge for the
+/// message's patient (docs/FLOW.md); none when the message names no
+/// patient or the facts cannot be read (the page shows the message alone).
+async fn profile_context<S: Store>(
+    state: &AppState<S>,
+    record: &MessageRecord,
+) -> Option<super::document::ProfileContext> {
+    let key = record.summary.meta.patient_key.clone()?;
+    let b = crate::flow::message_baseline(
+        &*state.store,
+        state.flow.config.baseline_lookback_days,
+        &record.summary.id,
+        record.summary.received_at,
+        key,
+    )
+    .await
+    .map_err(|e| tracing::warn!(error = %e, "flow facts unreadable; no derived baseline"))
+    .ok()?;
+    Some(super::document::ProfileContext {
+        derived: b.derived_levels(),
+        expected: b.expected_levels(),
+    })
 }
 
 /// The access-log entry of a look at a message (or a refused one).
