@@ -442,10 +442,7 @@ async fn metrics_count_intake_and_delivery_parse_and_carry_no_patient_data() {
             match k.as_str() {
                 "receiver_her" => assert!(v.chars().all(|c| c.is_ascii_digit()), "{v}"),
                 // Patient flow: the flow rules' ids and municipality numbers.
-                "rule" => assert!(
-                    v.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
-                    "{v}"
-                ),
+                "rule" => assert!(v.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{v}"),
                 "municipality" => assert!(
                     v == "unknown" || (v.len() == 4 && v.chars().all(|c| c.is_ascii_digit())),
                     "{v}"

@@ -108,7 +108,7 @@ pub fn nok(n: i64) -> String {
     let digits = n.unsigned_abs().to_string();
     let mut out = String::new();
     for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i) % 3 == 0 {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
             out.push('\u{202F}');
         }
         out.push(c);
@@ -126,8 +126,11 @@ fn municipality_name(registry: &overgang_registry::Registry, m: &str) -> String 
         .map_or_else(|| m.to_owned(), |p| format!("{} ({m})", p.name))
 }
 
+/// A patient's name and date of birth (`DD.MM.YYYY`).
+type Patient = (String, Option<String>);
+
 /// The patient of a stored message: name and date of birth.
-fn patient_line(original: &[u8]) -> Option<(String, Option<String>)> {
+fn patient_line(original: &[u8]) -> Option<Patient> {
     let doc = overgang_xml::parse(original, &overgang_xml::Limits::default()).ok()?;
     let message = Message::read(&doc);
     let p = message.head.as_ref()?.patient.as_ref()?;
@@ -269,8 +272,7 @@ async fn board_page<S: Store>(
         patients.push(who);
     }
     let registry = state.registry.current();
-    let mut by_m: BTreeMap<String, Vec<(&BoardRow, &Option<(String, Option<String>)>)>> =
-        BTreeMap::new();
+    let mut by_m: BTreeMap<String, Vec<(&BoardRow, &Option<Patient>)>> = BTreeMap::new();
     for (r, who) in rows.iter().zip(&patients) {
         by_m.entry(r.municipality.clone().unwrap_or_default())
             .or_default()
