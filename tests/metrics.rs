@@ -441,6 +441,12 @@ async fn metrics_count_intake_and_delivery_parse_and_carry_no_patient_data() {
         for (k, v) in &x.labels {
             match k.as_str() {
                 "receiver_her" => assert!(v.chars().all(|c| c.is_ascii_digit()), "{v}"),
+                // Patient flow: the flow rules' ids and municipality numbers.
+                "rule" => assert!(v.chars().all(|c| c.is_ascii_lowercase() || c == '_'), "{v}"),
+                "municipality" => assert!(
+                    v == "unknown" || (v.len() == 4 && v.chars().all(|c| c.is_ascii_digit())),
+                    "{v}"
+                ),
                 "type" | "verdict" | "reason" | "kind" | "outcome" | "status" | "via" | "le"
                 | "version" => {}
                 other => panic!("an unexpected label {other} on {}", x.name),

@@ -148,7 +148,8 @@ fn routes<S: Store>() -> Routes<S> {
         .post("/api/v1/admin/registry/reload", reload_registry::<S>)
         .get("/metrics", metrics::<S>)
         .get("/api/openapi.json", openapi_json::<S>);
-    crate::deliveries::routes(r)
+    let r = crate::deliveries::routes(r);
+    crate::flow_api::routes(r)
 }
 
 /// Every route the server serves, as (lower-case method, path in OpenAPI's
@@ -1254,7 +1255,17 @@ async fn metrics<S: Store>(State(state): State<Arc<AppState<S>>>, _: Reader) -> 
             None
         }
     };
-    let text = state.metrics.render(gauges.as_ref(), now_millis());
+    let now = now_millis();
+    let flow = match crate::flow_api::overdue_counts(&state, now).await {
+        Ok(f) => Some(f),
+        Err(e) => {
+            tracing::warn!(error = %e, "metrics: the flow's overdue messages could not be counted");
+            None
+        }
+    };
+    let text = state
+        .metrics
+        .render_with(gauges.as_ref(), flow.as_ref(), now);
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, overgang_metrics::CONTENT_TYPE)],

@@ -26,6 +26,7 @@ pub mod auth;
 pub mod config;
 pub mod deliveries;
 pub mod flow;
+pub mod flow_api;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;

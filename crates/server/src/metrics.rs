@@ -11,8 +11,11 @@
 //! from code list 8279 (anything else is `other`), verdicts, reasons,
 //! outcomes and statuses from closed sets, destinations are receiver
 //! HER-ids (organisations and their units, from the address registry).
+//! The patient-flow gauge `overgang_flow_overdue` is computed at scrape from
+//! the stored flow facts: its labels are the flow rules' ids (a closed set,
+//! from the configuration) and municipality numbers.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -48,6 +51,26 @@ pub const VALIDATION_BUCKETS: [f64; 14] = [
 /// Destinations remembered at most (their gauges stay, at 0, once their
 /// queue is empty, so that a drained queue reads 0 rather than nothing).
 const MAX_REMEMBERED: usize = 10_000;
+
+/// Overdue expected messages (docs/FLOW.md), counted at scrape.
+#[derive(Clone, Debug, Default)]
+pub struct FlowOverdue {
+    /// Every rule id of the flow rules in force.
+    pub rules: Vec<String>,
+    /// The municipalities (labels) of the stays in the window.
+    pub municipalities: BTreeSet<String>,
+    /// Items with status `overdue`, by (rule, municipality label).
+    pub counts: BTreeMap<(String, String), u64>,
+}
+
+/// The `municipality` label: a municipality number (4 digits), else
+/// `unknown`.
+pub fn municipality_label(m: Option<&str>) -> String {
+    match m {
+        Some(m) if overgang_registry::is_municipality_number(m) => m.to_owned(),
+        _ => "unknown".to_owned(),
+    }
+}
 
 /// The gateway's metrics.
 #[derive(Debug)]
@@ -114,6 +137,17 @@ impl Metrics {
     /// store answered (`None`: `overgang_store_up` is 0 and the queue
     /// gauges are left out).
     pub fn render(&self, store: Option<&QueueGauges>, now_millis: i64) -> String {
+        self.render_with(store, None, now_millis)
+    }
+
+    /// [`Metrics::render`], with the overdue expected messages of patient
+    /// flow when they could be counted.
+    pub fn render_with(
+        &self,
+        store: Option<&QueueGauges>,
+        flow: Option<&FlowOverdue>,
+        now_millis: i64,
+    ) -> String {
         let mut t = Text::new();
         t.header(
             "overgang_build_info",
@@ -155,6 +189,9 @@ impl Metrics {
         );
         if let Some(g) = store {
             self.render_store(&mut t, g, now_millis);
+        }
+        if let Some(f) = flow {
+            render_flow(&mut t, f);
         }
         t.finish()
     }
@@ -220,6 +257,33 @@ impl Metrics {
     }
 }
 
+/// `overgang_flow_overdue{rule, municipality}`: every rule for every
+/// municipality with a stay in the window (0 when nothing is overdue).
+fn render_flow(t: &mut Text, f: &FlowOverdue) {
+    let mut keys: BTreeSet<(&str, &str)> = BTreeSet::new();
+    for r in &f.rules {
+        for m in &f.municipalities {
+            keys.insert((r.as_str(), m.as_str()));
+        }
+    }
+    for (r, m) in f.counts.keys() {
+        keys.insert((r.as_str(), m.as_str()));
+    }
+    t.gauges(
+        "overgang_flow_overdue",
+        "Expected messages of patient flow past their deadline and not arrived, by rule (config/flow.toml) and municipality number (docs/FLOW.md).",
+        &["rule", "municipality"],
+        keys.into_iter().map(|(r, m)| {
+            let n = f
+                .counts
+                .get(&(r.to_owned(), m.to_owned()))
+                .copied()
+                .unwrap_or(0);
+            (vec![r, m], n as f64)
+        }),
+    );
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -249,6 +313,26 @@ mod tests {
         assert!(text.contains("overgang_build_info{version=\""));
         assert!(text.contains("overgang_process_start_time_seconds 1800000000\n"));
         assert!(!text.contains("overgang_delivery_queue_depth"));
+    }
+
+    #[test]
+    fn overdue_flow_is_counted_by_rule_and_municipality() {
+        let m = metrics();
+        let mut f = FlowOverdue {
+            rules: vec!["ready_answer".into(), "admission_report".into()],
+            ..FlowOverdue::default()
+        };
+        f.municipalities.insert("3428".into());
+        f.counts.insert(("ready_answer".into(), "3428".into()), 2);
+        let text = m.render_with(None, Some(&f), 0);
+        assert!(
+            text.contains("overgang_flow_overdue{rule=\"ready_answer\",municipality=\"3428\"} 2\n")
+        );
+        assert!(text.contains(
+            "overgang_flow_overdue{rule=\"admission_report\",municipality=\"3428\"} 0\n"
+        ));
+        assert_eq!(municipality_label(Some("12345678901")), "unknown");
+        assert_eq!(municipality_label(None), "unknown");
     }
 
     #[test]

@@ -18,6 +18,7 @@
 pub mod admin;
 pub mod clinical;
 pub mod document;
+pub mod flow;
 pub mod nurse;
 pub mod ops;
 pub mod pages;
@@ -157,6 +158,7 @@ fn pages<S: Store>() -> Pages<S> {
         );
     let p = nurse::routes(p);
     let p = admin::routes(p);
+    let p = flow::routes(p);
     ops::routes(p)
 }
 
@@ -524,6 +526,9 @@ pub fn page_response(
                                     li { a href="/ui/ops/dead-letters" { (t(lang, "Feilede leveranser", "Dead letters")) } }
                                     li { a href="/ui/ops/messages" { (t(lang, "Meldingssøk", "Message search")) } }
                                 }
+                                @if s.person.has(Role::Coordinator) || s.person.has(Role::Operator) {
+                                    li { a href="/ui/flow" { (t(lang, "Utskrivningsklare", "Discharge-ready")) } }
+                                }
                                 @if s.person.has(Role::Admin) {
                                     li { a href="/ui/admin" { (t(lang, "Administrasjon", "Administration")) } }
                                 }
@@ -621,6 +626,8 @@ async fn home(s: Signed) -> Response {
         "/ui/worklist"
     } else if s.person.has(Role::Operator) {
         "/ui/ops"
+    } else if s.person.has(Role::Coordinator) {
+        "/ui/flow"
     } else if s.person.has(Role::Admin) {
         "/ui/admin"
     } else {
