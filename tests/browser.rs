@@ -42,6 +42,7 @@ const TEST_LIMIT: Duration = Duration::from_secs(240);
 const NURSE: (&str, &str) = ("sykepleier", "demo-sykepleier");
 const OPERATOR: (&str, &str) = ("drift", "demo-drift");
 const ADMIN: (&str, &str) = ("admin", "demo-admin");
+const COORDINATOR: (&str, &str) = ("koordinator", "demo-koordinator");
 
 /// An incomplete official example from Alvdal kommune (99387, unit 5078:
 /// the demo nurse's units) to St. Olavs hospital (59, unit 91090): accepted
@@ -530,6 +531,88 @@ async fn the_language_toggle_switches_to_english_and_back() {
             b.text("form[action=\"/ui/logout\"] button").await,
             "Logg ut"
         );
+        b.close().await;
+    })
+    .await;
+}
+
+// ---- f. The coordinator's discharge-ready board ---------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coordinator_sees_the_discharge_ready_board_with_days_and_cost() {
+    bounded(TEST_LIMIT, async {
+        let users = demo_users().display().to_string();
+        let rules = support::corpus::repo().join("config/flow-demo.toml");
+        let rules = rules.display().to_string();
+        let net = Net::start_with(
+            "browser-flow",
+            &[],
+            &[(ST_OLAV, "ok"), (ALVDAL, "ok")],
+            &[],
+            &[
+                ("OVERGANG_UI__USERS", users.as_str()),
+                ("OVERGANG_FLOW__FILE", rules.as_str()),
+            ],
+        )
+        .await;
+        // Admitted 6 days ago, declared ready 3 days ago, no answer.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("time")
+            .as_millis() as i64;
+        let today = overgang_flow::time::oslo_day(now);
+        let admitted = overgang_flow::time::day_string(today - 6);
+        let ready = overgang_flow::time::day_string(today - 3);
+        let mut notice = String::new();
+        for name in [
+            "Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml",
+            "Pasientlogistikk_Utskrivningsklar_pasient_v1-6_Ny.xml",
+        ] {
+            let bytes = support::corpus::journey_step(name, &admitted, &ready);
+            notice = net.post_ok(fresh(&bytes)).await;
+        }
+        // The receiver's AppRec on the ready notice: the proof of notice.
+        net.wait_one(&notice, "acknowledged").await;
+
+        let b = Browser::start(&net.gw.url).await;
+        let landed = b.log_in_anywhere(COORDINATOR.0, COORDINATOR.1).await;
+        assert!(
+            landed.starts_with("/ui/flow"),
+            "a coordinator lands on the board: {landed}"
+        );
+        b.wait_for("table.board tbody tr").await;
+        let rows = b.find_all("table.board tbody tr").await;
+        assert_eq!(rows.len(), 1, "{}", shown(&b).await);
+        let row = rows[0].text().await.expect("row");
+        let config = overgang_flow::FlowConfig::parse(
+            &std::fs::read_to_string(support::corpus::repo().join("config/flow-demo.toml"))
+                .expect("rules"),
+        )
+        .expect("rules parse");
+        let ready_at = overgang_flow::time::oslo_day_start(today - 3);
+        let (days, cost, _) = overgang_flow::count_days(&config, ready_at, now);
+        assert!(row.contains("Roland Gundersen"), "the patient: {row}");
+        assert!(
+            row.split_whitespace().any(|w| w == days.to_string()),
+            "{days} days: {row}"
+        );
+        let thousands = (cost / 1000).to_string();
+        assert!(
+            row.contains(&thousands) && row.contains("kr"),
+            "{cost} kr: {row}"
+        );
+        assert!(
+            !row.contains("ingen kvittering"),
+            "the AppRec is the proof: {row}"
+        );
+        b.screenshot("flow-board").await;
+        assert_usable(&b, "the discharge-ready board").await;
+
+        b.open_ok("/ui/flow/overdue").await;
+        let text = b.body_text().await;
+        assert!(text.contains("Alvdal"), "Alvdal's overdue answers: {text}");
+        b.screenshot("flow-overdue").await;
+        assert_usable(&b, "the overdue messages").await;
         b.close().await;
     })
     .await;

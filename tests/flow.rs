@@ -30,7 +30,7 @@ use overgang_flow::time::{day_string, oslo_day, oslo_day_start};
 use overgang_server::ui::people::{hash_password, Role, UserEntry, UsersFile};
 use reqwest::StatusCode;
 use serde_json::Value;
-use support::corpus::{example, repo};
+use support::corpus::repo;
 use support::server::{self, Server, TempDir, DEMO_TOKEN};
 use support::ui::Person;
 
@@ -47,18 +47,9 @@ fn now_ms() -> i64 {
         .as_millis() as i64
 }
 
-/// `bytes` with the example's dates moved: the admission (29.01.2018) to
-/// `admitted`, the ready date (31.01.2018) to `ready` (both `YYYY-MM-DD`),
-/// and a fresh MsgId.
+/// An example with the journey's dates moved and a fresh MsgId.
 fn journey_step(name: &str, admitted: &str, ready: &str) -> Vec<u8> {
-    let text = String::from_utf8(example(name)).expect("utf-8");
-    let no = |d: &str| format!("{}.{}.{}", &d[8..10], &d[5..7], &d[0..4]);
-    let text = text
-        .replace("2018-01-29", admitted)
-        .replace("29.01.2018", &no(admitted))
-        .replace("2018-01-31", ready)
-        .replace("31.01.2018", &no(ready));
-    server::fresh(text.as_bytes()).1
+    server::fresh(&support::corpus::journey_step(name, admitted, ready)).1
 }
 
 fn users(dir: &std::path::Path) -> std::path::PathBuf {

@@ -80,3 +80,17 @@ pub fn addressed_to(bytes: &[u8], org: &str, unit: &str) -> Vec<u8> {
         .replace("<Id>5078</Id>", &format!("<Id>{unit}</Id>"))
         .into_bytes()
 }
+
+/// An official example with its journey's dates moved: the admission
+/// (29.01.2018) to `admitted`, the ready date (31.01.2018) to `ready` (both
+/// `YYYY-MM-DD`, in the XML's dates and in its texts). The MsgId is left
+/// as it is (see `server::fresh`).
+pub fn journey_step(name: &str, admitted: &str, ready: &str) -> Vec<u8> {
+    let text = String::from_utf8(example(name)).expect("utf-8");
+    let no = |d: &str| format!("{}.{}.{}", &d[8..10], &d[5..7], &d[0..4]);
+    text.replace("2018-01-29", admitted)
+        .replace("29.01.2018", &no(admitted))
+        .replace("2018-01-31", ready)
+        .replace("31.01.2018", &no(ready))
+        .into_bytes()
+}

@@ -301,7 +301,7 @@ async fn board_page<S: Store>(
             };
             section.municipality {
                 h2 { @if m.is_empty() { (s.t("Ukjent kommune", "Unknown municipality")) } @else { (municipality_name(&registry, m)) } }
-                table {
+                table.list.board {
                     caption { (s.t("Meldt utskrivningsklare", "Declared ready for discharge")) }
                     (column_heads(lang, &[
                         ("Pasient", "Patient"),
@@ -443,7 +443,7 @@ fn overdue_table(
 ) -> Markup {
     let lang = s.lang;
     html! {
-        table {
+        table.list.overdue {
             caption { (caption) }
             (column_heads(lang, &[
                 ("Forventet melding", "Expected message"),
