@@ -11,7 +11,13 @@
 #   - LOG_INNLAGT: Roland Gundersen admitted to St. Olavs hospital 6 days
 #     ago; Alvdal kommune (municipality 3428) sends no admission report;
 #   - LOG_UTSKRIVNINGSKLAR: declared ready for discharge 3 days ago; the
-#     municipality does not answer.
+#     municipality does not answer;
+#   - and, for the nurse's derived baseline: Line Danser's admission report
+#     twice, first with its functional assessment dated 60 days ago (an
+#     earlier stay), then dated today without habitual levels. Log in as
+#     sykepleier / demo-sykepleier and open the newer one: the functional
+#     profile shows the habitual levels derived from the earlier report,
+#     marked "utledet", with its date and a link to it.
 #
 # Then log in at http://127.0.0.1:8080/ui/ as koordinator / demo-koordinator:
 # "Utskrivningsklare" shows the patient with the days waiting and the
@@ -70,8 +76,27 @@ echo "admitted $admitted, ready for discharge $ready"
 post Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml
 post Pasientlogistikk_Utskrivningsklar_pasient_v1-6_Ny.xml
 
+# The derived baseline: the same admission report, its assessment first
+# dated 60 days ago, then today.
+report() {
+  local id
+  id="$(uuid)"
+  sed -e "s/Funksjonsvurdering gjort 22\.01\.18\./Funksjonsvurdering gjort $(no_date "$1")./" \
+      -e "s|<MsgId>[^<]*</MsgId>|<MsgId>$id</MsgId>|" "$examples/Innleggelsesrapport_v1-6_Ny.xml" |
+    curl -sS --fail-with-body -X POST "$url/api/v1/messages" \
+      -H "Authorization: Bearer $token" \
+      -H "Content-Type: application/xml" \
+      -H "Accept: application/json" \
+      --data-binary @- >/dev/null
+  echo "posted Innleggelsesrapport_v1-6_Ny.xml, assessment of $(no_date "$1") (MsgId $id)"
+}
+report 60
+sleep 1
+report 0
+
 echo
 echo "The board of Alvdal kommune (3428):"
 curl -sS "$url/api/v1/flow/board?municipality=3428&format=csv" -H "Authorization: Bearer $token"
 echo
-echo "Open $url/ui/flow as koordinator / demo-koordinator."
+echo "Open $url/ui/flow as koordinator / demo-koordinator, and the newest"
+echo "Innleggelsesrapport on $url/ui/worklist as sykepleier / demo-sykepleier."

@@ -30,25 +30,16 @@ use support::ui::{users_file, Person};
 
 const NURSE_PW: &str = "nurse-password-1";
 
-/// `dd.mm.yyyy` and `yyyy-mm-dd` of the day `days_ago` days before today (UTC).
+/// `dd.mm.yyyy` and `yyyy-mm-dd` of the day `days_ago` days before today
+/// (Norwegian time).
 fn day(days_ago: i64) -> (String, String) {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock")
-        .as_secs() as i64;
-    let z = now.div_euclid(86_400) - days_ago + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (
-        format!("{d:02}.{m:02}.{y:04}"),
-        format!("{y:04}-{m:02}-{d:02}"),
-    )
+        .as_millis() as i64;
+    let iso = overgang_flow::time::day_string(overgang_flow::time::oslo_day(now) - days_ago);
+    let no = format!("{}.{}.{}", &iso[8..10], &iso[5..7], &iso[0..4]);
+    (no, iso)
 }
 
 /// The official admission report with a fresh MsgId and its functional
