@@ -211,7 +211,7 @@ mod tests {
     use overgang_store::{AccessQuery, Metadata, NewAccess, NewMessage, State};
     use std::sync::atomic::{AtomicI64, Ordering};
 
-    struct FakeClock(AtomicI64);
+    pub(super) struct FakeClock(pub AtomicI64);
 
     impl Clock for FakeClock {
         fn now(&self) -> i64 {
@@ -219,7 +219,7 @@ mod tests {
         }
     }
 
-    fn rejected(id: &str, at: i64) -> NewMessage {
+    pub(super) fn rejected(id: &str, at: i64) -> NewMessage {
         NewMessage {
             id: id.into(),
             received_at: at,
@@ -322,18 +322,12 @@ mod tests {
 mod flow_tests {
     //! Messages of an open stay are held against retention; when the stay
     //! ends they are released and expire like any other.
+    use super::tests::{rejected, FakeClock};
     use super::*;
     use crate::config::RetentionDays;
     use overgang_store::sqlite::{SqliteOptions, SqliteStore};
-    use overgang_store::{FlowFactRow, Metadata, NewMessage, State};
-    use std::sync::atomic::{AtomicI64, Ordering};
-
-    struct FakeClock(AtomicI64);
-    impl Clock for FakeClock {
-        fn now(&self) -> i64 {
-            self.0.load(Ordering::SeqCst)
-        }
-    }
+    use overgang_store::{FlowFactRow, State};
+    use std::sync::atomic::AtomicI64;
 
     fn fact(example: &str, id: &str, at: i64) -> FlowFactRow {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -366,27 +360,6 @@ mod flow_tests {
             received_at: at,
             fact: serde_json::to_string(&f).expect("json"),
             positive_apprec_at: None,
-        }
-    }
-
-    fn rejected(id: &str, at: i64) -> NewMessage {
-        NewMessage {
-            id: id.into(),
-            received_at: at,
-            system: "ehr".into(),
-            idempotency_key: None,
-            sha256: [7; 32],
-            original: b"<x/>".to_vec(),
-            meta: Metadata::default(),
-            verdict: "rejected".into(),
-            findings_json: "[]".into(),
-            apprec: b"<a/>".to_vec(),
-            apprec_status: 2,
-            state: State::Rejected,
-            actor: "system:ehr".into(),
-            reason: "rejected".into(),
-            deliveries: Vec::new(),
-            route_reason: String::new(),
         }
     }
 

@@ -18,7 +18,7 @@ use axum::extract::{Query, State};
 use axum::response::Response;
 use maud::{html, Markup};
 use overgang_flow::{BoardRow, Overdue, OverdueStatus, StayState};
-use overgang_model::{Lang, Message};
+use overgang_model::Lang;
 use overgang_store::{NewAccess, Store};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -128,26 +128,6 @@ fn municipality_name(registry: &overgang_registry::Registry, m: &str) -> String 
 
 /// A patient's name and date of birth (`DD.MM.YYYY`).
 type Patient = (String, Option<String>);
-
-/// The patient of a stored message: name and date of birth.
-fn patient_line(original: &[u8]) -> Option<Patient> {
-    let doc = overgang_xml::parse(original, &overgang_xml::Limits::default()).ok()?;
-    let message = Message::read(&doc);
-    let p = message.head.as_ref()?.patient.as_ref()?;
-    let name = [&p.given_name, &p.middle_name, &p.family_name]
-        .into_iter()
-        .filter_map(|n| n.expose().as_deref())
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ");
-    let born = p
-        .date_of_birth
-        .expose()
-        .as_deref()
-        .map(|d| overgang_present::norwegian_date(d).unwrap_or_else(|| d.to_owned()));
-    (!name.is_empty()).then_some((name, born))
-}
 
 fn state_words(lang: Lang, r: &BoardRow) -> &'static str {
     if r.waiting {
@@ -266,7 +246,7 @@ async fn board_page<S: Store>(
     let mut patients = Vec::with_capacity(rows.len());
     for r in &rows {
         let who = match state.store.original(&r.notice_message_id).await {
-            Ok(Some(bytes)) => patient_line(&bytes),
+            Ok(Some(bytes)) => super::nurse::patient_line(&bytes),
             _ => None,
         };
         patients.push(who);

@@ -70,7 +70,7 @@ fn is_nid(q: &str) -> bool {
 }
 
 /// The patient of a stored message, for the list: name and date of birth.
-fn patient_line(original: &[u8]) -> Option<(String, Option<String>)> {
+pub(crate) fn patient_line(original: &[u8]) -> Option<(String, Option<String>)> {
     let doc = overgang_xml::parse(original, &overgang_xml::Limits::default()).ok()?;
     let message = Message::read(&doc);
     let p = message.head.as_ref()?.patient.as_ref()?;
