@@ -178,6 +178,46 @@ fn client_builder(
     b
 }
 
+/// The extra CA certificates of `ca_file` (none without one).
+fn extra_ca(ca_file: Option<&std::path::Path>) -> Result<Vec<reqwest::Certificate>, DeliverError> {
+    let Some(p) = ca_file else {
+        return Ok(Vec::new());
+    };
+    let place = || format!("ca_file {}", p.display());
+    let pem = std::fs::read(p).map_err(|e| DeliverError::Config {
+        place: place(),
+        reason: e.to_string(),
+    })?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| DeliverError::Config {
+        place: place(),
+        reason: "not a PEM certificate bundle".into(),
+    })?;
+    if certs.is_empty() {
+        return Err(DeliverError::Config {
+            place: place(),
+            reason: "no certificate in it".into(),
+        });
+    }
+    Ok(certs)
+}
+
+/// An HTTP client built like the delivery stage's (no proxy, no
+/// redirects, rustls with the system's roots and `cfg.ca_file`), for other
+/// outgoing calls of the gateway (the flow webhook), with its own timeout.
+pub fn http_client(
+    cfg: &DeliveryConfig,
+    timeout: Duration,
+) -> Result<reqwest::Client, DeliverError> {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let extra_ca = extra_ca(cfg.ca_file.as_deref())?;
+    client_builder(cfg, &extra_ca)
+        .timeout(timeout)
+        .connect_timeout(timeout.min(Duration::from_secs(cfg.connect_timeout_secs.max(1))))
+        .pool_max_idle_per_host(1)
+        .build()
+        .map_err(|e| DeliverError::Client(e.to_string()))
+}
+
 /// A random number in `[0, 1)` from a few varying inputs (splitmix64):
 /// enough to spread retries, no generator state to share.
 fn jitter(a: i64, b: u32, c: i64) -> f64 {
@@ -199,29 +239,7 @@ impl<S: Store> Deliverer<S> {
         // reqwest is built without a crypto provider; install ring's unless
         // one is installed already.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let extra_ca = match &cfg.ca_file {
-            None => Vec::new(),
-            Some(p) => {
-                let place = || format!("ca_file {}", p.display());
-                let pem = std::fs::read(p).map_err(|e| DeliverError::Config {
-                    place: place(),
-                    reason: e.to_string(),
-                })?;
-                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|_| {
-                    DeliverError::Config {
-                        place: place(),
-                        reason: "not a PEM certificate bundle".into(),
-                    }
-                })?;
-                if certs.is_empty() {
-                    return Err(DeliverError::Config {
-                        place: place(),
-                        reason: "no certificate in it".into(),
-                    });
-                }
-                certs
-            }
-        };
+        let extra_ca = extra_ca(cfg.ca_file.as_deref())?;
         let client = client_builder(&cfg, &extra_ca)
             .build()
             .map_err(|e| DeliverError::Client(e.to_string()))?;

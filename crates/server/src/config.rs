@@ -236,6 +236,15 @@ pub struct FlowSettings {
     /// Messages received this many days back make up the flow the pages
     /// and metrics show (stays longer than this are cut at its start).
     pub window_days: u64,
+    /// Where overdue expected messages are announced (a JSON POST per item
+    /// that became overdue or cleared); none: no webhook. https, or plain
+    /// http only to loopback. docs/FLOW.md, "Webhook".
+    pub webhook_url: Option<String>,
+    /// How often the webhook notifier looks, in seconds.
+    pub webhook_every_secs: u64,
+    /// A file holding the bearer token sent to the webhook (read at each
+    /// run, so it can be rotated); none: no `Authorization` header.
+    pub webhook_token_file: Option<PathBuf>,
 }
 
 impl Default for FlowSettings {
@@ -243,6 +252,9 @@ impl Default for FlowSettings {
         FlowSettings {
             file: None,
             window_days: 120,
+            webhook_url: None,
+            webhook_every_secs: 300,
+            webhook_token_file: None,
         }
     }
 }
@@ -452,6 +464,9 @@ impl Config {
         if let Some(f) = &mut self.flow.file {
             fix(f);
         }
+        if let Some(f) = &mut self.flow.webhook_token_file {
+            fix(f);
+        }
     }
 
     /// Refuses settings that would be unsafe or cannot work: plain HTTP or a
@@ -479,6 +494,20 @@ impl Config {
             return Err(bad(
                 "retention.sweep_every_mins",
                 "is 0 (never) while retention days are set; nothing would be deleted".into(),
+            ));
+        }
+        if let Some(url) = &self.flow.webhook_url {
+            overgang_registry::parse_endpoint(url).map_err(|r| bad("flow.webhook_url", r))?;
+            if self.flow.webhook_every_secs == 0 {
+                return Err(bad(
+                    "flow.webhook_every_secs",
+                    "must be at least 1 while flow.webhook_url is set".into(),
+                ));
+            }
+        } else if self.flow.webhook_token_file.is_some() {
+            return Err(bad(
+                "flow.webhook_token_file",
+                "is set without flow.webhook_url".into(),
             ));
         }
         if self.retention.batch == 0 {
@@ -630,6 +659,33 @@ mod tests {
     fn unknown_keys_are_refused() {
         let e = Config::load(None, env(&[("OVERGANG_SERVER__LISTNE", "x")])).unwrap_err();
         assert!(e.to_string().contains("listne"), "{e}");
+    }
+
+    #[test]
+    fn the_flow_webhook_is_https_or_loopback() {
+        let load = |url: &str| {
+            Config::load(None, env(&[("OVERGANG_FLOW__WEBHOOK_URL", url)]))
+                .unwrap()
+                .check()
+        };
+        load("https://alerts.example.no/hook").unwrap();
+        load("http://127.0.0.1:9000/hook").unwrap();
+        let e = load("http://alerts.example.no/hook")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("flow.webhook_url") && e.contains("loopback"),
+            "{e}"
+        );
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.flow.webhook_every_secs, 300);
+        assert!(c.flow.webhook_url.is_none());
+        let e = Config::load(None, env(&[("OVERGANG_FLOW__WEBHOOK_TOKEN_FILE", "/t")]))
+            .unwrap()
+            .check()
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("webhook_token_file"), "{e}");
     }
 
     #[test]

@@ -16,7 +16,9 @@
 //! - [`registry`]: the address registry in force, and its reloads (file
 //!   change, SIGHUP, admin API);
 //! - [`retention`]: the sweeper that deletes expired messages and access
-//!   log entries and gives space back, on a schedule.
+//!   log entries and gives space back, on a schedule;
+//! - [`flow_webhook`]: the notifier that announces overdue expected
+//!   messages to `[flow] webhook_url`.
 //!
 //! The store ([`overgang_store`]) is behind a trait; the answer to a sender
 //! is written only after the store has made the message durable.
@@ -27,6 +29,7 @@ pub mod config;
 pub mod deliveries;
 pub mod flow;
 pub mod flow_api;
+pub mod flow_webhook;
 pub mod listener;
 pub mod metrics;
 pub mod openapi;
@@ -76,6 +79,8 @@ pub struct Gateway {
     deliverer: Option<Arc<overgang_deliver::Deliverer<overgang_store::sqlite::SqliteStore>>>,
     /// The retention sweeper (`None` when it has nothing to do).
     sweeper: Option<Arc<retention::Sweeper<overgang_store::sqlite::SqliteStore>>>,
+    /// The flow webhook's notifier (`None` without `flow.webhook_url`).
+    notifier: Option<Arc<flow_webhook::Notifier<overgang_store::sqlite::SqliteStore>>>,
     opts: listener::ListenOptions,
     scheme: &'static str,
     registry_poll: Duration,
@@ -204,6 +209,28 @@ impl Gateway {
             config: flow::load_config(&config.flow)?,
             window_days: config.flow.window_days.max(1),
         });
+        let notifier = match &config.flow.webhook_url {
+            None => None,
+            Some(url) => {
+                if let Some(f) = &config.flow.webhook_token_file {
+                    std::fs::read_to_string(f).map_err(|e| ServerError::Config {
+                        place: format!("flow.webhook_token_file {}", f.display()),
+                        reason: e.to_string(),
+                    })?;
+                }
+                let client =
+                    overgang_deliver::http_client(&config.delivery, flow_webhook::TIMEOUT)?;
+                Some(Arc::new(flow_webhook::Notifier::new(
+                    store.clone(),
+                    Arc::new(overgang_deliver::SystemClock),
+                    flow.clone(),
+                    client,
+                    url.clone(),
+                    config.flow.webhook_token_file.clone(),
+                    Duration::from_secs(config.flow.webhook_every_secs.max(1)),
+                )))
+            }
+        };
         let ui = Arc::new(ui::Ui::new(Arc::new(people), &config.ui, tls.is_some()));
         let state = Arc::new(app::AppState {
             store,
@@ -237,6 +264,7 @@ impl Gateway {
                 state,
                 deliverer,
                 sweeper,
+                notifier,
                 registry_poll: Duration::from_secs(config.registry.poll_secs),
                 request_timeout: Duration::from_secs(config.server.request_timeout_secs.max(1)),
                 opts: listener::ListenOptions {
@@ -304,6 +332,12 @@ impl Gateway {
                 let _ = stop.wait_for(|stop| *stop).await;
             }))
         });
+        let notifying = self.notifier.clone().map(|n| {
+            let mut stop = stop_tx.subscribe();
+            tokio::spawn(n.run(async move {
+                let _ = stop.wait_for(|stop| *stop).await;
+            }))
+        });
         let app = self
             .app
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -325,6 +359,9 @@ impl Gateway {
             let _ = task.await;
         }
         if let Some(task) = sweeping {
+            let _ = task.await;
+        }
+        if let Some(task) = notifying {
             let _ = task.await;
         }
         watcher.abort();
