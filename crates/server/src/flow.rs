@@ -229,9 +229,19 @@ pub async fn message_baseline<S: Store>(
     received_at: i64,
     patient_key: String,
 ) -> Result<MessageBaseline, overgang_store::StoreError> {
-    let facts = facts_of_rows(store.flow_facts(0, Some(patient_key)).await?);
+    let rows = store
+        .patient_flow_facts(patient_key, PAGE_PATIENT_FACTS)
+        .await?;
+    let facts = facts_of_rows(rows);
     Ok(baseline_of(&facts, message_id, received_at, lookback_days))
 }
+
+/// A patient's newest facts the nurse's page reads (their stays and
+/// earlier assessments).
+pub const PAGE_PATIENT_FACTS: u32 = 200;
+/// A patient's newest facts intake reads for HAB-01 (on the answer's path:
+/// small, so the cost per message stays bounded).
+pub const INTAKE_PATIENT_FACTS: u32 = 50;
 
 /// The completeness rule that asks for a habitual baseline.
 pub const HAB_01: &str = "HAB-01";
@@ -293,7 +303,10 @@ pub async fn derived_baseline_at_intake<S: Store>(
     let Some(key) = patient_key.filter(|_| has_hab) else {
         return;
     };
-    let rows = match store.flow_facts(0, Some(key.clone())).await {
+    let rows = match store
+        .patient_flow_facts(key.clone(), INTAKE_PATIENT_FACTS)
+        .await
+    {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "flow facts unreadable; HAB-01 stands");

@@ -503,9 +503,10 @@ pub trait Store: Send + Sync + 'static {
         q: &AccessQuery,
     ) -> impl Future<Output = Result<Vec<AccessEntry>, StoreError>> + Send;
 
-    /// The flow facts of messages received at or after `since` (all of a
-    /// patient's when `patient_key` is given), oldest first, each with the
-    /// time of the first positive AppRec (status 1 or 3) that answered it.
+    /// The flow facts of messages received at or after `since` (of one
+    /// patient when `patient_key` is given: their newest 200 at most),
+    /// oldest first, each with the time of the first positive AppRec
+    /// (status 1 or 3) that answered it.
     fn flow_facts(
         &self,
         since: Millis,
@@ -592,4 +593,14 @@ pub trait Store: Send + Sync + 'static {
 
     /// The database's pages: in use, free, and its auto-vacuum mode.
     fn space(&self) -> impl Future<Output = Result<Space, StoreError>> + Send;
+
+    /// One patient's newest `limit` flow facts (oldest first), without
+    /// their AppRec times: what intake and the nurse's page need to place
+    /// a message and find an earlier assessment, at a cost bounded by
+    /// `limit` however long the patient's history.
+    fn patient_flow_facts(
+        &self,
+        patient_key: String,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<FlowFactRow>, StoreError>> + Send;
 }

@@ -917,12 +917,26 @@ pub(crate) struct Encoded {
     codec: i64,
     original: Vec<u8>,
     apprec: Vec<u8>,
+    /// Findings of severity error and warning.
+    errors: i64,
+    warnings: i64,
+}
+
+/// How many findings of `severity` the findings JSON holds. The JSON is
+/// the intake's own compact serde output (`"severity":"warning"`), so
+/// counting the key with its value is exact; done on the caller's thread,
+/// not the writer's.
+fn count_severity(findings_json: &str, severity: &str) -> i64 {
+    let needle = format!("\"severity\":\"{severity}\"");
+    i64::try_from(findings_json.matches(needle.as_str()).count()).unwrap_or(i64::MAX)
 }
 
 pub(crate) fn encode(mut msg: NewMessage) -> Encoded {
     let plain = std::mem::take(&mut msg.original);
     let apprec = std::mem::take(&mut msg.apprec);
     Encoded {
+        errors: count_severity(&msg.findings_json, "error"),
+        warnings: count_severity(&msg.findings_json, "warning"),
         size: plain.len(),
         codec: CODEC_LZ4,
         original: lz4_flex::compress_prepend_size(&plain),
@@ -963,8 +977,7 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
              size, msg_id, msg_type, standard, sender_her, receiver_her, patient_key,
              verdict, state, apprec_status, findings_json, errors, warnings)
          VALUES (?1, ?2, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-             (SELECT count(*) FROM json_each(?16) WHERE value ->> 'severity' = 'error'),
-             (SELECT count(*) FROM json_each(?16) WHERE value ->> 'severity' = 'warning'))",
+             ?17, ?18)",
     )?
     .execute(params![
         m.id,
@@ -983,6 +996,8 @@ fn apply_submit(conn: &Connection, e: &Encoded) -> Result<Submitted, StoreError>
         m.state.as_str(),
         i64::from(m.apprec_status),
         m.findings_json,
+        e.errors,
+        e.warnings,
     ])?;
     conn.prepare_cached(
         "INSERT INTO bodies (message_id, original, apprec, codec) VALUES (?1, ?2, ?3, ?4)",
@@ -1619,6 +1634,15 @@ impl Store for SqliteStore {
 
     async fn space(&self) -> Result<Space, StoreError> {
         self.read(|conn| retention::space(conn)).await
+    }
+
+    async fn patient_flow_facts(
+        &self,
+        patient_key: String,
+        limit: u32,
+    ) -> Result<Vec<crate::FlowFactRow>, StoreError> {
+        self.read(move |conn| people::patient_flow_facts(conn, &patient_key, limit))
+            .await
     }
 }
 

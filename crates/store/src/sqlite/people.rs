@@ -270,6 +270,9 @@ pub(super) fn access_log(
     Ok(rows)
 }
 
+/// The most facts of one patient a flow query returns (the newest).
+pub const PATIENT_FACTS_MAX: i64 = 200;
+
 pub(super) fn flow_facts(
     conn: &Connection,
     since: Millis,
@@ -288,13 +291,20 @@ pub(super) fn flow_facts(
         })
     };
     let rows = match patient_key {
-        Some(p) => conn
-            .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM flow_facts f
-                 WHERE f.patient_key = ?1 AND f.received_at >= ?2 ORDER BY f.received_at, f.message_id"
-            ))?
-            .query_map(params![p, since], row)?
-            .collect::<Result<Vec<_>, _>>()?,
+        Some(p) => {
+            // A patient's newest facts only: what one patient's flow reads
+            // stays bounded however long their history grows.
+            let mut rows = conn
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM flow_facts f
+                     WHERE f.patient_key = ?1 AND f.received_at >= ?2
+                     ORDER BY f.received_at DESC, f.message_id DESC LIMIT ?3"
+                ))?
+                .query_map(params![p, since, PATIENT_FACTS_MAX], row)?
+                .collect::<Result<Vec<_>, _>>()?;
+            rows.reverse();
+            rows
+        }
         None => conn
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM flow_facts f
@@ -303,6 +313,30 @@ pub(super) fn flow_facts(
             .query_map(params![since], row)?
             .collect::<Result<Vec<_>, _>>()?,
     };
+    Ok(rows)
+}
+
+pub(super) fn patient_flow_facts(
+    conn: &Connection,
+    patient_key: &str,
+    limit: u32,
+) -> Result<Vec<FlowFactRow>, StoreError> {
+    let mut rows = conn
+        .prepare_cached(
+            "SELECT message_id, patient_key, received_at, fact FROM flow_facts
+             WHERE patient_key = ?1 ORDER BY received_at DESC, message_id DESC LIMIT ?2",
+        )?
+        .query_map(params![patient_key, limit], |r| {
+            Ok(FlowFactRow {
+                message_id: r.get(0)?,
+                patient_key: r.get(1)?,
+                received_at: r.get(2)?,
+                fact: r.get(3)?,
+                positive_apprec_at: None,
+            })
+        })?
+        .collect::<Result<Vec<_>, _>>()?;
+    rows.reverse();
     Ok(rows)
 }
 

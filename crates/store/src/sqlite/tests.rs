@@ -1156,6 +1156,13 @@ async fn flow_facts_are_kept_with_their_messages_and_rebuilt() {
     let of = store.flow_facts(0, Some("other".into())).await.unwrap();
     assert_eq!(of.len(), 1);
     assert_eq!(of[0].message_id, "b");
+    let newest = store.patient_flow_facts("other".into(), 5).await.unwrap();
+    assert_eq!(newest, of);
+    assert!(store
+        .patient_flow_facts("ab12".into(), 0)
+        .await
+        .unwrap()
+        .is_empty());
 
     // A rebuild replaces facts and adds missing ones.
     store
@@ -1182,4 +1189,25 @@ async fn flow_facts_are_kept_with_their_messages_and_rebuilt() {
         all.iter().map(|r| r.fact.as_str()).collect::<Vec<_>>(),
         [r#"{"fact":"a2"}"#, r#"{"fact":"b"}"#, r#"{"fact":"c"}"#]
     );
+}
+
+#[tokio::test]
+async fn a_patients_newest_facts_are_read_oldest_first_up_to_a_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    for i in 0..5i64 {
+        let id = format!("m{i}");
+        let mut m = message(&id, 100 + i, Some(&format!("k|{id}")), id.as_bytes());
+        m.meta.flow_fact = Some(format!("{{\"n\":{i}}}"));
+        store.submit(m).await.unwrap();
+    }
+    let newest = store.patient_flow_facts("ab12".into(), 3).await.unwrap();
+    assert_eq!(
+        newest
+            .iter()
+            .map(|r| r.message_id.as_str())
+            .collect::<Vec<_>>(),
+        ["m2", "m3", "m4"]
+    );
+    assert!(newest.iter().all(|r| r.positive_apprec_at.is_none()));
 }
