@@ -624,14 +624,16 @@ async fn intake_in_span<S: Store>(
     let plan = route_message(&state, &mut report);
     // A habitual baseline derived from the patient's earlier messages
     // answers HAB-01 (docs/FLOW.md).
-    let key = patient_index(&state.patient_key, &report.message);
+    // The patient's keyed hash, once: the baseline step, the index and the
+    // flow fact all use it.
+    let patient_key = patient_index(&state.patient_key, &report.message);
     crate::flow::derived_baseline_at_intake(
         &*state.store,
         state.flow.config.baseline_lookback_days,
         &mut report,
         &id,
         now,
-        key,
+        patient_key.clone(),
     )
     .await;
     let verdict = report.verdict;
@@ -718,7 +720,6 @@ async fn intake_in_span<S: Store>(
         MsgState::Accepted
     };
     let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-    let patient_key = patient_index(&state.patient_key, message);
     let flow_fact = (!rejected)
         .then(|| {
             let receivers: Vec<String> = plan
