@@ -502,18 +502,12 @@ fn inherited_from(lang: Lang, her: &str) -> Markup {
     }
 }
 
-/// The form fields that are only a CSRF token. A form that does not parse
-/// (no body, another content type) counts as one without a token.
-#[derive(Default, Deserialize)]
-struct CsrfForm {
-    #[serde(default, rename = "_csrf")]
-    csrf: String,
-}
-
+/// `POST /ui/admin/registry/reload`. A form that does not parse (no body,
+/// another content type) counts as one without a CSRF token.
 async fn reload<S: Store>(
     State(state): State<Arc<AppState<S>>>,
     s: Signed,
-    form: Result<Form<CsrfForm>, FormRejection>,
+    form: Result<Form<super::CsrfOnly>, FormRejection>,
 ) -> Response {
     if let Err(r) = s.require(Role::Admin) {
         return r;

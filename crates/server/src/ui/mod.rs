@@ -800,10 +800,11 @@ fn people_log_name(name: &str) -> &str {
     }
 }
 
-#[derive(Deserialize)]
-struct CsrfOnly {
+/// A form that carries only the CSRF token (logout, the registry reload).
+#[derive(Default, Deserialize)]
+pub(crate) struct CsrfOnly {
     #[serde(default, rename = "_csrf")]
-    csrf: String,
+    pub(crate) csrf: String,
 }
 
 async fn logout<S: Store>(
