@@ -31,7 +31,7 @@
 pub mod metrics;
 pub mod policy;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -85,8 +85,12 @@ pub struct DeliveryConfig {
     /// A delivered message whose AppRec has not come after this long
     /// (seconds) is flagged and alerted.
     pub apprec_timeout_secs: u64,
-    /// How often to look for overdue AppRecs.
+    /// How often to look for overdue AppRecs and old queues.
     pub sweep_secs: u64,
+    /// A destination whose oldest open delivery (queued or in flight) is
+    /// older than this (seconds, since routing) raises a `queue_age`
+    /// alert, and a `queue_age_cleared` one when it is no longer (0: off).
+    pub queue_age_alert_secs: u64,
     /// How often to look for due deliveries when nothing wakes the stage.
     pub poll_ms: u64,
     /// Largest answer read from a receiver.
@@ -111,6 +115,7 @@ impl Default for DeliveryConfig {
             retry_after_max_secs: 3600,
             apprec_timeout_secs: 3600,
             sweep_secs: 30,
+            queue_age_alert_secs: 900,
             poll_ms: 1000,
             max_answer_bytes: 4 * 1024 * 1024,
             ca_file: None,
@@ -157,6 +162,8 @@ pub struct Deliverer<S> {
     wake: Arc<Notify>,
     /// Attempts under way per receiver HER-id.
     busy: Mutex<HashMap<String, usize>>,
+    /// Destinations with a `queue_age` alert raised and not yet cleared.
+    old_queues: Mutex<BTreeSet<String>>,
     metrics: Arc<metrics::DeliveryMetrics>,
 }
 
@@ -253,6 +260,7 @@ impl<S: Store> Deliverer<S> {
             extra_ca,
             wake: Arc::new(Notify::new()),
             busy: Mutex::new(HashMap::new()),
+            old_queues: Mutex::new(BTreeSet::new()),
             metrics: Arc::new(metrics::DeliveryMetrics::new()),
         })
     }
@@ -617,8 +625,111 @@ impl<S: Store> Deliverer<S> {
                 Err(StoreError::Closed) => return,
                 Err(e) => tracing::error!(error = %e, "could not look for overdue receipts"),
             }
+            if let Err(StoreError::Closed) = self.check_queue_ages(now).await {
+                return;
+            }
         }
     }
+
+    /// Raises a `queue_age` alert for each destination whose oldest open
+    /// delivery has waited longer than `queue_age_alert_secs`, and a
+    /// `queue_age_cleared` one for each such destination that has caught
+    /// up. The destinations alerted are kept in memory: after a restart a
+    /// queue still old is alerted again.
+    async fn check_queue_ages(&self, now: Millis) -> Result<(), StoreError> {
+        let limit =
+            i64::try_from(self.cfg.queue_age_alert_secs.saturating_mul(1000)).unwrap_or(i64::MAX);
+        if limit == 0 {
+            return Ok(());
+        }
+        let gauges = match self.store.queue_gauges().await {
+            Ok(g) => g,
+            Err(StoreError::Closed) => return Err(StoreError::Closed),
+            Err(e) => {
+                tracing::error!(error = %e, "could not read the queues' ages");
+                return Ok(());
+            }
+        };
+        let (raise, clear) = {
+            let mut open = lock(&self.old_queues);
+            let judged = judge_queue_ages(&gauges.receivers, &open, now, limit);
+            for her in &judged.0 {
+                open.insert(her.clone());
+            }
+            for her in &judged.1 {
+                open.remove(her);
+            }
+            judged
+        };
+        for her in raise {
+            let minutes = self.cfg.queue_age_alert_secs / 60;
+            tracing::warn!(
+                alert = "queue_age",
+                receiver_her = %her,
+                "a destination's oldest delivery has waited longer than the limit"
+            );
+            self.store
+                .alert(
+                    "queue_age",
+                    &her,
+                    &format!(
+                        "Køen til HER-id {her} har meldinger som har ventet over {minutes} min."
+                    ),
+                    &format!("The queue to HER-id {her} has messages waiting over {minutes} min."),
+                    now,
+                )
+                .await?;
+        }
+        for her in clear {
+            tracing::info!(alert = "queue_age_cleared", receiver_her = %her, "a destination's queue has caught up");
+            self.store
+                .alert(
+                    "queue_age_cleared",
+                    &her,
+                    &format!("Køen til HER-id {her} er tatt igjen."),
+                    &format!("The queue to HER-id {her} has caught up."),
+                    now,
+                )
+                .await?;
+        }
+        Ok(())
+    }
+}
+
+/// Which destinations to alert (`.0`) and which to clear (`.1`), given
+/// the queues now, those alerted (`open`), the time and the age limit (ms).
+/// A destination is old when its oldest queued or in-flight delivery is
+/// older than the limit; an alerted one is cleared when it is not old any
+/// more, or has nothing open (a destination missing from `receivers` has
+/// nothing open).
+fn judge_queue_ages(
+    receivers: &[overgang_store::ReceiverGauges],
+    open: &BTreeSet<String>,
+    now: Millis,
+    limit: i64,
+) -> (Vec<String>, Vec<String>) {
+    let old: BTreeSet<&str> = receivers
+        .iter()
+        .filter(|r| {
+            [r.oldest_queued_at, r.oldest_in_flight_at]
+                .into_iter()
+                .flatten()
+                .min()
+                .is_some_and(|at| now.saturating_sub(at) > limit)
+        })
+        .map(|r| r.receiver_her.as_str())
+        .collect();
+    let raise = old
+        .iter()
+        .filter(|h| !open.contains(**h))
+        .map(|h| (*h).to_owned())
+        .collect();
+    let clear = open
+        .iter()
+        .filter(|h| !old.contains(h.as_str()))
+        .cloned()
+        .collect();
+    (raise, clear)
 }
 
 /// Words for a transport failure: the innermost cause, without the URL.
@@ -665,6 +776,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
+#[cfg(test)]
+mod outage_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

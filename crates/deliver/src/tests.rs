@@ -51,7 +51,7 @@ pub(super) struct Script {
     pub(super) seen: Vec<(String, Option<String>)>,
 }
 
-fn apprec(original: &str, status: u8) -> String {
+pub(super) fn apprec(original: &str, status: u8) -> String {
     format!(
         r#"<AppRec xmlns="http://www.kith.no/xmlstds/apprec/2012-02-15">
   <MsgType V="APPREC"/><MIGversion>v1.1 2012-02-15</MIGversion>

@@ -344,6 +344,7 @@ mod tests {
                 queued: 3,
                 oldest_queued_at: Some(1000),
                 in_flight: 1,
+                oldest_in_flight_at: Some(2000),
                 dead_letters: 2,
                 apprecs_overdue: 0,
             }],

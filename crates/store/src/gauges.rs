@@ -25,6 +25,8 @@ pub struct ReceiverGauges {
     /// When the oldest queued delivery was created (routed).
     pub oldest_queued_at: Option<Millis>,
     pub in_flight: u64,
+    /// When the oldest delivery in flight was created (routed).
+    pub oldest_in_flight_at: Option<Millis>,
     pub dead_letters: u64,
     /// `delivered` without an AppRec past the configured wait.
     pub apprecs_overdue: u64,

@@ -287,6 +287,8 @@ fn alert_kind(lang: Lang, kind: &str) -> String {
         "dead_letter" => t(lang, "Levering feilet", "Delivery failed").into(),
         "apprec_overdue" => t(lang, "Kvittering mangler", "Receipt overdue").into(),
         "registry" => t(lang, "Adresseregister", "Address registry").into(),
+        "queue_age" => t(lang, "Gammel kø", "Old queue").into(),
+        "queue_age_cleared" => t(lang, "Køen er tatt igjen", "Queue caught up").into(),
         other => other.to_owned(),
     }
 }
@@ -453,7 +455,7 @@ fn alerts_list(lang: Lang, alerts: &[Alert]) -> Markup {
                 @for a in alerts {
                     li {
                         (when(a.at)) " "
-                        span class={ "badge " @if a.kind == "dead_letter" { "bad" } @else { "warn" } } { (alert_kind(lang, &a.kind)) }
+                        span class={ "badge " @if a.kind == "dead_letter" { "bad" } @else if a.kind == "queue_age_cleared" { "good" } @else { "warn" } } { (alert_kind(lang, &a.kind)) }
                         " "
                         (match lang { Lang::Nb => &a.text_nb, Lang::En => &a.text_en })
                     }

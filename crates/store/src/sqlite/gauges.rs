@@ -42,7 +42,10 @@ pub(super) fn queue_gauges(conn: &Connection, db: &Path) -> Result<QueueGauges, 
                 r.queued = n;
                 r.oldest_queued_at = oldest;
             }
-            DeliveryState::InFlight => r.in_flight = n,
+            DeliveryState::InFlight => {
+                r.in_flight = n;
+                r.oldest_in_flight_at = oldest;
+            }
             DeliveryState::DeadLetter => r.dead_letters = n,
             DeliveryState::Delivered => r.apprecs_overdue = n,
             _ => {}
