@@ -23,9 +23,9 @@ pub const NARROW_TOKEN_HASH: &str = include_str!("narrow-token-hash.txt");
 pub const TEST_PATIENT_KEY: &str =
     "6f766572676e6720746573742070617469656e74206b6579206e6f7420726561";
 
-/// Environment variables of the tests themselves start with this; they are
-/// kept from the server, whose configuration would refuse them.
-pub const TEST_ONLY_ENV_PREFIX: &str = "OVERGANG_CRASH_";
+/// Environment variables of the tests themselves start with one of these;
+/// they are kept from the server, whose configuration would refuse them.
+pub const TEST_ONLY_ENV_PREFIXES: [&str; 2] = ["OVERGANG_CRASH_", "OVERGANG_SOAK_"];
 
 pub use super::tempdir::TempDir;
 
@@ -164,7 +164,8 @@ impl Server {
         // The tests' own settings (OVERGANG_CRASH_CYCLES, ...) are not the
         // server's: it refuses unknown OVERGANG_* variables.
         for (k, _) in std::env::vars_os() {
-            if k.to_string_lossy().starts_with(TEST_ONLY_ENV_PREFIX) {
+            let k_text = k.to_string_lossy();
+            if TEST_ONLY_ENV_PREFIXES.iter().any(|p| k_text.starts_with(p)) {
                 cmd.env_remove(k);
             }
         }
