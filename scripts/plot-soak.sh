@@ -28,7 +28,8 @@ set title "Gateway memory (resident)"
 plot "$CSV" using (\$1/60):7 skip 1 with lines lw 2 title "RSS", \
      "" using (\$1/60):8 skip 1 with lines lw 1 dt 2 title "peak RSS"
 set title "Store on disk (database + WAL)"
-plot "$CSV" using (\$1/60):9 skip 1 with lines lw 2 title "store MB"
+plot "$CSV" using (\$1/60):9 skip 1 with lines lw 2 title "store MB (all files)", \
+     "" using (\$1/60):13 skip 1 with lines lw 1 title "of which write-ahead log"
 set ylabel "deliveries"
 set title "Delivery queue"
 plot "$CSV" using (\$1/60):10 skip 1 with lines lw 2 title "queued", \

@@ -18,7 +18,7 @@ RATE=${2:-200}
 OUT=${3:-${CARGO_TARGET_DIR:-target}/soak-$(date -u +%Y%m%dT%H%M%SZ)}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
-cargo build --release -q -p overgang --tests
+cargo test --release -q -p overgang --test soak --no-run
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with local changes)')"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"

@@ -11,7 +11,8 @@
 //! - the intake answers of the interval (count, p50, p99, max latency);
 //! - the gateway process's resident memory (`VmRSS`) and its peak
 //!   (`VmHWM`), from `/proc/<pid>/status`;
-//! - the store's files on disk (database, write-ahead log);
+//! - the store's files on disk (database, write-ahead log; the log's file
+//!   alone must stay under [`WAL_BOUND_MB`]);
 //! - the delivery queues and the receivers' acknowledgements, from the
 //!   gateway's own `/metrics`.
 //!
@@ -55,6 +56,10 @@ const RSS_BOUND_MB: f64 = 400.0;
 /// run to its end (caches, the allocator's pools and the SQLite page cache
 /// fill in the first minutes; after that, growth would be a leak).
 const GROWTH_BOUND_MB: f64 = 64.0;
+/// The write-ahead log's file must stay under this: under steady load
+/// SQLite's passive checkpoints never catch up, and without the store's
+/// RESTART checkpoints the log grew by 270 kB per message, for ever.
+const WAL_BOUND_MB: f64 = 100.0;
 /// Fictitious patients the messages are spread over.
 const PATIENTS: usize = 300;
 /// Requests under way at once, at most (the rate, not this, sets the pace).
@@ -105,6 +110,14 @@ fn memory_mb(pid: i32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// The write-ahead log's file, in MB (0 when there is none).
+fn wal_mb(data: &std::path::Path) -> f64 {
+    std::fs::metadata(data.join("overgang.db-wal"))
+        .map(|m| m.len())
+        .unwrap_or(0) as f64
+        / 1e6
+}
+
 /// The store's files (database, write-ahead log, shared memory), in MB.
 fn store_mb(data: &std::path::Path) -> f64 {
     std::fs::read_dir(data)
@@ -131,7 +144,8 @@ fn metric(text: &str, name: &str, with: &[&str]) -> f64 {
         .filter(|l| with.iter().all(|w| l.contains(w)))
         .filter_map(|l| l.rsplit(' ').next())
         .filter_map(|v| v.parse::<f64>().ok())
-        .sum()
+        .sum::<f64>()
+        + 0.0 // an empty sum is -0
 }
 
 fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -164,18 +178,19 @@ struct Sample {
     rss: f64,
     hwm: f64,
     store: f64,
+    wal: f64,
     queued: f64,
     in_flight: f64,
     acknowledged: f64,
 }
 
 const CSV_HEADER: &str =
-    "t_s,sent,answered_201,p50_ms,p99_ms,max_ms,rss_mb,peak_rss_mb,store_mb,queued,in_flight,acknowledged";
+    "t_s,sent,answered_201,p50_ms,p99_ms,max_ms,rss_mb,peak_rss_mb,store_mb,queued,in_flight,acknowledged,wal_mb";
 
 impl Sample {
     fn csv(&self) -> String {
         format!(
-            "{:.1},{},{},{:.2},{:.2},{:.2},{:.1},{:.1},{:.1},{},{},{}",
+            "{:.1},{},{},{:.2},{:.2},{:.2},{:.1},{:.1},{:.1},{},{},{},{:.1}",
             self.t,
             self.sent,
             self.created,
@@ -187,7 +202,8 @@ impl Sample {
             self.store,
             self.queued,
             self.in_flight,
-            self.acknowledged
+            self.acknowledged,
+            self.wal
         )
     }
 }
@@ -331,6 +347,7 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
             rss,
             hwm,
             store: store_mb(&data),
+            wal: wal_mb(&data),
             queued: metric(&m, "overgang_delivery_queue_depth", &[]),
             in_flight: metric(&m, "overgang_delivery_in_flight", &[]),
             acknowledged: metric(
@@ -430,6 +447,12 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
         } else {
             0.0
         },
+    );
+    let wal_peak = samples.iter().map(|s| s.wal).fold(0.0, f64::max);
+    eprintln!("soak: the write-ahead log's file was at most {wal_peak:.1} MB");
+    assert!(
+        wal_peak < WAL_BOUND_MB,
+        "the write-ahead log grew to {wal_peak:.1} MB"
     );
     assert!(
         peak < RSS_BOUND_MB,
