@@ -17,7 +17,7 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 cycles="${1:-200}"
 cd "$here"
 
-cargo build --release -p overgang --tests
+cargo test --release -q -p overgang --test crash --test crash_delivery --no-run
 echo "commit: $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . || echo ' (with local changes)')"
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
