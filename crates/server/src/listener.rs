@@ -4,7 +4,11 @@
 //!   stops accepting, so further clients wait in the kernel's queue instead
 //!   of being dropped.
 //! - TLS (rustls) when configured; the handshake and the request headers
-//!   each have a time limit, so slow clients cannot hold connections.
+//!   each have a time limit, so slow clients cannot hold connections. The
+//!   first request must also arrive within the header time limit: hyper's
+//!   own header timer starts only once the HTTP version is known, so a
+//!   client that sends nothing, or dribbles the start of an HTTP/2 preface,
+//!   would otherwise hold its place for ever.
 //! - On shutdown the listener closes first (no new connections), every
 //!   connection finishes the request it is serving and is then closed, and
 //!   the caller closes the store after [`serve`] returns.
@@ -14,6 +18,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use std::future::Future;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -154,10 +159,15 @@ pub async fn serve(
                             peer: Some(peer),
                         },
                     );
+                    let asked = svc.asked.clone();
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+                    first_request_within(
+                        watcher.watch(conn.into_owned()),
+                        &asked,
+                        handshake_timeout,
+                        peer,
+                    )
+                    .await;
                 }
                 Some(acceptor) => {
                     let tls = match tokio::time::timeout(handshake_timeout, acceptor.accept(stream))
@@ -189,10 +199,15 @@ pub async fn serve(
                             peer: Some(peer),
                         },
                     );
+                    let asked = svc.asked.clone();
                     let conn = builder.serve_connection_with_upgrades(TokioIo::new(tls), svc);
-                    if let Err(e) = watcher.watch(conn.into_owned()).await {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
-                    }
+                    first_request_within(
+                        watcher.watch(conn.into_owned()),
+                        &asked,
+                        handshake_timeout,
+                        peer,
+                    )
+                    .await;
                 }
             }
         });
@@ -208,8 +223,38 @@ pub async fn serve(
     }
 }
 
+/// Drives `conn` to its end, but drops it (closing the connection) when
+/// no request has reached the service (`asked`) within `limit`.
+async fn first_request_within<E: std::fmt::Display>(
+    conn: impl Future<Output = Result<(), E>>,
+    asked: &AtomicBool,
+    limit: Duration,
+    peer: SocketAddr,
+) {
+    tokio::pin!(conn);
+    let ended = tokio::select! {
+        r = &mut conn => Some(r),
+        _ = tokio::time::sleep(limit) => None,
+    };
+    let ended = match ended {
+        Some(r) => r,
+        None if asked.load(Ordering::Relaxed) => conn.await,
+        None => {
+            tracing::info!(%peer, "no request within the header timeout; connection closed");
+            return;
+        }
+    };
+    if let Err(e) = ended {
+        tracing::debug!(%peer, error = %e, "connection ended with an error");
+    }
+}
+
 fn service(app: Router, info: ConnInfo) -> ConnService {
-    ConnService { app, info }
+    ConnService {
+        app,
+        info,
+        asked: Arc::new(AtomicBool::new(false)),
+    }
 }
 
 /// The router, with what the listener knows about the connection put into
@@ -218,6 +263,8 @@ fn service(app: Router, info: ConnInfo) -> ConnService {
 struct ConnService {
     app: Router,
     info: ConnInfo,
+    /// Set when the connection's first request reaches the service.
+    asked: Arc<AtomicBool>,
 }
 
 impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnService {
@@ -226,8 +273,80 @@ impl hyper::service::Service<hyper::Request<hyper::body::Incoming>> for ConnServ
     type Future = <Router as Service<axum::extract::Request>>::Future;
 
     fn call(&self, mut req: hyper::Request<hyper::body::Incoming>) -> Self::Future {
+        self.asked.store(true, Ordering::Relaxed);
         req.extensions_mut().insert(self.info.clone());
         let mut app = self.app.clone();
         app.call(req.map(axum::body::Body::new))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    /// Serves a one-route app with a 1 s header timeout; its address and
+    /// the handle that stops it.
+    async fn serving() -> (SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let app = Router::new().route("/", axum::routing::get(|| async { "ok" }));
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let opts = ListenOptions {
+            max_connections: 4,
+            header_timeout: Duration::from_secs(1),
+            shutdown_grace: Duration::from_secs(1),
+        };
+        tokio::spawn(serve(listener, app, None, None, opts, async {
+            let _ = rx.await;
+        }));
+        (addr, tx)
+    }
+
+    /// Whether the server closes a connection that sent `bytes` within
+    /// `wait`.
+    fn closed_after(addr: SocketAddr, bytes: &'static [u8], wait: Duration) -> bool {
+        use std::io::Write;
+        let mut c = std::net::TcpStream::connect(addr).expect("connect");
+        c.write_all(bytes).expect("write");
+        c.set_read_timeout(Some(wait)).expect("timeout");
+        let mut buf = [0u8; 64];
+        matches!(c.read(&mut buf), Ok(0) | Err(_)) && {
+            // A timeout is an error too: tell them apart.
+            c.set_read_timeout(Some(Duration::from_millis(1))).ok();
+            !matches!(c.read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+        }
+    }
+
+    // Regression: a connection that sent nothing (or only the start of an
+    // HTTP/2 preface) was never closed, because hyper's header timer
+    // starts only once the version is known; the connection limit could
+    // be filled with such connections for ever.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_connection_without_a_request_is_closed_after_the_header_timeout() {
+        let (addr, _stop) = serving().await;
+        for bytes in [&b""[..], &b"PRI * HTTP/2.0\r\n"[..]] {
+            let started = std::time::Instant::now();
+            let closed =
+                tokio::task::spawn_blocking(move || closed_after(addr, bytes, Duration::from_secs(8)))
+                    .await
+                    .expect("probe");
+            assert!(closed, "{bytes:?}: still open after {:?}", started.elapsed());
+        }
+        // A prompt request is served as before, and its connection kept.
+        let answer = tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut c = std::net::TcpStream::connect(addr).expect("connect");
+            c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").expect("write");
+            c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut buf = [0u8; 256];
+            let n = c.read(&mut buf).expect("answer");
+            String::from_utf8_lossy(&buf[..n]).into_owned()
+        })
+        .await
+        .expect("request");
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
 }
