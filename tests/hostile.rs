@@ -45,7 +45,7 @@ use support::server::{self, Server, TempDir, DEMO_TOKEN};
 const WELL_BEHAVED_BOUND: Duration = Duration::from_secs(10);
 /// The server's peak resident memory over the whole suite stays under
 /// this (measured on a debug build: see docs/RELIABILITY.md).
-const PEAK_RSS_BOUND_KB: u64 = 400 * 1024;
+const PEAK_RSS_BOUND_KB: u64 = 200 * 1024;
 /// The suite's settings, small so that the slow cases end quickly.
 const HEADER_TIMEOUT_SECS: u64 = 2;
 const REQUEST_TIMEOUT_SECS: u64 = 5;
@@ -149,7 +149,10 @@ impl Suite {
         let f = &v["findings"][0];
         let text = format!(
             "{code}: {}",
-            f["text_en"].as_str().unwrap_or_default().trim_end_matches('.')
+            f["text_en"]
+                .as_str()
+                .unwrap_or_default()
+                .trim_end_matches('.')
         );
         self.record(case, "400", &text);
     }
@@ -446,6 +449,50 @@ fn upload(addr: &str, u: Upload, wait: Duration) -> Uploaded {
     }
 }
 
+/// Speaks HTTP/2 (prior knowledge) by hand: the preface, settings, one
+/// `GET /healthz`, then silence. Whether it was answered (a HEADERS frame
+/// on stream 1), and what happened after.
+fn h2_one_request_then_idle(addr: &str) -> (bool, Raw) {
+    let mut c = connect(addr);
+    c.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+        .expect("preface");
+    c.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).expect("settings");
+    let mut buf = [0u8; 4096];
+    let mut got = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while got.len() < 9 && Instant::now() < deadline {
+        if let Ok(n) = c.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+    }
+    assert_eq!(got.get(3), Some(&4), "a SETTINGS frame first");
+    c.write_all(&[0, 0, 0, 4, 1, 0, 0, 0, 0])
+        .expect("settings ack");
+    // HEADERS, stream 1, END_STREAM | END_HEADERS (HPACK: :method GET,
+    // :scheme http, :path "/healthz", :authority "x").
+    let mut headers = vec![0x82, 0x86, 0x44, 8];
+    headers.extend_from_slice(b"/healthz");
+    headers.extend_from_slice(&[0x41, 1, b'x']);
+    let mut frame = vec![0, 0, headers.len() as u8, 1, 5, 0, 0, 0, 1];
+    frame.extend_from_slice(&headers);
+    c.write_all(&frame).expect("headers");
+    let mut raw = read_until_closed(
+        &mut c,
+        Duration::from_secs(HEADER_TIMEOUT_SECS + 8),
+        Instant::now(),
+    );
+    got.extend_from_slice(&raw.bytes);
+    let mut answered = false;
+    let mut at = 0;
+    while let Some(h) = got.get(at..at + 9) {
+        let len = (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
+        answered |= h[3] == 1 && h[5..9] == [0, 0, 0, 1];
+        at += 9 + len;
+    }
+    raw.bytes = got;
+    (answered, raw)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.expect("blocking task")
 }
@@ -468,7 +515,10 @@ fn without_decl(example: &[u8]) -> Vec<u8> {
 /// the `MIGversion` element's text.
 fn with_doctype(example: &[u8], doctype: &str, text: &str) -> Vec<u8> {
     let body = String::from_utf8(without_decl(example)).expect("utf-8");
-    assert!(body.contains("<MIGversion>"), "the example has a MIGversion");
+    assert!(
+        body.contains("<MIGversion>"),
+        "the example has a MIGversion"
+    );
     let body = body.replacen("<MIGversion>", &format!("<MIGversion>{text}"), 1);
     format!("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n{doctype}\n{body}").into_bytes()
 }
@@ -478,7 +528,12 @@ fn inside_root(example: &[u8], bytes: &[u8]) -> Vec<u8> {
     let at = example
         .windows(8)
         .position(|w| w == b"<MsgHead")
-        .and_then(|p| example[p..].iter().position(|&b| b == b'>').map(|q| p + q + 1))
+        .and_then(|p| {
+            example[p..]
+                .iter()
+                .position(|&b| b == b'>')
+                .map(|q| p + q + 1)
+        })
         .expect("the root start tag");
     let mut out = example[..at].to_vec();
     out.extend_from_slice(bytes);
@@ -556,9 +611,7 @@ async fn hostile_input_is_refused_clearly_while_a_well_behaved_client_is_served(
     println!("| --- | --- | --- | --- |");
 
     // The valid example is accepted before anything else.
-    let (st, v) = s
-        .post(server::fresh(&example).1, "application/xml")
-        .await;
+    let (st, v) = s.post(server::fresh(&example).1, "application/xml").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     s.record("baseline: the valid example", "201", "accepted");
 
@@ -607,7 +660,7 @@ async fn hostile_input_is_refused_clearly_while_a_well_behaved_client_is_served(
         "the well-behaved client was not served: {:?}",
         b.failures
     );
-    assert!(b.answered >= 50, "only {} answers", b.answered);
+    assert!(b.answered >= 20, "only {} answers", b.answered);
     drop(b);
 
     // Still ready; no panic and no patient data in the log.
@@ -833,7 +886,12 @@ async fn bodies_over_the_limit(s: &mut Suite) {
     let addr = s.addr.clone();
     let raw = blocking(move || exchange(&addr, &req, Duration::from_secs(10))).await;
     let case = "Content-Length 200, 2 MB sent";
-    assert_eq!(raw.status(), Some(400), "{case}: {}", short(&raw.text(), 300));
+    assert_eq!(
+        raw.status(),
+        Some(400),
+        "{case}: {}",
+        short(&raw.text(), 300)
+    );
     let body = raw.body();
     s.no_secrets("an answer", &body);
     let json_end = body.find("HTTP/1.1 ").unwrap_or(body.len());
@@ -850,24 +908,27 @@ async fn bodies_over_the_limit(s: &mut Suite) {
         .as_str()
         .unwrap_or_default()
         .to_owned();
-    s.record(case, "400, then 400 + close", &format!("XML009: {text}"));
+    let what = match raw.answers() {
+        1 => "400 + close".to_owned(),
+        n => format!("400, then {} + close", "400 ".repeat(n - 1).trim_end()),
+    };
+    s.record(case, &what, &format!("XML009: {text}"));
 
     // Declared huge (under the limit), sent small, then silence: the
     // request timeout answers 408.
-    let mut req =
-        post_head(&format!("Content-Length: {}\r\n", 30 * MB)).into_bytes();
+    let mut req = post_head(&format!("Content-Length: {}\r\n", 30 * MB)).into_bytes();
     req.extend_from_slice(&s.example);
     let addr = s.addr.clone();
-    let raw = blocking(move || {
-        exchange(
-            &addr,
-            &req,
-            Duration::from_secs(REQUEST_TIMEOUT_SECS + 10),
-        )
-    })
-    .await;
+    let raw =
+        blocking(move || exchange(&addr, &req, Duration::from_secs(REQUEST_TIMEOUT_SECS + 10)))
+            .await;
     let case = "Content-Length 30 MB, 7 kB sent, then silence";
-    assert_eq!(raw.status(), Some(408), "{case}: {}", short(&raw.text(), 300));
+    assert_eq!(
+        raw.status(),
+        Some(408),
+        "{case}: {}",
+        short(&raw.text(), 300)
+    );
     assert!(raw.closed, "{case}: the connection stays open");
     assert!(
         raw.elapsed < Duration::from_secs(REQUEST_TIMEOUT_SECS + 8),
@@ -877,13 +938,15 @@ async fn bodies_over_the_limit(s: &mut Suite) {
     s.record(
         case,
         "408 + close",
-        &format!("(empty body) after {:.1} s: request_timeout_secs", raw.elapsed.as_secs_f64()),
+        &format!(
+            "(empty body) after {:.1} s: request_timeout_secs",
+            raw.elapsed.as_secs_f64()
+        ),
     );
 
     // Declared huge, sent small, then the client closes its side: the body
     // cannot be read.
-    let mut req =
-        post_head(&format!("Content-Length: {}\r\n", 30 * MB)).into_bytes();
+    let mut req = post_head(&format!("Content-Length: {}\r\n", 30 * MB)).into_bytes();
     req.extend_from_slice(&s.example);
     let addr = s.addr.clone();
     let raw = blocking(move || {
@@ -895,7 +958,12 @@ async fn bodies_over_the_limit(s: &mut Suite) {
     })
     .await;
     let case = "Content-Length 30 MB, 7 kB sent, then end of stream";
-    assert_eq!(raw.status(), Some(400), "{case}: {}", short(&raw.text(), 300));
+    assert_eq!(
+        raw.status(),
+        Some(400),
+        "{case}: {}",
+        short(&raw.text(), 300)
+    );
     let v: serde_json::Value = serde_json::from_str(&raw.body()).expect("a JSON problem");
     assert_eq!(v["error"], "body", "{case}: {v}");
     s.no_secrets("an answer", &raw.body());
@@ -936,9 +1004,7 @@ async fn nesting_and_attributes(s: &mut Suite) {
     )
     .await;
     // At the limit the XML is read; the schema then refuses the element.
-    let (st, v) = s
-        .post(inside_root(&ex, &deep(99)), "application/xml")
-        .await;
+    let (st, v) = s.post(inside_root(&ex, &deep(99)), "application/xml").await;
     assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert!(
         v["findings"]
@@ -1095,9 +1161,7 @@ async fn content_type_and_empty(s: &mut Suite) {
 
     // The intake reads the bytes whatever the Content-Type says: the valid
     // example as text/plain is accepted (documented, not refused).
-    let (st, v) = s
-        .post(server::fresh(&s.example).1, "text/plain")
-        .await;
+    let (st, v) = s.post(server::fresh(&s.example).1, "text/plain").await;
     assert_eq!(st, StatusCode::CREATED, "{v}");
     s.record(
         "valid XML, Content-Type: text/plain",
@@ -1186,10 +1250,10 @@ async fn malformed_http(s: &mut Suite) {
             None => "closed".to_owned(),
         };
         let body = raw.body();
-        let said = if body.trim().is_empty() {
-            "(empty body: hyper's parser refuses it)".to_owned()
-        } else {
-            body
+        let said = match (body.trim().is_empty(), st) {
+            (true, Some(405)) => "(empty body: the route has no such method)".to_owned(),
+            (true, _) => "(empty body: hyper's parser refuses it)".to_owned(),
+            (false, _) => body,
         };
         s.record(case, &what, &said);
     }
@@ -1202,7 +1266,12 @@ async fn malformed_http(s: &mut Suite) {
     let addr = s.addr.clone();
     let raw = blocking(move || exchange(&addr, &req, Duration::from_secs(10))).await;
     let case = "invalid chunk size (zz)";
-    assert_eq!(raw.status(), Some(400), "{case}: {}", short(&raw.text(), 300));
+    assert_eq!(
+        raw.status(),
+        Some(400),
+        "{case}: {}",
+        short(&raw.text(), 300)
+    );
     assert!(raw.closed, "{case}: the connection stays open");
     let v: serde_json::Value = serde_json::from_str(&raw.body()).expect("a JSON problem");
     assert_eq!(v["error"], "body", "{case}: {v}");
@@ -1216,9 +1285,7 @@ async fn malformed_http(s: &mut Suite) {
     // smuggled behind what Content-Length would say: the chunked framing
     // wins, the one request is answered, and the connection is closed, so
     // the smuggled request is never read.
-    let smuggled = format!(
-        "GET /api/v1/messages HTTP/1.1\r\nHost: x\r\n{auth}\r\n"
-    );
+    let smuggled = format!("GET /api/v1/messages HTTP/1.1\r\nHost: x\r\n{auth}\r\n");
     let chunk = "<a/>";
     let body = format!("{:x}\r\n{chunk}\r\n0\r\n\r\n", chunk.len());
     let mut req = post_head(&format!(
@@ -1262,13 +1329,9 @@ async fn huge_headers(s: &mut Suite) {
         many.push_str(&format!("X-H{i}: {i}\r\n"));
     }
     many.push_str("\r\n");
-    for (case, req) in [
-        ("one 1 MB header", one_mb),
-        ("10,000 headers", many),
-    ] {
+    for (case, req) in [("one 1 MB header", one_mb), ("10,000 headers", many)] {
         let addr = s.addr.clone();
-        let raw =
-            blocking(move || exchange(&addr, req.as_bytes(), Duration::from_secs(10))).await;
+        let raw = blocking(move || exchange(&addr, req.as_bytes(), Duration::from_secs(10))).await;
         let st = raw.status();
         assert!(
             matches!(st, Some(431) | Some(400)),
@@ -1402,7 +1465,12 @@ async fn slow_clients(s: &mut Suite) {
     })
     .await;
     let case = "body dribbled at 10 bytes/s";
-    assert_eq!(raw.status(), Some(408), "{case}: {}", short(&raw.text(), 200));
+    assert_eq!(
+        raw.status(),
+        Some(408),
+        "{case}: {}",
+        short(&raw.text(), 200)
+    );
     assert!(raw.closed, "{case}: the connection stays open");
     assert!(
         raw.elapsed < Duration::from_secs(REQUEST_TIMEOUT_SECS + 8),
@@ -1425,21 +1493,35 @@ async fn slow_clients(s: &mut Suite) {
         ("a partial HTTP/2 preface", &b"PRI * HTTP/2.0\r\n"[..]),
     ] {
         let addr = s.addr.clone();
-        let raw = blocking(move || {
-            exchange(
-                &addr,
-                bytes,
-                Duration::from_secs(HEADER_TIMEOUT_SECS + 8),
-            )
-        })
-        .await;
+        let raw =
+            blocking(move || exchange(&addr, bytes, Duration::from_secs(HEADER_TIMEOUT_SECS + 8)))
+                .await;
         assert!(raw.closed, "{case}: still open after {:?}", raw.elapsed);
         s.record(
             case,
             "close",
-            &format!("cut after {:.1} s: header_timeout_secs", raw.elapsed.as_secs_f64()),
+            &format!(
+                "cut after {:.1} s: header_timeout_secs",
+                raw.elapsed.as_secs_f64()
+            ),
         );
     }
+
+    // One HTTP/2 request (prior knowledge), then nothing: hyper has no
+    // header timer for HTTP/2; the listener closes it all the same.
+    let addr = s.addr.clone();
+    let (answered, raw) = blocking(move || h2_one_request_then_idle(&addr)).await;
+    let case = "HTTP/2: one request, then idle";
+    assert!(answered, "{case}: the request was not answered");
+    assert!(raw.closed, "{case}: still open after {:?}", raw.elapsed);
+    s.record(
+        case,
+        "200, then close",
+        &format!(
+            "closed {:.1} s after the answer: header_timeout_secs",
+            raw.elapsed.as_secs_f64()
+        ),
+    );
 
     // (c) Many slow connections at once, up to all but a few of the
     // connection places, kept up (reconnecting when cut) for 8 s.
@@ -1549,7 +1631,10 @@ async fn slow_clients(s: &mut Suite) {
     let waited = t.elapsed();
     drop(idle);
     s.record(
-        &format!("{} idle connections (every place taken)", MAX_CONNECTIONS + 8),
+        &format!(
+            "{} idle connections (every place taken)",
+            MAX_CONNECTIONS + 8
+        ),
         "closed",
         &format!(
             "a new client waited {:.1} s (header_timeout_secs frees places), then 200",
