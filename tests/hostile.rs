@@ -648,7 +648,7 @@ async fn hostile_input_is_refused_clearly_while_a_well_behaved_client_is_served(
     // The well-behaved client was served throughout.
     stop.store(true, Ordering::SeqCst);
     task.await.expect("well-behaved client");
-    let b = behaved.lock().expect("stats");
+    let b = std::mem::take(&mut *behaved.lock().expect("stats"));
     println!(
         "\nwell-behaved client: {} requests answered 201, slowest {:?}, {} failures",
         b.answered,
@@ -661,7 +661,6 @@ async fn hostile_input_is_refused_clearly_while_a_well_behaved_client_is_served(
         b.failures
     );
     assert!(b.answered >= 20, "only {} answers", b.answered);
-    drop(b);
 
     // Still ready; no panic and no patient data in the log.
     let r = s
