@@ -316,7 +316,9 @@ async fn close_when_idle<E: std::fmt::Display>(
             _ = tokio::time::sleep_until(wake) => match activity.idle_for() {
                 None => wake = tokio::time::Instant::now() + limit,
                 Some(idle) if idle >= limit => {
-                    tracing::info!(%peer, "no request within the header timeout; connection closed");
+                    // Debug, as hyper's own header timeout: an idle
+                    // keep-alive client meets one or the other routinely.
+                    tracing::debug!(%peer, "no request within the header timeout; connection closed");
                     return;
                 }
                 Some(idle) => wake = tokio::time::Instant::now() + (limit - idle),
