@@ -89,9 +89,11 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body, in bytes (default 35 MiB, the national limit).
     pub max_body_bytes: usize,
-    /// Time allowed for one request, from its first byte to the answer.
+    /// Time allowed for one request, from its first byte to the answer
+    /// (reading the body included: a body sent too slowly gets 408).
     pub request_timeout_secs: u64,
-    /// Time allowed to read a request's headers (slow clients).
+    /// Time allowed to read a request's headers (slow clients), and the
+    /// longest a connection may go without a request in progress.
     pub header_timeout_secs: u64,
     /// Open connections at most; further clients wait in the kernel's queue.
     pub max_connections: usize,

@@ -35,6 +35,8 @@ const XMLNS_NS: &str = "http://www.w3.org/2000/xmlns/";
 /// document with more bindings in scope is a deliberate divergence from
 /// `xmllint`: well-formed there, refused here.
 const MAX_BINDINGS: usize = 128;
+// The refusal's text names the number.
+const _: () = assert!(MAX_BINDINGS == 128);
 
 /// quick-xml counted nesting in a `u16` and refused the 65 536th level; kept
 /// for the same reason (only reachable with a raised depth limit).
@@ -1063,7 +1065,9 @@ impl<'a> Scanner<'a> {
             }
         }
         if self.bindings.len() >= MAX_BINDINGS {
-            return bad();
+            // Say which limit it is: "not valid" sent a sender looking for
+            // a typo in a declaration that is fine.
+            return syntax(at, "more than 128 namespace declarations are in scope");
         }
         let (pa, pb) = prefix.unwrap_or((ka, ka));
         self.ns_generation = self.ns_generation.wrapping_add(1);

@@ -181,6 +181,33 @@ fn refuses_too_many_attributes() {
 }
 
 #[test]
+fn names_the_namespace_binding_limit() {
+    let mut many = String::from("<a");
+    for i in 0..200 {
+        many.push_str(&format!(" xmlns:p{i}='urn:{i}'"));
+    }
+    many.push_str("/>");
+    assert_eq!(
+        kind(&many),
+        XmlErrorKind::Syntax("more than 128 namespace declarations are in scope")
+    );
+    // Across elements too: the bindings in scope count.
+    let mut nested = String::from("<a");
+    for i in 0..100 {
+        nested.push_str(&format!(" xmlns:p{i}='urn:{i}'"));
+    }
+    nested.push_str("><b");
+    for i in 100..129 {
+        nested.push_str(&format!(" xmlns:p{i}='urn:{i}'"));
+    }
+    nested.push_str("/></a>");
+    assert_eq!(
+        kind(&nested),
+        XmlErrorKind::Syntax("more than 128 namespace declarations are in scope")
+    );
+}
+
+#[test]
 fn refuses_empty_and_non_xml() {
     assert_eq!(kind(""), XmlErrorKind::Empty);
     assert_eq!(kind(" \n\t"), XmlErrorKind::Empty);
