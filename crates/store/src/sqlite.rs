@@ -528,9 +528,12 @@ impl SqliteStore {
         let max_batch = opts.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
         let group_commit = opts.group_commit;
+        let mut wal = path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, group_commit, max_batch))
+            .spawn(move || writer_loop(conn, rx, group_commit, max_batch, wal))
             .map_err(|e| open_err(e.to_string()))?;
 
         let ckpt_conn = open_checkpointer(&path).map_err(|e| open_err(reason(e)))?;
@@ -741,9 +744,12 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Frames in the write-ahead log above which the checkpointer asks for a
-/// RESTART checkpoint (32 MiB of 8 KiB pages).
-const WAL_RESTART_FRAMES: i64 = 4096;
+/// Size of the write-ahead log's file above which the writer runs a
+/// RESTART checkpoint between two groups (see [`writer_loop`]).
+const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+/// How long that checkpoint may wait for readers of older snapshots
+/// before the writer gives up and goes on (trying again a second later).
+const WAL_RESTART_WAIT: Duration = Duration::from_millis(200);
 /// What the log file is cut back to when it starts over (bytes).
 const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
 
@@ -762,31 +768,15 @@ fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
 }
 
 /// Folds committed log frames into the database file every
-/// [`CHECKPOINT_EVERY`], until told to stop. Durability does not depend on
-/// it: a committed frame in the log is as durable as a page in the
-/// database.
-///
-/// A PASSIVE checkpoint never blocks the writer or readers, but under
-/// steady load it never catches up with the newest frames either, so the
-/// log would never start over and its file would grow without end (a soak
-/// at 25 messages/s grew it by 270 kB per message). When the log holds more
-/// than [`WAL_RESTART_FRAMES`], the checkpointer asks for a RESTART
-/// checkpoint instead: it waits (at most the busy timeout) for the readers
-/// of older snapshots, holds new writes back while it copies the few
-/// frames the passive ones left, and lets the next write start the log over
-/// (cut back to [`WAL_SIZE_LIMIT`]).
+/// [`CHECKPOINT_EVERY`] (PASSIVE: never blocks the writer or readers),
+/// until told to stop. Durability does not depend on it: a committed frame
+/// in the log is as durable as a page in the database. Under steady load
+/// it never catches up with the newest frames, so it never lets the log
+/// start over; the writer sees to that ([`writer_loop`]).
 fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
     use std::sync::mpsc::RecvTimeoutError;
-    let checkpoint = |mode: &str| -> Option<i64> {
-        conn.query_row(&format!("PRAGMA wal_checkpoint({mode})"), [], |r| {
-            r.get::<_, i64>(1)
-        })
-        .ok()
-    };
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        if checkpoint("PASSIVE").is_some_and(|frames| frames > WAL_RESTART_FRAMES) {
-            let _ = checkpoint("RESTART");
-        }
+        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
     }
 }
 
@@ -822,16 +812,35 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 
 /// The writer thread: batches requests until every sender is gone, then
 /// checkpoints the log and closes the connection.
+///
+/// Between two groups, when the log's file has grown past
+/// [`WAL_RESTART_BYTES`], it runs a RESTART checkpoint itself: the passive
+/// checkpoints of [`checkpoint_loop`] never catch up under steady load, so
+/// the log would never start over and its file would grow without end (a
+/// soak at 25 messages/s grew it by 270 kB per message). Being the only
+/// writer, it needs no writer lock; it copies what the passive ones left,
+/// waits at most [`WAL_RESTART_WAIT`] for readers of older snapshots, and
+/// the next commit starts the log over and cuts its file back to
+/// [`WAL_SIZE_LIMIT`]. Writes wait meanwhile (milliseconds).
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Request>,
     group_commit: bool,
     max_batch: usize,
+    wal: PathBuf,
 ) {
     let limit = if group_commit { max_batch } else { 1 };
     let mut batch = Vec::with_capacity(limit);
+    let mut last_restart: Option<std::time::Instant> = None;
     while rx.blocking_recv_many(&mut batch, limit) > 0 {
         run_batch(&mut conn, std::mem::take(&mut batch));
+        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+        if big && last_restart.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+            last_restart = Some(std::time::Instant::now());
+            let _ = conn.busy_timeout(WAL_RESTART_WAIT);
+            let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            let _ = conn.busy_timeout(BUSY_TIMEOUT);
+        }
     }
     // Best effort: fold the log into the database so the next open is quick.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
