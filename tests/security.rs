@@ -53,7 +53,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::corpus::{addressed_to, example};
-use support::delivery::{Net, ALVDAL, KATTSKINNET, RECEIVER_TOKEN, ST_OLAV};
+use support::delivery::{
+    Net, ALVDAL, KATTSKINNET, OPS_TOKEN, RECEIVER_TOKEN, SOLVIK, SOLVIK_TILDELING, ST_OLAV,
+};
 use support::server::{
     self, fresh, post_message, Server, TempDir, DEMO_TOKEN, DEMO_TOKEN_HASH, NARROW_TOKEN,
     NARROW_TOKEN_HASH, TEST_PATIENT_KEY,
@@ -1547,7 +1549,13 @@ async fn a_full_run_leaves_no_national_id_or_name_in_any_log() {
     let net = Net::start_with(
         "security-full",
         &[],
-        &[(ST_OLAV, "ok"), (ALVDAL, "ok"), (KATTSKINNET, "ok")],
+        &[
+            (ST_OLAV, "ok"),
+            (ALVDAL, "ok"),
+            (KATTSKINNET, "ok"),
+            (SOLVIK, "ok"),
+            (SOLVIK_TILDELING, "ok"),
+        ],
         &[],
         &[
             ("OVERGANG_UI__USERS", users.as_str()),
@@ -1563,10 +1571,16 @@ async fn a_full_run_leaves_no_national_id_or_name_in_any_log() {
         assert_eq!(p.status, StatusCode::CREATED, "{name}: {}", p.body);
         ids.push(p.id.expect("id"));
     }
-    // Also one readdressed to unit B, so that a refusal is in the run.
+    // Also two readdressed to unit B (a nurse's refusal is in the run),
+    // one of them to the unit whose system takes the registry's bearer
+    // token (a secret of the gateway's own).
     let (_, solvik) = fresh(&addressed_to(&example(INNLAGT), "8100001", "8100002"));
-    let _ = net.post(solvik.clone()).await;
-    net.wait_all(&ids, "acknowledged").await;
+    let (_, tildeling) = fresh(&addressed_to(&example(INNLAGT), "8100001", "8100003"));
+    let solvik_id = net.post_ok(solvik.clone()).await;
+    let tildeling_id = net.post_ok(tildeling.clone()).await;
+    let mut all_ids = ids.clone();
+    all_ids.extend([solvik_id.clone(), tildeling_id]);
+    net.wait_all(&all_ids, "acknowledged").await;
 
     let mut nurse = Person::new(&url);
     nurse.login_ok("kari", PASSWORD_NURSE_A).await;
@@ -1584,9 +1598,16 @@ async fn a_full_run_leaves_no_national_id_or_name_in_any_log() {
             .await;
     }
     let _ = operator.page("/ui/ops/messages").await;
+    // Unit B's nurse: her unit's message, and a refusal of another's.
+    let mut ola = Person::new(&url);
+    ola.login_ok("ola", PASSWORD_NURSE_B).await;
+    let _ = ola.page(&format!("/ui/messages/{solvik_id}")).await;
+    let r = ola.get(&format!("/ui/messages/{}", ids[0])).await;
+    assert_eq!(r.status, StatusCode::FORBIDDEN, "another unit's message");
     // Patient searches by national id and by name, found and not found.
     let mut all: Vec<&[u8]> = examples.iter().map(|(_, b)| b.as_slice()).collect();
     all.push(&solvik);
+    all.push(&tildeling);
     let secrets = support::patients::secrets(all.iter().copied());
     assert!(secrets.len() >= 4, "ids and names to look for");
     for s in &secrets {
@@ -1608,6 +1629,23 @@ async fn a_full_run_leaves_no_national_id_or_name_in_any_log() {
             &sim.log_text(),
             &secrets,
         );
+    }
+    // Nor a bearer token: the systems' (inbound) and the one the registry
+    // gives the gateway for 8100003 (outbound).
+    let outbound = std::fs::read_to_string(net.token_file()).expect("token file");
+    for (what, token) in [
+        ("the demo token", DEMO_TOKEN),
+        ("the receivers' token", RECEIVER_TOKEN),
+        ("the operators' token", OPS_TOKEN),
+        ("the registry's token for 8100003", outbound.trim()),
+    ] {
+        assert!(!log.contains(token), "the gateway's log has {what}");
+        for (port, sim) in &net.sims {
+            assert!(
+                !sim.log_text().contains(token),
+                "the log of the simulator for {port} has {what}"
+            );
+        }
     }
     // The searches are in the access log only as keyed hashes.
     let conn = rusqlite::Connection::open_with_flags(
