@@ -1256,6 +1256,10 @@ async fn client_certificates_of_unknown_cas_fail_the_handshake() {
                 &addr,
                 &[
                     version,
+                    // Wait for the server's verdict (it closes the
+                    // connection after its alert) instead of leaving at
+                    // the end of standard input, before the alert is read.
+                    "-ign_eof",
                     "-cert",
                     &rogue.join("client.pem").display().to_string(),
                     "-key",
