@@ -67,6 +67,7 @@ const PASSWORD_NURSE_B: &str = "nurse-b-Secret-pw-1187";
 const PASSWORD_OPERATOR: &str = "operator-Secret-pw-4410";
 const PASSWORD_ADMIN: &str = "admin-Secret-pw-9023";
 const PASSWORD_COORDINATOR: &str = "coordinator-Secret-pw-3306";
+const PASSWORD_ALL_ROLES: &str = "all-roles-Secret-pw-6620";
 
 /// The example nurses of unit A read: Pasientlogistikk, innlagt pasient,
 /// from St. Olavs (59/90998) to Alvdal kommune (99387/5078).
@@ -76,11 +77,20 @@ const UTSKRIVNING: &str = "Utskrivningsrapport_v1-6_Ny.xml";
 
 /// The people of these tests: nurse `kari` of unit A (Alvdal kommune and
 /// its service), nurse `ola` of unit B (the fictitious Solvik kommune),
-/// operator `dina`, admin `anne`, coordinator `siv` of municipality 3428.
+/// operator `dina`, admin `anne`, coordinator `siv` of municipality 3428,
+/// and `root` with every role (unit A, municipality 3428).
 fn users(dir: &Path, nurse_a_units: &[&str]) -> PathBuf {
     let mut file = UsersFile::default();
-    let people: [(&str, &str, &[Role], &[&str], &[&str]); 5] = [
+    let all_roles = [Role::Nurse, Role::Operator, Role::Admin, Role::Coordinator];
+    let people: [(&str, &str, &[Role], &[&str], &[&str]); 6] = [
         ("kari", PASSWORD_NURSE_A, &[Role::Nurse], nurse_a_units, &[]),
+        (
+            "root",
+            PASSWORD_ALL_ROLES,
+            &all_roles,
+            &["99387", "5078"],
+            &["3428"],
+        ),
         ("ola", PASSWORD_NURSE_B, &[Role::Nurse], &["8100001"], &[]),
         ("dina", PASSWORD_OPERATOR, &[Role::Operator], &[], &[]),
         ("anne", PASSWORD_ADMIN, &[Role::Admin], &[], &[]),
@@ -521,6 +531,75 @@ fn check_open(method: &str, path: &str, a: &Answer) {
         }
         _ => panic!("{ctx}: no expectation for this open operation"),
     }
+}
+
+/// Every page a person is shown (each GET of the document's `ui` tag, as
+/// a person with every role): never cached (`no-store`, they show patient
+/// data), and HTML pages never framed, with scripts and styles from the
+/// gateway only, no MIME sniffing and no referrer; CSV exports are
+/// attachments.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_page_a_person_gets_is_neither_cached_nor_framed() {
+    let tmp = TempDir::new("security-headers");
+    let srv = gateway(&tmp, &[]);
+    let url = srv.url.clone();
+    let c = raw_client();
+    let (status, posted) = post_message(&c, &url, example(INNLAGT)).await;
+    assert_eq!(status, StatusCode::CREATED, "{posted}");
+    let message_id = posted["id"].as_str().expect("id").to_owned();
+    let (_, doc) = get_json(&c, &format!("{url}/api/openapi.json"), DEMO_TOKEN).await;
+    let mut root = Person::new(&url);
+    root.login_ok("root", PASSWORD_ALL_ROLES).await;
+
+    let (mut html, mut csv) = (0, 0);
+    for (path, item) in doc["paths"].as_object().expect("paths") {
+        let Some(op) = item.get("get") else { continue };
+        if op["tags"] != json!(["ui"]) || path.starts_with("/ui/assets/") {
+            continue;
+        }
+        let target = concrete(path, &message_id);
+        let p = root.get(&target).await;
+        let ctx = format!("GET {target}: {}", p.status);
+        if p.status == StatusCode::SEE_OTHER {
+            continue;
+        }
+        assert_eq!(p.status, StatusCode::OK, "{ctx}: {}", p.body);
+        assert_eq!(p.header("cache-control"), Some("no-store"), "{ctx}");
+        let kind = p.header("content-type").unwrap_or("");
+        if kind.starts_with("text/csv") {
+            assert!(
+                p.header("content-disposition")
+                    .is_some_and(|d| d.starts_with("attachment")),
+                "{ctx}: a CSV export is an attachment"
+            );
+            csv += 1;
+            continue;
+        }
+        assert!(kind.starts_with("text/html"), "{ctx}: {kind}");
+        let csp = p.header("content-security-policy").unwrap_or("");
+        for directive in [
+            "default-src 'self'",
+            "object-src 'none'",
+            "base-uri 'none'",
+            "form-action 'self'",
+            "frame-ancestors 'none'",
+        ] {
+            assert!(csp.contains(directive), "{ctx}: {directive} in {csp:?}");
+        }
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{ctx}: {csp}"
+        );
+        assert_eq!(p.header("x-frame-options"), Some("DENY"), "{ctx}");
+        assert_eq!(p.header("x-content-type-options"), Some("nosniff"), "{ctx}");
+        assert_eq!(p.header("referrer-policy"), Some("no-referrer"), "{ctx}");
+        html += 1;
+    }
+    assert!(
+        html >= 12 && csv >= 2,
+        "{html} HTML pages, {csv} CSV exports"
+    );
+    eprintln!("{html} HTML pages and {csv} CSV exports checked");
 }
 
 // ---- 2. Role separation -------------------------------------------------------
