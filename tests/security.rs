@@ -1173,6 +1173,11 @@ async fn passwords_tokens_session_ids_and_csrf_tokens_never_reach_the_log() {
             "the login form's CSRF token".into(),
             p.csrf.clone().expect("csrf"),
         ));
+        // A password typed into the name field (it looks like a user name:
+        // letters, digits and dashes) must not be logged as the name of a
+        // failed login.
+        let r = Person::new(&url).login(PASSWORD_NURSE_B, "ola").await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         secrets.push(("an anonymous session id".into(), cookie_value(&p)));
         for (user, pw) in [
             ("kari", PASSWORD_NURSE_A),
