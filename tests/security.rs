@@ -75,6 +75,9 @@ const INNLAGT: &str = "Pasientlogistikk_Innlagt_pasient_v1-6_Ny.xml";
 /// An example with warnings (findings with texts).
 const UTSKRIVNING: &str = "Utskrivningsrapport_v1-6_Ny.xml";
 
+/// A person of [`users`]: name, password, roles, units, municipalities.
+type Someone<'a> = (&'a str, &'a str, &'a [Role], &'a [&'a str], &'a [&'a str]);
+
 /// The people of these tests: nurse `kari` of unit A (Alvdal kommune and
 /// its service), nurse `ola` of unit B (the fictitious Solvik kommune),
 /// operator `dina`, admin `anne`, coordinator `siv` of municipality 3428,
@@ -82,7 +85,7 @@ const UTSKRIVNING: &str = "Utskrivningsrapport_v1-6_Ny.xml";
 fn users(dir: &Path, nurse_a_units: &[&str]) -> PathBuf {
     let mut file = UsersFile::default();
     let all_roles = [Role::Nurse, Role::Operator, Role::Admin, Role::Coordinator];
-    let people: [(&str, &str, &[Role], &[&str], &[&str]); 6] = [
+    let people: [Someone; 6] = [
         ("kari", PASSWORD_NURSE_A, &[Role::Nurse], nurse_a_units, &[]),
         (
             "root",
