@@ -108,6 +108,18 @@ impl Person {
         }
     }
 
+    /// A person whose requests go through `client` (e.g. one that trusts
+    /// a test CA, for the pages over TLS). Redirects must not be followed.
+    pub fn with_client(base: &str, client: reqwest::Client) -> Person {
+        Person {
+            base: base.to_owned(),
+            client,
+            cookie: None,
+            lang: None,
+            csrf: None,
+        }
+    }
+
     fn cookies(&self) -> Option<String> {
         let parts: Vec<&str> = [self.cookie.as_deref(), self.lang.as_deref()]
             .into_iter()

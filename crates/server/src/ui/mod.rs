@@ -738,7 +738,7 @@ async fn login<S: Store>(
     let addr = conn.and_then(|c| c.0.peer).map(|p| p.ip());
     let user = f.user.trim().to_owned();
     if !ui.limiter.allowed(&user, addr, now) {
-        tracing::warn!(user = %people_log_name(&user), "login refused: too many failed attempts");
+        tracing::warn!(user = %known_log_name(ui.people.as_ref(), &user), "login refused: too many failed attempts");
         return login_page(
             StatusCode::TOO_MANY_REQUESTS,
             lang,
@@ -764,7 +764,7 @@ async fn login<S: Store>(
         .flatten();
     let Some(person) = person else {
         ui.limiter.failed(&user, addr, now);
-        tracing::info!(user = %people_log_name(&user), "login failed");
+        tracing::info!(user = %known_log_name(ui.people.as_ref(), &user), "login failed");
         return login_page(
             StatusCode::UNAUTHORIZED,
             lang,
@@ -797,6 +797,16 @@ fn people_log_name(name: &str) -> &str {
         name
     } else {
         "<not a user name>"
+    }
+}
+
+/// [`people_log_name`] for a name typed at the login form, and only when it
+/// is a known person's: a password typed into the name field looks like a
+/// user name, and must not reach the log as one.
+fn known_log_name<'a>(people: &dyn Authenticator, name: &'a str) -> &'a str {
+    match people.person(name) {
+        Some(_) => people_log_name(name),
+        None => "<unknown user>",
     }
 }
 
