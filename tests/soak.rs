@@ -4,7 +4,7 @@
 //! The real `overgang serve` with a receiver simulator (`overgang simulate
 //! receiver`, answering with AppRecs) for every receiving system of the
 //! demo registry, all on 127.0.0.1. One task sends the official PLO v1.6
-//! examples at a fixed rate (each with a fresh MsgId and one of 300
+//! examples at a fixed rate (each with a fresh MsgId and one of 1000
 //! fictitious patients) as the demo sender; every `sample` seconds the test
 //! reads, from outside the gateway:
 //!
@@ -62,8 +62,17 @@ const GROWTH_BOUND_MB: f64 = 64.0;
 /// SQLite's passive checkpoints never catch up, and without the store's
 /// RESTART checkpoints the log grew by 270 kB per message, for ever.
 const WAL_BOUND_MB: f64 = 256.0;
-/// Fictitious patients the messages are spread over.
-const PATIENTS: usize = 300;
+/// Fictitious patients the messages are spread over (as in
+/// `scripts/bench-delivery.sh`: order is kept per receiver and patient, so
+/// few patients would measure a few serial queues, not the gateway).
+const PATIENTS: usize = 1000;
+/// Birth dates of the fictitious patients (250 national ids each).
+const BIRTH_DATES: [&str; 4] = ["150765", "160765", "170765", "180765"];
+
+/// The `n`-th fictitious patient's national id.
+fn patient(n: usize) -> String {
+    fnr(BIRTH_DATES[n / 250 % BIRTH_DATES.len()], n % 250)
+}
 /// Requests under way at once, at most (the rate, not this, sets the pace).
 const MAX_IN_FLIGHT: usize = 256;
 
@@ -275,8 +284,10 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
                     continue;
                 };
                 let template = &templates[n % templates.len()];
-                let patient = fnr("150765", (n / templates.len()) % PATIENTS);
-                let (_, bytes) = fresh(&patients::with_patient(template, &patient));
+                let (_, bytes) = fresh(&patients::with_patient(
+                    template,
+                    &patient((n / templates.len()) % PATIENTS),
+                ));
                 n += 1;
                 let net = net.clone();
                 let tally = tally.clone();
@@ -468,7 +479,7 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
 
     // No patient in the gateway's or the simulators' logs.
     let used: Vec<Vec<u8>> = (0..PATIENTS)
-        .map(|i| patients::with_patient(&templates[0], &fnr("150765", i)))
+        .map(|i| patients::with_patient(&templates[0], &patient(i)))
         .chain(templates.iter().cloned())
         .collect();
     let secrets = patients::secrets(used.iter().map(Vec::as_slice));
