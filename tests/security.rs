@@ -575,6 +575,8 @@ async fn every_page_a_person_gets_is_neither_cached_nor_framed() {
                     .is_some_and(|d| d.starts_with("attachment")),
                 "{ctx}: a CSV export is an attachment"
             );
+            assert_eq!(p.header("x-content-type-options"), Some("nosniff"), "{ctx}");
+            assert_eq!(p.header("referrer-policy"), Some("no-referrer"), "{ctx}");
             csv += 1;
             continue;
         }
@@ -1049,6 +1051,11 @@ async fn over_tls_the_session_cookie_is_host_only_secure_and_never_fixed() {
     p.cookie = Some(planted.clone());
     let form = p.get("/ui/login").await;
     assert_eq!(form.status, StatusCode::OK);
+    // Over TLS every answer tells the browser to insist on https (HSTS).
+    assert_eq!(
+        form.header("strict-transport-security"),
+        Some("max-age=31536000")
+    );
     let cookie = session_cookie_of(&form.set_cookie)
         .expect("an unknown id is replaced by a new session")
         .clone();

@@ -338,12 +338,25 @@ impl Gateway {
                 let _ = stop.wait_for(|stop| *stop).await;
             }))
         });
-        let app = self
+        let mut app = self
             .app
             .layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 axum::http::StatusCode::REQUEST_TIMEOUT,
                 self.request_timeout,
             ));
+        if self.tls.is_some() {
+            // Over TLS, browsers are told to come back only over TLS
+            // (HSTS; a year; the gateway has no plain listener beside it).
+            app = app.layer(axum::middleware::map_response(
+                |mut r: axum::response::Response| async move {
+                    r.headers_mut().insert(
+                        axum::http::header::STRICT_TRANSPORT_SECURITY,
+                        axum::http::HeaderValue::from_static("max-age=31536000"),
+                    );
+                    r
+                },
+            ));
+        }
         listener::serve(
             self.listener,
             app,

@@ -100,7 +100,7 @@ impl<S: Store> Sweeper<S> {
             for _ in 0..MAX_BATCHES {
                 let purged = self.store.purge_expired(rules.clone(), now, batch).await?;
                 for p in &purged {
-                    tracing::debug!(message = %p.id, from = %p.from, days = p.days, "retention: message deleted");
+                    tracing::debug!(message_id = %p.id, from = %p.from, days = p.days, "retention: message deleted");
                     *report.messages.entry(p.from.as_str()).or_default() += 1;
                 }
                 if purged.len() < batch as usize {

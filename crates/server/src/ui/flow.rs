@@ -359,7 +359,11 @@ async fn board_csv<S: Store>(
     if let Err(r) = log_board(&state, &s, chosen, format!("csv, {} rows", rows.len())).await {
         return r;
     }
-    crate::flow_api::csv_response(overgang_flow::board_csv(&rows), "utskrivningsklare.csv")
+    let mut r =
+        crate::flow_api::csv_response(overgang_flow::board_csv(&rows), "utskrivningsklare.csv");
+    // A page a person gets: the same headers as every other.
+    super::security_headers(r.headers_mut());
+    r
 }
 
 /// What a rule expects, in the reader's language: known rules in both

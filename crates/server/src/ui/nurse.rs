@@ -321,7 +321,7 @@ async fn message<S: Store>(
             if let Err(e) = state.store.log_access(entry).await {
                 tracing::error!(error = %e, "access log write failed");
             }
-            tracing::warn!(user = %s.person.name, message = %id, "nurse refused a message of another unit");
+            tracing::warn!(user = %s.person.name, message_id = %id, "nurse refused a message of another unit");
             return super::forbidden(&s);
         }
         if s.person.has(Role::Operator) {
