@@ -43,7 +43,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use support::corpus::examples;
-use support::delivery::{Net, ALVDAL, DEMO_PORTS, OPS_TOKEN};
+use support::delivery::{message_delivery_states, Net, ALVDAL, DEMO_PORTS, OPS_TOKEN};
 use support::patients::{self, fnr, patient_id};
 use support::server::{fresh, DEMO_TOKEN};
 
@@ -138,22 +138,10 @@ async fn client(
 /// (MsgId, delivery state) of every message delivery, and the MsgIds of
 /// every stored message, read from the database of a killed gateway.
 fn read_db(db: &std::path::Path) -> (Vec<(String, String)>, BTreeSet<String>) {
-    let conn = rusqlite::Connection::open_with_flags(
-        db,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )
-    .expect("open the database");
-    let mut st = conn
-        .prepare(
-            "SELECT m.msg_id, d.state FROM deliveries d JOIN messages m ON m.id = d.message_id
-             WHERE d.kind = 'message'",
-        )
-        .expect("prepare");
-    let deliveries: Vec<(String, String)> = st
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<Result<_, _>>()
-        .expect("rows");
+    let deliveries = message_delivery_states(db);
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .expect("open the database");
     let mut st = conn
         .prepare("SELECT msg_id FROM messages")
         .expect("prepare");

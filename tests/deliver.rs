@@ -41,8 +41,8 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
 use support::corpus::{addressed_to, example, examples};
 use support::delivery::{
-    arrival, arrived, eventually, message_deliveries, millis, Net, ALVDAL, KATTSKINNET, OPS_TOKEN,
-    RECEIVER_TOKEN, SOLVIK, SOLVIK_TILDELING, ST_OLAV, WAIT,
+    arrival, arrived, eventually, message_deliveries, message_delivery_states, millis, Net, ALVDAL,
+    KATTSKINNET, OPS_TOKEN, RECEIVER_TOKEN, SOLVIK, SOLVIK_TILDELING, ST_OLAV, WAIT,
 };
 use support::patients::{self, read, with_patient};
 use support::server::{fresh, DEMO_TOKEN, NARROW_TOKEN};
@@ -1007,23 +1007,7 @@ async fn sigkill_during_deliveries_loses_nothing_and_resends_only_what_was_in_fl
     // What the kill left behind, read from the database before anything
     // else touches it (read-only: no checkpoint, no recovery of ours).
     let (acked, in_flight) = {
-        let db = net.dir().join("data").join("overgang.db");
-        let conn = rusqlite::Connection::open_with_flags(
-            &db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .expect("open the database");
-        let mut st = conn
-            .prepare(
-                "SELECT m.msg_id, d.state FROM deliveries d JOIN messages m ON m.id = d.message_id
-                 WHERE d.kind = 'message'",
-            )
-            .expect("prepare");
-        let rows: Vec<(String, String)> = st
-            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("query")
-            .collect::<Result<_, _>>()
-            .expect("rows");
+        let rows = message_delivery_states(&net.dir().join("data").join("overgang.db"));
         assert_eq!(rows.len(), N, "every posted message has its delivery");
         let with = |state: &str| -> BTreeSet<String> {
             rows.iter()

@@ -24,7 +24,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 use support::corpus::examples;
-use support::server::{client, fresh, test_config, Server, TempDir, DEMO_TOKEN};
+use support::server::{
+    client, fresh, post_message as post, test_config, Server, TempDir, DEMO_TOKEN,
+};
 
 /// The tmpfs: small, so that filling it is quick.
 const SIZE_MB: u64 = 24;
@@ -85,20 +87,6 @@ fn fill(path: &Path) -> u64 {
     }
     let _ = f.sync_all();
     written
-}
-
-async fn post(c: &reqwest::Client, url: &str, bytes: Vec<u8>) -> (StatusCode, serde_json::Value) {
-    let r = c
-        .post(format!("{url}/api/v1/messages"))
-        .bearer_auth(DEMO_TOKEN)
-        .header("content-type", "application/xml")
-        .header("accept", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .expect("an answer (the gateway must not hang up on a full disk)");
-    let status = r.status();
-    (status, r.json().await.expect("a JSON answer"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -296,6 +296,22 @@ fn connect(addr: &str) -> TcpStream {
     s
 }
 
+/// One read of what the server sent into `bytes`; whether the connection
+/// is closed (end of stream, or an error other than the read timeout).
+fn read_some(s: &mut TcpStream, bytes: &mut Vec<u8>, buf: &mut [u8]) -> bool {
+    match s.read(buf) {
+        Ok(0) => true,
+        Ok(n) => {
+            bytes.extend_from_slice(&buf[..n]);
+            false
+        }
+        Err(e) => !matches!(
+            e.kind(),
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+        ),
+    }
+}
+
 /// Reads from `s` until the server closes or `wait` has passed.
 fn read_until_closed(s: &mut TcpStream, wait: Duration, started: Instant) -> Raw {
     let mut bytes = Vec::new();
@@ -303,21 +319,9 @@ fn read_until_closed(s: &mut TcpStream, wait: Duration, started: Instant) -> Raw
     let deadline = Instant::now() + wait;
     let mut closed = false;
     while Instant::now() < deadline {
-        match s.read(&mut buf) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(n) => bytes.extend_from_slice(&buf[..n]),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
+        if read_some(s, &mut bytes, &mut buf) {
+            closed = true;
+            break;
         }
     }
     Raw {
@@ -411,27 +415,14 @@ fn upload(addr: &str, u: Upload, wait: Duration) -> Uploaded {
     let mut written_at_answer = None;
     let mut closed = false;
     while started.elapsed() < wait {
-        match s.read(&mut buf) {
-            Ok(0) => {
-                closed = true;
-                break;
-            }
-            Ok(n) => {
-                bytes.extend_from_slice(&buf[..n]);
-                if written_at_answer.is_none() && bytes.windows(4).any(|x| x == b"\r\n\r\n") {
-                    written_at_answer = Some(written.load(Ordering::SeqCst));
-                    stop.store(true, Ordering::SeqCst);
-                }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(_) => {
-                closed = true;
-                break;
-            }
+        let ended = read_some(&mut s, &mut bytes, &mut buf);
+        if written_at_answer.is_none() && bytes.windows(4).any(|x| x == b"\r\n\r\n") {
+            written_at_answer = Some(written.load(Ordering::SeqCst));
+            stop.store(true, Ordering::SeqCst);
+        }
+        if ended {
+            closed = true;
+            break;
         }
     }
     stop.store(true, Ordering::SeqCst);
@@ -1367,21 +1358,9 @@ async fn slow_clients(s: &mut Suite) {
             }
             sent += 1;
             let mut buf = [0u8; 1024];
-            match c.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
+            if read_some(&mut c, &mut bytes, &mut buf) {
+                closed = true;
+                break;
             }
         }
         (
@@ -1433,21 +1412,9 @@ async fn slow_clients(s: &mut Suite) {
                 break;
             }
             let mut buf = [0u8; 1024];
-            match c.read(&mut buf) {
-                Ok(0) => {
-                    closed = true;
-                    break;
-                }
-                Ok(n) => bytes.extend_from_slice(&buf[..n]),
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => {
-                    closed = true;
-                    break;
-                }
+            if read_some(&mut c, &mut bytes, &mut buf) {
+                closed = true;
+                break;
             }
             if started.elapsed() > Duration::from_secs(REQUEST_TIMEOUT_SECS + 10) {
                 break;

@@ -1399,52 +1399,12 @@ async fn client_certificates_of_unknown_cas_fail_the_handshake() {
 /// Makes `client.pem` + `client-key.pem` in `out` with subject `subj`,
 /// signed by the CA in `ca_dir`.
 fn client_cert(ca_dir: &Path, out: &Path, subj: &str) {
-    use support::certs::openssl;
-    let key = out.join("client-key.pem").display().to_string();
-    let csr = out.join("client.csr").display().to_string();
-    let crt = out.join("client.pem").display().to_string();
-    let ext = out.join("client.cnf");
-    std::fs::write(
-        &ext,
+    support::certs::issue(
+        ca_dir,
+        subj,
         "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
-    )
-    .expect("ext");
-    openssl(
-        &[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:prime256v1",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            subj,
-        ],
-        ca_dir,
-    );
-    openssl(
-        &[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            "ca.pem",
-            "-CAkey",
-            "ca-key.pem",
-            "-CAcreateserial",
-            "-out",
-            &crt,
-            "-days",
-            "2",
-            "-extfile",
-            &ext.display().to_string(),
-        ],
-        ca_dir,
+        &out.join("client-key.pem").display().to_string(),
+        &out.join("client.pem").display().to_string(),
     );
 }
 

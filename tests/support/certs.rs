@@ -58,34 +58,58 @@ pub fn make_certificates(d: &Path) {
             "basicConstraints=CA:FALSE\nextendedKeyUsage=clientAuth\n",
         ),
     ] {
-        let key = format!("{name}-key.pem");
-        let csr = format!("{name}.csr");
-        let crt = format!("{name}.pem");
-        let cnf = format!("{name}.cnf");
-        let mut args = vec!["req"];
-        args.extend(ec);
-        args.extend(["-keyout", &key, "-out", &csr, "-subj", subj]);
-        openssl(&args, d);
-        std::fs::write(d.join(&cnf), ext).expect("ext");
-        openssl(
-            &[
-                "x509",
-                "-req",
-                "-in",
-                &csr,
-                "-CA",
-                "ca.pem",
-                "-CAkey",
-                "ca-key.pem",
-                "-CAcreateserial",
-                "-out",
-                &crt,
-                "-days",
-                "2",
-                "-extfile",
-                &cnf,
-            ],
+        issue(
             d,
+            subj,
+            ext,
+            &format!("{name}-key.pem"),
+            &format!("{name}.pem"),
         );
     }
+}
+
+/// Makes a P-256 key `key` and a certificate `crt` (paths relative to `d`,
+/// or absolute) with subject `subj` and the extensions `ext`, signed by the
+/// CA in `d` (`ca.pem`, `ca-key.pem`).
+pub fn issue(d: &Path, subj: &str, ext: &str, key: &str, crt: &str) {
+    let csr = format!("{crt}.csr");
+    let cnf = format!("{crt}.cnf");
+    std::fs::write(d.join(&cnf), ext).expect("ext");
+    openssl(
+        &[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            key,
+            "-out",
+            &csr,
+            "-subj",
+            subj,
+        ],
+        d,
+    );
+    openssl(
+        &[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca-key.pem",
+            "-CAcreateserial",
+            "-out",
+            crt,
+            "-days",
+            "2",
+            "-extfile",
+            &cnf,
+        ],
+        d,
+    );
 }

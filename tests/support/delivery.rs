@@ -370,6 +370,29 @@ impl Net {
     }
 }
 
+/// (MsgId, state) of every delivery of kind `message` in the database
+/// `db` of a gateway that is not running, read-only (no recovery, no
+/// checkpoint of ours), as a kill left it.
+pub fn message_delivery_states(db: &Path) -> Vec<(String, String)> {
+    let conn = rusqlite::Connection::open_with_flags(
+        db,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .expect("open the database");
+    let mut st = conn
+        .prepare(
+            "SELECT m.msg_id, d.state FROM deliveries d JOIN messages m ON m.id = d.message_id
+             WHERE d.kind = 'message'",
+        )
+        .expect("prepare");
+    let rows = st
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("query")
+        .collect::<Result<_, _>>()
+        .expect("rows");
+    rows
+}
+
 /// The deliveries of kind `message` among `ds`.
 pub fn message_deliveries(ds: &[Value]) -> Vec<&Value> {
     ds.iter().filter(|d| d["kind"] == "message").collect()
