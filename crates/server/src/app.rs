@@ -1396,10 +1396,10 @@ pub(crate) fn test_state(
             0,
         )),
         openapi: crate::openapi::Served::default(),
-        flow: Arc::new(crate::flow::FlowState {
-            config: crate::flow::load_config(&Default::default()).expect("built-in flow rules"),
-            window_days: 120,
-        }),
+        flow: Arc::new(crate::flow::FlowState::new(
+            crate::flow::load_config(&Default::default()).expect("built-in flow rules"),
+            120,
+        )),
     })
 }
 

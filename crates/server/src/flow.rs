@@ -14,6 +14,77 @@ pub struct FlowState {
     pub config: overgang_flow::FlowConfig,
     /// See `config::FlowSettings::window_days`.
     pub window_days: u64,
+    /// The last overdue counts of `/metrics` and when they were counted
+    /// (`crate::flow_api::overdue_counts`).
+    pub metrics_cache: tokio::sync::Mutex<Option<(i64, crate::metrics::FlowOverdue)>>,
+}
+
+impl FlowState {
+    pub fn new(config: overgang_flow::FlowConfig, window_days: u64) -> FlowState {
+        FlowState {
+            config,
+            window_days,
+            metrics_cache: tokio::sync::Mutex::new(None),
+        }
+    }
+}
+
+/// Patients per page when the whole flow is walked ([`for_each_page`]).
+const PATIENTS_PER_PAGE: u32 = 500;
+
+/// Walks the flow of every patient with facts in the window at `now`, a
+/// page of patients at a time (each page's stays computed from that page's
+/// facts alone, which is exact: a patient's stays depend only on their own
+/// facts), so that memory is bounded by a page, not by the store. Facts
+/// without a patient make no stay and are not read.
+pub async fn for_each_page<S: Store>(
+    store: &S,
+    now: i64,
+    window_days: u64,
+    visit: impl FnMut(&overgang_flow::Flow),
+) -> Result<(), overgang_store::StoreError> {
+    for_each_page_of(store, now, window_days, PATIENTS_PER_PAGE, visit).await
+}
+
+/// [`for_each_page`] with pages of `patients` patients.
+pub(crate) async fn for_each_page_of<S: Store>(
+    store: &S,
+    now: i64,
+    window_days: u64,
+    patients: u32,
+    mut visit: impl FnMut(&overgang_flow::Flow),
+) -> Result<(), overgang_store::StoreError> {
+    let since = window_start(now, window_days);
+    let mut after: Option<String> = None;
+    loop {
+        let rows = store
+            .flow_facts_page(since, after.take(), patients.max(1))
+            .await?;
+        let Some(last) = rows.last().and_then(|r| r.patient_key.clone()) else {
+            return Ok(());
+        };
+        after = Some(last);
+        visit(&overgang_flow::stays(&decode(rows)));
+    }
+}
+
+fn window_start(now: i64, window_days: u64) -> i64 {
+    now.saturating_sub(
+        i64::try_from(window_days)
+            .unwrap_or(i64::MAX / 86_400_000)
+            .saturating_mul(86_400_000),
+    )
+}
+
+/// The stored rows as facts (a row whose JSON no longer reads is left out).
+fn decode(rows: Vec<overgang_store::FlowFactRow>) -> Vec<overgang_flow::Fact> {
+    rows.into_iter()
+        .filter_map(|r| {
+            let mut f: overgang_flow::Fact = serde_json::from_str(&r.fact).ok()?;
+            f.positive_apprec_at = r.positive_apprec_at;
+            Some(f)
+        })
+        .collect()
 }
 
 /// The flow rules Overgang ships (`config/flow.toml`).
@@ -50,20 +121,10 @@ pub async fn current<S: Store>(
     window_days: u64,
     patient_key: Option<String>,
 ) -> Result<(Vec<overgang_flow::Fact>, overgang_flow::Flow), overgang_store::StoreError> {
-    let since = now.saturating_sub(
-        i64::try_from(window_days)
-            .unwrap_or(i64::MAX / 86_400_000)
-            .saturating_mul(86_400_000),
-    );
-    let rows = store.flow_facts(since, patient_key).await?;
-    let facts: Vec<overgang_flow::Fact> = rows
-        .into_iter()
-        .filter_map(|r| {
-            let mut f: overgang_flow::Fact = serde_json::from_str(&r.fact).ok()?;
-            f.positive_apprec_at = r.positive_apprec_at;
-            Some(f)
-        })
-        .collect();
+    let rows = store
+        .flow_facts(window_start(now, window_days), patient_key)
+        .await?;
+    let facts = decode(rows);
     let flow = overgang_flow::stays(&facts);
     Ok((facts, flow))
 }

@@ -44,13 +44,24 @@ pub(crate) async fn flow_now<S: Store>(
         .map(|(_, flow)| flow)
 }
 
+/// How long `/metrics` serves the overdue counts it last counted: walking
+/// the whole flow costs what the window holds, and deadlines are hours
+/// apart, so a scrape every few seconds need not walk it every time.
+const METRICS_FLOW_EVERY_MS: i64 = 60_000;
+
 /// The overdue items (status `overdue`) counted by (rule, municipality),
-/// for the metric: no patient data.
+/// for the metric: no patient data. Counted page by page of patients
+/// (memory bounded by a page), at most once a minute.
 pub(crate) async fn overdue_counts<S: Store>(
     state: &AppState<S>,
     now: i64,
 ) -> Result<crate::metrics::FlowOverdue, overgang_store::StoreError> {
-    let flow = flow_now(state, now).await?;
+    let mut cache = state.flow.metrics_cache.lock().await;
+    if let Some((at, counts)) = cache.as_ref() {
+        if (0..METRICS_FLOW_EVERY_MS).contains(&(now - at)) {
+            return Ok(counts.clone());
+        }
+    }
     let mut out = crate::metrics::FlowOverdue {
         rules: state
             .flow
@@ -61,18 +72,22 @@ pub(crate) async fn overdue_counts<S: Store>(
             .collect(),
         ..Default::default()
     };
-    for s in &flow.stays {
-        out.municipalities
-            .insert(crate::metrics::municipality_label(
-                s.municipality.as_deref(),
-            ));
-    }
-    for o in overgang_flow::overdue(&flow, &state.flow.config, now) {
-        if o.status == OverdueStatus::Overdue {
-            let m = crate::metrics::municipality_label(o.municipality.as_deref());
-            *out.counts.entry((o.rule, m)).or_default() += 1;
+    crate::flow::for_each_page(state.store.as_ref(), now, state.flow.window_days, |flow| {
+        for s in &flow.stays {
+            out.municipalities
+                .insert(crate::metrics::municipality_label(
+                    s.municipality.as_deref(),
+                ));
         }
-    }
+        for o in overgang_flow::overdue(flow, &state.flow.config, now) {
+            if o.status == OverdueStatus::Overdue {
+                let m = crate::metrics::municipality_label(o.municipality.as_deref());
+                *out.counts.entry((o.rule, m)).or_default() += 1;
+            }
+        }
+    })
+    .await?;
+    *cache = Some((now, out.clone()));
     Ok(out)
 }
 

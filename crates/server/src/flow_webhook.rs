@@ -131,9 +131,11 @@ impl<S: Store> Notifier<S> {
     /// A store error sends nothing and changes nothing.
     pub async fn run_once(&self) -> Result<RunReport, StoreError> {
         let now = self.clock.now();
-        let (_, flow) =
-            crate::flow::current(&*self.store, now, self.flow.window_days, None).await?;
-        let items = overgang_flow::overdue(&flow, &self.flow.config, now);
+        let mut items = Vec::new();
+        crate::flow::for_each_page(&*self.store, now, self.flow.window_days, |flow| {
+            items.extend(overgang_flow::overdue(flow, &self.flow.config, now));
+        })
+        .await?;
         let mut overdue: BTreeMap<Key, Overdue> = BTreeMap::new();
         let mut late: HashMap<Key, Overdue> = HashMap::new();
         for o in items {

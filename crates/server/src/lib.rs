@@ -205,10 +205,10 @@ impl Gateway {
         if config.ui.users.is_none() {
             warnings.push("no ui.users file: nobody can log in to the web pages".into());
         }
-        let flow = Arc::new(flow::FlowState {
-            config: flow::load_config(&config.flow)?,
-            window_days: config.flow.window_days.max(1),
-        });
+        let flow = Arc::new(flow::FlowState::new(
+            flow::load_config(&config.flow)?,
+            config.flow.window_days.max(1),
+        ));
         let notifier = match &config.flow.webhook_url {
             None => None,
             Some(url) => {

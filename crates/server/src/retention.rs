@@ -72,17 +72,20 @@ impl<S: Store> Sweeper<S> {
         let Some(window) = self.flow_window_days else {
             return Ok((0, 0));
         };
-        let (_, flow) = crate::flow::current(&*self.store, now, window, None).await?;
+        // Page by page of patients: only the ids are kept, not the facts.
         let (mut open, mut ended) = (Vec::new(), Vec::new());
-        for stay in &flow.stays {
-            let ids = stay.messages.iter().map(|m| m.message_id.clone());
-            match stay.state {
-                overgang_flow::StayState::Open | overgang_flow::StayState::Ready => {
-                    open.extend(ids)
+        crate::flow::for_each_page(&*self.store, now, window, |flow| {
+            for stay in &flow.stays {
+                let ids = stay.messages.iter().map(|m| m.message_id.clone());
+                match stay.state {
+                    overgang_flow::StayState::Open | overgang_flow::StayState::Ready => {
+                        open.extend(ids)
+                    }
+                    _ => ended.extend(ids),
                 }
-                _ => ended.extend(ids),
             }
-        }
+        })
+        .await?;
         let held = self.store.hold(open, OPEN_STAY.into(), now).await?;
         let released = self.store.release(ended, OPEN_STAY.into()).await?;
         Ok((held, released))

@@ -513,6 +513,20 @@ pub trait Store: Send + Sync + 'static {
         patient_key: Option<String>,
     ) -> impl Future<Output = Result<Vec<FlowFactRow>, StoreError>> + Send;
 
+    /// The flow facts received at or after `since` of the next `patients`
+    /// patients (by keyed hash, in order) after `after` (from the first
+    /// when `None`), ordered by patient and time, each with its first
+    /// positive AppRec's time. Facts without a patient are not included
+    /// (no stay can take them). A patient's flow depends only on their own
+    /// facts, so the flow of all patients can be computed page by page in
+    /// memory bounded by the page, not by the store.
+    fn flow_facts_page(
+        &self,
+        since: Millis,
+        after: Option<String>,
+        patients: u32,
+    ) -> impl Future<Output = Result<Vec<FlowFactRow>, StoreError>> + Send;
+
     /// Writes (or replaces) messages' flow facts: `overgang flow rebuild`.
     fn set_flow_facts(
         &self,

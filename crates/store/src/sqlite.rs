@@ -1575,6 +1575,16 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn flow_facts_page(
+        &self,
+        since: Millis,
+        after: Option<String>,
+        patients: u32,
+    ) -> Result<Vec<crate::FlowFactRow>, StoreError> {
+        self.read(move |conn| people::flow_facts_page(conn, since, after.as_deref(), patients))
+            .await
+    }
+
     async fn set_flow_facts(&self, rows: Vec<crate::FlowFactRow>) -> Result<(), StoreError> {
         self.write_with(move |conn| people::set_flow_facts(conn, &rows))
             .await

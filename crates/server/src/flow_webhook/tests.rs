@@ -161,10 +161,10 @@ async fn setup(token_file: Option<PathBuf>) -> Setup {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap());
     let clock = Arc::new(FakeClock(AtomicI64::new(0)));
-    let flow = Arc::new(FlowState {
-        config: crate::flow::load_config(&crate::config::FlowSettings::default()).unwrap(),
-        window_days: 100_000,
-    });
+    let flow = Arc::new(FlowState::new(
+        crate::flow::load_config(&crate::config::FlowSettings::default()).unwrap(),
+        100_000,
+    ));
     let (receiver, url) = receiver().await;
     let client = overgang_deliver::http_client(
         &overgang_deliver::DeliveryConfig::default(),
@@ -396,4 +396,61 @@ async fn the_gateway_runs_the_notifier_only_with_a_readable_token_file() {
     tx.send(()).unwrap();
     run.await.unwrap().unwrap();
     assert!(receiver.bodies().is_empty(), "nothing is overdue");
+}
+
+/// Walking the flow page by page (here a patient or two a page) finds the
+/// very overdue items the whole flow at once does.
+#[tokio::test]
+async fn the_flow_walked_page_by_page_is_the_whole_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), SqliteOptions::default()).unwrap();
+    let config = crate::flow::load_config(&crate::config::FlowSettings::default()).unwrap();
+    let as_patient = |mut row: FlowFactRow, p: usize| {
+        let key = format!("pk-{p:02}");
+        let mut f: overgang_flow::Fact = serde_json::from_str(&row.fact).unwrap();
+        f.patient_key = Some(key.clone());
+        row.fact = serde_json::to_string(&f).unwrap();
+        row.patient_key = Some(key);
+        row
+    };
+    // Five patients admitted; the second and fourth got their admission
+    // report, the others did not (overdue a day later).
+    for p in 0..5 {
+        add(
+            &store,
+            as_patient(fact(INNLAGT, &format!("i{p}"), "2026-11-02T08:00:00"), p),
+        )
+        .await;
+        if p % 2 == 1 {
+            add(
+                &store,
+                as_patient(fact(RAPPORT, &format!("r{p}"), "2026-11-02T10:00:00"), p),
+            )
+            .await;
+        }
+    }
+    let now = at("2026-11-05T12:00:00");
+    let (_, whole) = crate::flow::current(&store, now, 100_000, None)
+        .await
+        .unwrap();
+    let key = |o: &overgang_flow::Overdue| format!("{}|{}|{:?}", o.stay_id, o.rule, o.status);
+    let mut expected: Vec<String> = overgang_flow::overdue(&whole, &config, now)
+        .iter()
+        .map(key)
+        .collect();
+    expected.sort();
+    assert!(!expected.is_empty());
+    for size in [1, 2, 500] {
+        let mut got = Vec::new();
+        let mut stays = 0;
+        crate::flow::for_each_page_of(&store, now, 100_000, size, |flow| {
+            stays += flow.stays.len();
+            got.extend(overgang_flow::overdue(flow, &config, now).iter().map(key));
+        })
+        .await
+        .unwrap();
+        got.sort();
+        assert_eq!(got, expected, "pages of {size}");
+        assert_eq!(stays, whole.stays.len(), "pages of {size}");
+    }
 }

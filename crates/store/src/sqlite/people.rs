@@ -273,23 +273,51 @@ pub(super) fn access_log(
 /// The most facts of one patient a flow query returns (the newest).
 pub const PATIENT_FACTS_MAX: i64 = 200;
 
+/// The columns of a [`FlowFactRow`], from `flow_facts f`.
+const FACT_COLUMNS: &str = "f.message_id, f.patient_key, f.received_at, f.fact,
+    (SELECT min(r.received_at) FROM receipts r
+     WHERE r.message_id = f.message_id AND r.status IN (1, 3))";
+
+fn fact_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<FlowFactRow> {
+    Ok(FlowFactRow {
+        message_id: r.get(0)?,
+        patient_key: r.get(1)?,
+        received_at: r.get(2)?,
+        fact: r.get(3)?,
+        positive_apprec_at: r.get(4)?,
+    })
+}
+
+/// [`crate::Store::flow_facts_page`]: the patients through the partial
+/// index on (patient_key, received_at), then their facts in the window.
+pub(super) fn flow_facts_page(
+    conn: &Connection,
+    since: Millis,
+    after: Option<&str>,
+    patients: u32,
+) -> Result<Vec<FlowFactRow>, StoreError> {
+    let rows = conn
+        .prepare_cached(&format!(
+            "SELECT {FACT_COLUMNS} FROM flow_facts f
+             WHERE f.patient_key IN (
+                 SELECT DISTINCT patient_key FROM flow_facts
+                 WHERE patient_key IS NOT NULL AND patient_key > ?1 AND received_at >= ?2
+                 ORDER BY patient_key LIMIT ?3)
+               AND f.received_at >= ?2
+             ORDER BY f.patient_key, f.received_at, f.message_id"
+        ))?
+        .query_map(params![after.unwrap_or(""), since, patients], fact_row)?
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(rows)
+}
+
 pub(super) fn flow_facts(
     conn: &Connection,
     since: Millis,
     patient_key: Option<&str>,
 ) -> Result<Vec<FlowFactRow>, StoreError> {
-    const COLUMNS: &str = "f.message_id, f.patient_key, f.received_at, f.fact,
-        (SELECT min(r.received_at) FROM receipts r
-         WHERE r.message_id = f.message_id AND r.status IN (1, 3))";
-    let row = |r: &rusqlite::Row<'_>| {
-        Ok(FlowFactRow {
-            message_id: r.get(0)?,
-            patient_key: r.get(1)?,
-            received_at: r.get(2)?,
-            fact: r.get(3)?,
-            positive_apprec_at: r.get(4)?,
-        })
-    };
+    const COLUMNS: &str = FACT_COLUMNS;
+    let row = fact_row;
     let rows = match patient_key {
         Some(p) => {
             // A patient's newest facts only: what one patient's flow reads

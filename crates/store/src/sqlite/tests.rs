@@ -1192,6 +1192,64 @@ async fn flow_facts_are_kept_with_their_messages_and_rebuilt() {
 }
 
 #[tokio::test]
+async fn flow_facts_come_page_by_page_of_whole_patients() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    // Patients p0..p4, two facts each (one before the window for p1), and
+    // one fact without a patient.
+    let mut n = 0;
+    for p in 0..5 {
+        for t in [100, 200] {
+            n += 1;
+            let id = format!("m{n}");
+            let mut m = message(&id, t + n, Some(&format!("k|{id}")), id.as_bytes());
+            m.meta.flow_fact = Some(format!(r#"{{"n":{n}}}"#));
+            m.meta.patient_key = Some(format!("p{p}"));
+            if p == 1 && t == 100 {
+                m.received_at = 1;
+            }
+            store.submit(m).await.unwrap();
+        }
+    }
+    let mut lone = message("lone", 150, Some("k|lone"), b"lone");
+    lone.meta.flow_fact = Some("{}".into());
+    lone.meta.patient_key = None;
+    store.submit(lone).await.unwrap();
+
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.flow_facts_page(50, after.clone(), 2).await.unwrap();
+        if page.is_empty() {
+            break;
+        }
+        after = page.last().and_then(|r| r.patient_key.clone());
+        pages.push(
+            page.iter()
+                .map(|r| (r.patient_key.clone().unwrap(), r.message_id.clone()))
+                .collect::<Vec<_>>(),
+        );
+    }
+    fn keys(page: &[(String, String)]) -> Vec<&str> {
+        let mut k: Vec<&str> = page.iter().map(|x| x.0.as_str()).collect();
+        k.dedup();
+        k
+    }
+    assert_eq!(pages.len(), 3, "{pages:?}");
+    assert_eq!(keys(&pages[0]), ["p0", "p1"]);
+    assert_eq!(keys(&pages[1]), ["p2", "p3"]);
+    assert_eq!(keys(&pages[2]), ["p4"]);
+    // Every fact in the window once (p1's early one is not), in time
+    // order within a patient; none without a patient.
+    let all: Vec<(String, String)> = pages.concat();
+    assert_eq!(all.len(), 9);
+    assert_eq!(all[2], ("p1".to_owned(), "m4".to_owned()));
+    assert_eq!(all[0], ("p0".to_owned(), "m1".to_owned()));
+    assert_eq!(all[1], ("p0".to_owned(), "m2".to_owned()));
+    assert!(all.iter().all(|x| x.1 != "lone" && x.1 != "m3"));
+}
+
+#[tokio::test]
 async fn a_patients_newest_facts_are_read_oldest_first_up_to_a_limit() {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(dir.path(), opts()).unwrap();
