@@ -67,7 +67,10 @@ fuzz_target!(|data: &[u8]| {
             )
             .unwrap_or_else(|e| panic!("building the AppRec failed: {e}"));
 
-            assert_eq!(a.status, overgang_apprec::status_for(&report.findings, &opts));
+            assert_eq!(
+                a.status,
+                overgang_apprec::status_for(&report.findings, &opts)
+            );
             match report.verdict {
                 Verdict::Rejected => {
                     assert_eq!(a.status, AppRecStatus::Rejected);
@@ -83,7 +86,11 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             for e in &a.errors {
-                assert!(fx.lists.contains(8221, &e.code), "code {} not in 8221", e.code);
+                assert!(
+                    fx.lists.contains(8221, &e.code),
+                    "code {} not in 8221",
+                    e.code
+                );
                 assert!(e.ot.chars().count() <= MAX_OT_CHARS, "OT too long");
                 assert!(!e.findings.is_empty(), "an Error with no finding behind it");
             }
@@ -112,7 +119,11 @@ fuzz_target!(|data: &[u8]| {
             let original = r.original.as_ref().expect("OriginalMsgId");
             assert_eq!(
                 original.id.as_deref(),
-                report.message.msg_id().map(str::trim).filter(|s| !s.is_empty()),
+                report
+                    .message
+                    .msg_id()
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty()),
                 "OriginalMsgId/Id"
             );
             if a.issue_date_substituted {

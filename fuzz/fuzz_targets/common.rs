@@ -27,15 +27,25 @@ pub fn naive_line_col(source: &str, offset: usize) -> (u32, u32) {
 /// unknown (0, 0) or 1-based and inside the document.
 pub fn check_finding(f: &Finding, doc: Option<&Document>) {
     assert!(!f.code.trim().is_empty(), "finding without a code: {f:?}");
-    assert!(!f.text_nb.trim().is_empty(), "finding without a Norwegian text: {f:?}");
-    assert!(!f.text_en.trim().is_empty(), "finding without an English text: {f:?}");
+    assert!(
+        !f.text_nb.trim().is_empty(),
+        "finding without a Norwegian text: {f:?}"
+    );
+    assert!(
+        !f.text_en.trim().is_empty(),
+        "finding without an English text: {f:?}"
+    );
     assert!(
         f.path.is_empty() || f.path.starts_with('/'),
         "finding path is not absolute: {:?} ({})",
         f.path,
         f.code
     );
-    assert!(!f.path.ends_with('/'), "finding path ends with '/': {:?}", f.path);
+    assert!(
+        !f.path.ends_with('/'),
+        "finding path ends with '/': {:?}",
+        f.path
+    );
     assert_eq!(
         f.line == 0,
         f.column == 0,

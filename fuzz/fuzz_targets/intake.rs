@@ -123,7 +123,11 @@ fuzz_target!(|data: &[u8]| {
     let fx = fixture();
     let sel = data.first().copied().unwrap_or(0);
     let restricted = sel & 0x01 != 0;
-    let token = if restricted { RECEIVER_TOKEN } else { SENDER_TOKEN };
+    let token = if restricted {
+        RECEIVER_TOKEN
+    } else {
+        SENDER_TOKEN
+    };
     let accept = match (sel >> 1) & 0x03 {
         0 => None,
         1 => Some("application/json"),
@@ -138,8 +142,8 @@ fuzz_target!(|data: &[u8]| {
     };
     let json = accept.is_some_and(|a| a.contains("application/json"));
 
-    let mut req = Request::post("/api/v1/messages")
-        .header(header::AUTHORIZATION, format!("Bearer {token}"));
+    let mut req =
+        Request::post("/api/v1/messages").header(header::AUTHORIZATION, format!("Bearer {token}"));
     if let Some(a) = accept {
         req = req.header(header::ACCEPT, a);
     }
@@ -162,10 +166,17 @@ fuzz_target!(|data: &[u8]| {
             String::from_utf8_lossy(&body)
         );
         if code == 413 {
-            assert!(data.len() > MAX_BODY, "413 for a body of {} bytes", data.len());
+            assert!(
+                data.len() > MAX_BODY,
+                "413 for a body of {} bytes",
+                data.len()
+            );
             return;
         }
-        assert!(data.len() <= MAX_BODY, "a body over the limit answered {code}");
+        assert!(
+            data.len() <= MAX_BODY,
+            "a body over the limit answered {code}"
+        );
         if code == 403 {
             return;
         }
@@ -192,7 +203,10 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|c| c.to_str().ok())
             .unwrap_or("");
         if json {
-            assert!(content_type.starts_with("application/json"), "{content_type}");
+            assert!(
+                content_type.starts_with("application/json"),
+                "{content_type}"
+            );
             let v: serde_json::Value =
                 serde_json::from_slice(&body).expect("the JSON summary parses");
             let verdict = v["verdict"].as_str().expect("verdict");
@@ -206,17 +220,27 @@ fuzz_target!(|data: &[u8]| {
             }
             if code != 200 {
                 let s = v["apprec_status"].as_u64().expect("apprec_status");
-                assert_eq!(s == 2, verdict == "rejected", "AppRec status {s}, verdict {verdict}");
+                assert_eq!(
+                    s == 2,
+                    verdict == "rejected",
+                    "AppRec status {s}, verdict {verdict}"
+                );
             }
             for f in v["findings"].as_array().expect("findings") {
                 let path = f["path"].as_str().expect("finding path");
-                assert!(path.is_empty() || path.starts_with('/'), "finding path {path:?}");
+                assert!(
+                    path.is_empty() || path.starts_with('/'),
+                    "finding path {path:?}"
+                );
                 let line = f["line"].as_u64().expect("line");
                 let column = f["column"].as_u64().expect("column");
                 assert_eq!(line == 0, column == 0, "finding at ({line}, {column})");
             }
         } else {
-            assert!(content_type.starts_with("application/xml"), "{content_type}");
+            assert!(
+                content_type.starts_with("application/xml"),
+                "{content_type}"
+            );
             let info = overgang_apprec::read(&body, &Limits::default())
                 .unwrap_or_else(|e| panic!("the {code} answer is not an AppRec: {e}"));
             let expected = match code {

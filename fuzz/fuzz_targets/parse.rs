@@ -42,12 +42,23 @@ fuzz_target!(|data: &[u8]| {
             n.offset()
         );
         let path = n.path();
-        assert!(path.starts_with('/') && !path.ends_with('/'), "path {path:?}");
-        assert!(overgang_xml::is_xml_name(n.name()), "element name {:?}", n.name());
+        assert!(
+            path.starts_with('/') && !path.ends_with('/'),
+            "path {path:?}"
+        );
+        assert!(
+            overgang_xml::is_xml_name(n.name()),
+            "element name {:?}",
+            n.name()
+        );
         if let Some(p) = n.parent() {
             assert!(p.id() < n.id(), "parent after child");
         } else {
-            assert_eq!(n.id(), doc.root().id(), "an element without parent that is not the root");
+            assert_eq!(
+                n.id(),
+                doc.root().id(),
+                "an element without parent that is not the root"
+            );
         }
         for a in n.attributes() {
             let (l, c) = a.line_col();
@@ -55,9 +66,16 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let message = Message::read(&doc);
-    assert_eq!(message, Message::read(&doc), "reading the model is not deterministic");
+    assert_eq!(
+        message,
+        Message::read(&doc),
+        "reading the model is not deterministic"
+    );
     if let Some(i) = message.main {
-        assert!(i < message.documents.len(), "main document {i} out of range");
+        assert!(
+            i < message.documents.len(),
+            "main document {i} out of range"
+        );
     }
     let _ = message.summary();
 
@@ -66,10 +84,19 @@ fuzz_target!(|data: &[u8]| {
     if doc.encoding() == Encoding::Utf8 {
         let again = overgang_xml::parse(source.as_bytes(), &limits)
             .unwrap_or_else(|e| panic!("the decoded source no longer parses: {e}"));
-        assert_eq!(again.len(), doc.len(), "element count changed on re-reading");
+        assert_eq!(
+            again.len(),
+            doc.len(),
+            "element count changed on re-reading"
+        );
         for (a, b) in again.elements().zip(doc.elements()) {
             assert_eq!((a.ns(), a.name()), (b.ns(), b.name()));
-            assert_eq!(a.text(), b.text(), "text of {} changed on re-reading", a.name());
+            assert_eq!(
+                a.text(),
+                b.text(),
+                "text of {} changed on re-reading",
+                a.name()
+            );
         }
     }
 });

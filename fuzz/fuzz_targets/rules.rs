@@ -13,8 +13,8 @@ mod common;
 
 use libfuzzer_sys::fuzz_target;
 use overgang_model::{Message, Verdict};
-use overgang_validate::{Options, Validator};
 use overgang_rules::RuleInfo;
+use overgang_validate::{Options, Validator};
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -58,7 +58,11 @@ fuzz_target!(|data: &[u8]| {
         Some(_) => {
             assert_eq!(report.msg_id.as_deref(), report.message.msg_id());
             assert_eq!(report.msg_type.as_deref(), report.message.msg_type());
-            for f in report.findings.iter().filter(|f| !f.code.starts_with("SCH")) {
+            for f in report
+                .findings
+                .iter()
+                .filter(|f| !f.code.starts_with("SCH"))
+            {
                 let rule = fx.rules.get(&f.code).unwrap_or_else(|| {
                     panic!(
                         "finding {} is neither a schema finding nor an enabled rule",
@@ -67,10 +71,15 @@ fuzz_target!(|data: &[u8]| {
                 });
                 assert_eq!(f.severity, rule.severity, "severity of {}", f.code);
                 assert_eq!(f.category, rule.category, "category of {}", f.code);
-                assert_eq!(f.apprec_error, rule.apprec_error, "AppRec code of {}", f.code);
+                assert_eq!(
+                    f.apprec_error, rule.apprec_error,
+                    "AppRec code of {}",
+                    f.code
+                );
                 let t = report.msg_type.as_deref();
                 assert!(
-                    rule.messages.is_empty() || t.is_some_and(|t| rule.messages.iter().any(|m| m == t)),
+                    rule.messages.is_empty()
+                        || t.is_some_and(|t| rule.messages.iter().any(|m| m == t)),
                     "rule {} fired on message type {t:?}, outside its types",
                     f.code
                 );

@@ -36,9 +36,16 @@ fuzz_target!(|data: &[u8]| {
         assert!(f.code.starts_with("SCH"), "schema finding code {}", f.code);
     }
     let again = set.validate(&doc);
-    assert_eq!(findings.len(), again.len(), "validation is not deterministic");
+    assert_eq!(
+        findings.len(),
+        again.len(),
+        "validation is not deterministic"
+    );
     for (a, b) in findings.iter().zip(&again) {
-        assert_eq!((&a.code, &a.path, a.line, a.column), (&b.code, &b.path, b.line, b.column));
+        assert_eq!(
+            (&a.code, &a.path, a.line, a.column),
+            (&b.code, &b.path, b.line, b.column)
+        );
     }
     for n in doc.elements() {
         let p = set.path_of(n);
