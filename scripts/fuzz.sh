@@ -18,7 +18,9 @@
 #
 # Environment: FUZZ_LOG_DIR (default fuzz/logs/<time>, git-ignored),
 # FUZZ_JOBS_NICE (nice level of the fuzzing processes, default 0),
-# FUZZ_SANITIZER (default address; none is faster to build and run).
+# FUZZ_SANITIZER (default address; none is faster to build and run),
+# FUZZ_CODEGEN_UNITS (codegen units of the build; cargo-fuzz's default is 1,
+# the fastest fuzzing and the slowest build).
 #
 # Prints one line per target in the form of the table in
 # docs/RELIABILITY.md, and exits non-zero if any target crashed, leaked,
@@ -33,6 +35,8 @@ TARGETS=("$@")
 [ ${#TARGETS[@]} -gt 0 ] || TARGETS=(parse schema rules apprec intake)
 SANITIZER=${FUZZ_SANITIZER:-address}
 NICE=${FUZZ_JOBS_NICE:-0}
+BUILD=(-s "$SANITIZER")
+[ -z "${FUZZ_CODEGEN_UNITS:-}" ] || BUILD+=(--codegen-units "$FUZZ_CODEGEN_UNITS")
 LOG_DIR=${FUZZ_LOG_DIR:-$ROOT/fuzz/logs/$(date -u +%Y%m%dT%H%M%SZ)}
 EXAMPLES=../shared/standards/examples
 export RUSTC_BOOTSTRAP=1
@@ -84,9 +88,9 @@ echo "fuzz: building the targets (sanitizer $SANITIZER)"
 build_started=$(date +%s)
 # cargo fuzz build takes one target or all; build all when several are asked.
 if [ ${#TARGETS[@]} -eq 1 ]; then
-  cargo fuzz build -s "$SANITIZER" "${TARGETS[0]}"
+  cargo fuzz build "${BUILD[@]}" "${TARGETS[0]}"
 else
-  cargo fuzz build -s "$SANITIZER"
+  cargo fuzz build "${BUILD[@]}"
 fi
 echo "fuzz: built in $(($(date +%s) - build_started)) s"
 
@@ -101,7 +105,7 @@ for t in "${TARGETS[@]}"; do
   echo "fuzz: $t for $SECONDS_EACH s ($seeds seeds), log $log"
   started=$(date +%s)
   set +e
-  OVERGANG_FUZZ_DIR=$store nice -n "$NICE" cargo fuzz run -s "$SANITIZER" "$t" -- \
+  OVERGANG_FUZZ_DIR=$store nice -n "$NICE" cargo fuzz run "${BUILD[@]}" "$t" -- \
     -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=60 \
     -dict="$ROOT/fuzz/xml.dict" -print_final_stats=1 "${max_len[@]}" >"$log" 2>&1
   rc=$?
