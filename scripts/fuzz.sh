@@ -20,7 +20,8 @@
 # FUZZ_JOBS_NICE (nice level of the fuzzing processes, default 0),
 # FUZZ_SANITIZER (default address; none is faster to build and run),
 # FUZZ_CODEGEN_UNITS (codegen units of the build; cargo-fuzz's default is 1,
-# the fastest fuzzing and the slowest build).
+# the fastest fuzzers; 16 built no faster here: 12 min 37 s against 13 min
+# 5 s on a shared 2-core machine).
 #
 # Prints one line per target in the form of the table in
 # docs/RELIABILITY.md, and exits non-zero if any target crashed, leaked,
