@@ -22,7 +22,7 @@ fuzz_target!(|data: &[u8]| {
             let f = from_xml_error(&e);
             assert!(f.code.starts_with("XML"), "{}", f.code);
             assert_eq!(f.severity, Severity::Error);
-            assert_eq!(Verdict::of(&[f.clone()]), Verdict::Rejected);
+            assert_eq!(Verdict::of(std::slice::from_ref(&f)), Verdict::Rejected);
             common::check_finding(&f, None);
             return;
         }
