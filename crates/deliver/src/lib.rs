@@ -625,8 +625,10 @@ impl<S: Store> Deliverer<S> {
                 Err(StoreError::Closed) => return,
                 Err(e) => tracing::error!(error = %e, "could not look for overdue receipts"),
             }
-            if let Err(StoreError::Closed) = self.check_queue_ages(now).await {
-                return;
+            match self.check_queue_ages(now).await {
+                Ok(()) => {}
+                Err(StoreError::Closed) => return,
+                Err(e) => tracing::error!(error = %e, "could not record a queue-age alert"),
             }
         }
     }
@@ -651,16 +653,11 @@ impl<S: Store> Deliverer<S> {
             }
         };
         let (raise, clear) = {
-            let mut open = lock(&self.old_queues);
-            let judged = judge_queue_ages(&gauges.receivers, &open, now, limit);
-            for her in &judged.0 {
-                open.insert(her.clone());
-            }
-            for her in &judged.1 {
-                open.remove(her);
-            }
-            judged
+            let open = lock(&self.old_queues);
+            judge_queue_ages(&gauges.receivers, &open, now, limit)
         };
+        // Each destination's state changes only once its alert is stored,
+        // so an alert the store could not take is tried again next sweep.
         for her in raise {
             let minutes = self.cfg.queue_age_alert_secs / 60;
             tracing::warn!(
@@ -679,6 +676,7 @@ impl<S: Store> Deliverer<S> {
                     now,
                 )
                 .await?;
+            lock(&self.old_queues).insert(her);
         }
         for her in clear {
             tracing::info!(alert = "queue_age_cleared", receiver_her = %her, "a destination's queue has caught up");
@@ -691,6 +689,7 @@ impl<S: Store> Deliverer<S> {
                     now,
                 )
                 .await?;
+            lock(&self.old_queues).remove(&her);
         }
         Ok(())
     }
