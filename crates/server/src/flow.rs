@@ -29,8 +29,14 @@ impl FlowState {
     }
 }
 
-/// Patients per page when the whole flow is walked ([`for_each_page`]).
+/// Patients on the first page when the whole flow is walked
+/// ([`for_each_page`]); later pages are sized to hold about
+/// [`FACTS_PER_PAGE`] facts.
 const PATIENTS_PER_PAGE: u32 = 500;
+/// About how many facts a page should hold: with long histories (the
+/// soak gives 1 000 patients hundreds of messages each) pages of a fixed
+/// number of patients would grow with the store.
+const FACTS_PER_PAGE: usize = 10_000;
 
 /// Walks the flow of every patient with facts in the window at `now`, a
 /// page of patients at a time (each page's stays computed from that page's
@@ -56,16 +62,26 @@ pub(crate) async fn for_each_page_of<S: Store>(
 ) -> Result<(), overgang_store::StoreError> {
     let since = window_start(now, window_days);
     let mut after: Option<String> = None;
+    let mut size = patients.max(1);
     loop {
-        let rows = store
-            .flow_facts_page(since, after.take(), patients.max(1))
-            .await?;
+        let rows = store.flow_facts_page(since, after.take(), size).await?;
         let Some(last) = rows.last().and_then(|r| r.patient_key.clone()) else {
             return Ok(());
         };
         after = Some(last);
+        size = next_page_size(size, rows.len(), patients.max(1));
         visit(&overgang_flow::stays(&decode(rows)));
     }
+}
+
+/// The next page's number of patients: this page's, scaled so that the
+/// next holds about [`FACTS_PER_PAGE`] facts if patients are alike, at
+/// least 1 and at most `most`.
+fn next_page_size(size: u32, facts: usize, most: u32) -> u32 {
+    let per_patient = (facts / size.max(1) as usize).max(1);
+    u32::try_from(FACTS_PER_PAGE / per_patient)
+        .unwrap_or(most)
+        .clamp(1, most)
 }
 
 fn window_start(now: i64, window_days: u64) -> i64 {
@@ -537,5 +553,22 @@ mod tests {
         // No derived level: unchanged.
         let mut f = vec![hab01()];
         assert!(!accept_derived_baseline(&mut f, &[], &[]));
+    }
+}
+
+#[cfg(test)]
+mod page_tests {
+    use super::next_page_size;
+
+    #[test]
+    fn pages_hold_about_ten_thousand_facts() {
+        // Short histories: as many patients as allowed.
+        assert_eq!(next_page_size(500, 1_000, 500), 500);
+        // 100 facts a patient: 100 patients.
+        assert_eq!(next_page_size(500, 50_000, 500), 100);
+        // One patient with a very long history: one at a time.
+        assert_eq!(next_page_size(1, 80_000, 500), 1);
+        // An empty page (cannot happen) does not divide by zero.
+        assert_eq!(next_page_size(0, 0, 500), 500);
     }
 }
