@@ -29,10 +29,12 @@ impl FlowState {
     }
 }
 
-/// Patients on the first page when the whole flow is walked
-/// ([`for_each_page`]); later pages are sized to hold about
+/// Patients on a page at most when the whole flow is walked
+/// ([`for_each_page`]); pages after the first are sized to hold about
 /// [`FACTS_PER_PAGE`] facts.
 const PATIENTS_PER_PAGE: u32 = 500;
+/// Patients on the first page, before the histories' length is known.
+const FIRST_PAGE_PATIENTS: u32 = 16;
 /// About how many facts a page should hold: with long histories (the
 /// soak gives 1 000 patients hundreds of messages each) pages of a fixed
 /// number of patients would grow with the store.
@@ -62,7 +64,9 @@ pub(crate) async fn for_each_page_of<S: Store>(
 ) -> Result<(), overgang_store::StoreError> {
     let since = window_start(now, window_days);
     let mut after: Option<String> = None;
-    let mut size = patients.max(1);
+    // The first page is small: until one is read, nothing says how long
+    // the histories are (500 patients of the soak held half the store).
+    let mut size = patients.clamp(1, FIRST_PAGE_PATIENTS);
     loop {
         let rows = store.flow_facts_page(since, after.take(), size).await?;
         let Some(last) = rows.last().and_then(|r| r.patient_key.clone()) else {
