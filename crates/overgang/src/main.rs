@@ -8,12 +8,14 @@
 //! delivery queues over the admin API), `users` (people who log in to
 //! the web pages), `store` (the database's space, and the one-time switch
 //! to incremental vacuum) and `flow` (patient flow over the store: rebuild
-//! the facts, count the stays).
+//! the facts, count the stays) and `healthcheck` (ask a running gateway's
+//! `/healthz`: the container image's health check).
 
 mod apprec_cmd;
 mod deliveries_cmd;
 mod demo;
 mod flow_cmd;
+mod health_cmd;
 mod output;
 mod registry_cmd;
 mod rules_cmd;
@@ -86,6 +88,9 @@ enum Command {
     /// counts only; safe beside a running gateway.
     #[command(subcommand)]
     Flow(flow_cmd::Command),
+    /// Ask a running gateway's /healthz: exit 0 when it answers 2xx, 1 when
+    /// not. The container image's health check (docker/Dockerfile).
+    Healthcheck(health_cmd::Args),
 }
 
 /// Language of finding texts.
@@ -206,6 +211,7 @@ fn main() -> ExitCode {
         Command::Users(cmd) => users_cmd::run(cmd).map(ExitCode::from),
         Command::Store(cmd) => store_cmd::run(cmd),
         Command::Flow(cmd) => flow_cmd::run(cmd),
+        Command::Healthcheck(args) => health_cmd::run(args),
     };
     match result {
         Ok(code) => code,

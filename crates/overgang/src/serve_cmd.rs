@@ -26,6 +26,11 @@ pub struct Args {
     /// Refused when any endpoint is not plain http on loopback.
     #[arg(long)]
     demo: bool,
+    /// Check the configuration and the files it names (TLS, rule files,
+    /// address registry, users, flow rules), print `OK` or what is wrong,
+    /// and exit (0 usable, 2 not) without starting anything.
+    #[arg(long, conflicts_with = "demo")]
+    check: bool,
 }
 
 pub fn serve(args: Args) -> Result<ExitCode> {
@@ -35,6 +40,9 @@ pub fn serve(args: Args) -> Result<ExitCode> {
     }
     if let Some(d) = args.data {
         config.store.data = d;
+    }
+    if args.check {
+        return check(&config, args.config.as_deref());
     }
     let demo = if args.demo {
         Some(crate::demo::plan(config.registry.file.as_deref())?)
@@ -76,6 +84,54 @@ pub fn serve(args: Args) -> Result<ExitCode> {
         tracing::info!("gateway stopped");
         Ok::<_, anyhow::Error>(())
     })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `serve --check`: what `Gateway::start` reads and refuses before it
+/// opens the store or a socket.
+fn check(config: &Config, path: Option<&std::path::Path>) -> Result<ExitCode> {
+    config.check()?;
+    if let Some(tls) = &config.tls {
+        overgang_server::listener::tls_config(&tls.cert, &tls.key, tls.client_ca.as_deref())?;
+    }
+    let mut rule_files = Vec::new();
+    for p in &config.validation.rules {
+        let text = std::fs::read_to_string(p)
+            .with_context(|| format!("{}: could not read the rule file", p.display()))?;
+        rule_files.push((p.display().to_string(), text));
+    }
+    overgang_validate::Validator::new(overgang_validate::Options {
+        limits: overgang_xml::Limits::default(),
+        rule_files,
+    })?;
+    config
+        .routing
+        .check()
+        .map_err(|e| anyhow::anyhow!("routing: {e}"))?;
+    let parties = match &config.registry.file {
+        Some(f) => overgang_server::registry::read(f)
+            .map_err(anyhow::Error::msg)?
+            .len(),
+        None => 0,
+    };
+    overgang_server::ui::people::LocalUsers::open(config.ui.users.as_deref())?;
+    overgang_server::flow::load_config(&config.flow)?;
+    for v in &config.ignored_env {
+        eprintln!("overgang: environment variable {v} names no setting; ignored");
+    }
+    let name = path
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "configuration".into());
+    println!(
+        "{name}: OK (listen {}://{}, {parties} parties in the registry, {} systems)",
+        if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
+        config.server.listen,
+        config.systems.len()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
