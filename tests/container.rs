@@ -351,7 +351,7 @@ fn the_runtime_stage_is_slim_non_root_and_the_local_build_uses_the_same_stage() 
     assert!(uid >= 1000 && gid >= 1000, "{user}");
     assert!(runtime.iter().any(|i| i.kw == "RUN"
         && i.args
-            .contains(&format!("useradd --system --uid {uid} --gid {gid}"))
+            .contains(&format!("useradd --uid {uid} --gid {gid}"))
         && i.args
             .contains(&format!("chown {uid}:{gid} /var/lib/overgang"))));
 
