@@ -350,8 +350,7 @@ fn the_runtime_stage_is_slim_non_root_and_the_local_build_uses_the_same_stage() 
     let gid: u32 = gid.parse().expect("numeric gid");
     assert!(uid >= 1000 && gid >= 1000, "{user}");
     assert!(runtime.iter().any(|i| i.kw == "RUN"
-        && i.args
-            .contains(&format!("useradd --uid {uid} --gid {gid}"))
+        && i.args.contains(&format!("useradd --uid {uid} --gid {gid}"))
         && i.args
             .contains(&format!("chown {uid}:{gid} /var/lib/overgang"))));
 
@@ -510,6 +509,18 @@ fn the_image_command_checks_and_serves_its_configuration_and_the_healthcheck_tru
         "{}",
         text(&o)
     );
+    // A registry the gateway could not load fails the check, with its file.
+    let broken = d.join("broken-registry.toml");
+    std::fs::write(&broken, "[[party]]\nher = \"990001\"\n").expect("write");
+    let mut bad = env.clone();
+    bad.insert(
+        "OVERGANG_REGISTRY__FILE".into(),
+        broken.display().to_string(),
+    );
+    let o = run(&check, &bad);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(text(&o).contains("broken-registry.toml"), "{}", text(&o));
+    assert!(!text(&o).contains(": OK"), "{}", text(&o));
 
     // Before the gateway runs, the health check fails.
     let o = run(&health, &env);
