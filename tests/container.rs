@@ -709,6 +709,13 @@ fn the_compose_file_agrees_with_the_dockerfile_and_the_demo_registry() {
         );
     }
     assert!(script.contains(&examples), "{script}");
+    // docker/verify-podman.sh runs the same command.
+    let verify =
+        std::fs::read_to_string(repo().join("docker/verify-podman.sh")).expect("verify-podman.sh");
+    assert!(
+        verify.contains(&format!("'{script}'")),
+        "verify-podman.sh runs another demo EHR command"
+    );
     for name in GATEWAYS {
         assert_eq!(
             ehr["depends_on"][name]["condition"].as_str(),
