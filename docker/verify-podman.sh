@@ -4,6 +4,8 @@
 # container"). Needs Debian's podman, debootstrap, openssl; run as root.
 #
 #   docker/verify-podman.sh            # PROFILE=debug for a quicker build
+#   IMAGE=localhost/overgang:full docker/verify-podman.sh   # an image built
+#                                      # already (from docker/Dockerfile): steps 3-4
 #
 # 1. a base image: `debootstrap --variant=minbase bookworm` + `podman
 #    import`, as localhost/debian:bookworm-slim (kept for the next run);
@@ -24,7 +26,7 @@
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 base=localhost/debian:bookworm-slim
-image=localhost/overgang:verify
+image=${IMAGE:-localhost/overgang:verify}
 global=${PODMAN_FLAGS:---runtime runc}
 runflags=${PODMAN_RUN_FLAGS:---ulimit nofile=1024:1024 --ulimit nproc=4096:4096}
 work=$(mktemp -d)
@@ -49,9 +51,11 @@ if ! podman image exists "$base"; then
   rm -rf "$work/rootfs"
 fi
 
-say "runtime stage on host-built binaries"
-TAG=$image "$repo/docker/build-local.sh" --format docker --isolation chroot \
-  --network host --build-arg "RUNTIME_IMAGE=$base"
+if [ -z "${IMAGE:-}" ]; then
+  say "runtime stage on host-built binaries"
+  TAG=$image "$repo/docker/build-local.sh" --format docker --isolation chroot \
+    --network host --build-arg "RUNTIME_IMAGE=$base"
+fi
 podman image inspect "$image" --format '{{.Config.User}} {{.Config.Entrypoint}} {{.Config.Cmd}}'
 
 say "the image as it is: TLS, health check, uid 10001"
