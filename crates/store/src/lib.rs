@@ -14,6 +14,11 @@
 //!
 //! The store does not parse messages and does not know the message model: it
 //! stores what the intake stage hands it. It never logs content.
+//!
+//! What every backend must do is written down as a test suite, `suite`
+//! (with the `suite` feature, or in this crate's tests): one generic test
+//! function per part of the contract, and `store_suite!` to run them all
+//! against a backend.
 
 use std::future::Future;
 
@@ -23,6 +28,13 @@ pub mod ops;
 pub mod people;
 pub mod retention;
 pub mod sqlite;
+#[cfg(any(test, feature = "suite"))]
+pub mod suite;
+
+// So that `overgang_store::store_suite!` reads the same inside this crate
+// (a backend's tests here) as outside it.
+#[cfg(any(test, feature = "suite"))]
+extern crate self as overgang_store;
 
 pub use delivery::{
     Alert, Attempt, AttemptResult, Delivery, DeliveryEvent, DeliveryKind, DeliveryQuery,
