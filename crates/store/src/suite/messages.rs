@@ -456,67 +456,111 @@ pub async fn bad_cursor_is_refused<S: Store>(store: S) {
     assert_eq!(page.items[0].id, "c2");
 }
 
-/// After `close` every call is `Closed` (reads, writes, a second close) and
-/// the store is not ready.
+/// After `close` every call is `Closed` — every method of the trait, reads
+/// and writes, a second close too — and the store is not ready.
 pub async fn closed_store_refuses_everything<S: Store>(store: S) {
+    use crate::{
+        AccessQuery, Attempt, AttemptResult, DeliveryQuery, FlowFactRow, OperatorAction, WorkQuery,
+    };
     store.submit(message("c", 1, None, b"x")).await.unwrap();
     assert!(store.ready().await);
     store.close().await.unwrap();
-    assert!(matches!(
-        store.submit(message("d", 2, None, b"x")).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
-        store
-            .transition(super::transition("c", 3, State::Accepted, State::Queued))
-            .await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(store.get("c").await, Err(StoreError::Closed)));
-    assert!(matches!(store.apprec("c").await, Err(StoreError::Closed)));
-    assert!(matches!(store.original("c").await, Err(StoreError::Closed)));
-    assert!(matches!(
-        store.search(&Query::default()).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(store.due(10, 10).await, Err(StoreError::Closed)));
-    assert!(matches!(
-        store.claim(vec![1], 10).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
-        store.deliveries_of("c").await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(store.alerts(10).await, Err(StoreError::Closed)));
-    assert!(matches!(
+    fn closed<T: std::fmt::Debug>(what: &str, r: Result<T, StoreError>) {
+        assert!(matches!(r, Err(StoreError::Closed)), "{what}: {r:?}");
+    }
+    closed("submit", store.submit(message("d", 2, None, b"x")).await);
+    let t = transition("c", 3, State::Accepted, State::Queued);
+    closed("transition", store.transition(t).await);
+    closed("get", store.get("c").await);
+    closed("apprec", store.apprec("c").await);
+    closed("original", store.original("c").await);
+    closed("search", store.search(&Query::default()).await);
+    closed("due", store.due(10, 10).await);
+    closed("next_due", store.next_due(10).await);
+    closed("claim", store.claim(vec![1], 10).await);
+    let attempt = Attempt {
+        delivery_id: 1,
+        at: 10,
+        result: AttemptResult::Delivered,
+    };
+    closed("finish", store.finish(attempt).await);
+    closed("recover", store.recover(10).await);
+    closed(
+        "receipt_target",
+        store.receipt_target("msg-c", vec!["8200002".into()]).await,
+    );
+    let r = super::receipt(1, "r");
+    closed(
+        "record_receipt",
+        store.record_receipt(1, 10, "system:x".into(), r).await,
+    );
+    closed("deliveries_of", store.deliveries_of("c").await);
+    closed("delivery", store.delivery(1).await);
+    closed(
+        "list_deliveries",
+        store.list_deliveries(&DeliveryQuery::default()).await,
+    );
+    closed("receipts_of", store.receipts_of("c").await);
+    closed("receipt_body", store.receipt_body(1).await);
+    let act = || OperatorAction {
+        delivery_id: 1,
+        at: 10,
+        actor: "user:kari".into(),
+        reason: "test".into(),
+    };
+    closed("replay", store.replay(act()).await);
+    closed("cancel", store.cancel(act()).await);
+    closed("flag_overdue", store.flag_overdue(10, 5).await);
+    closed(
+        "alert",
         store.alert("registry", "file", "nb", "en", 10).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
-        store.worklist(&crate::WorkQuery::default()).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
+    );
+    closed("alerts", store.alerts(10).await);
+    closed("delivery_stats", store.delivery_stats(0).await);
+    closed("worklist", store.worklist(&WorkQuery::default()).await);
+    closed(
+        "log_access",
         store.log_access(super::access(10, "kari", None)).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
-        store.flow_facts(0, None).await,
-        Err(StoreError::Closed)
-    ));
-    assert!(matches!(
-        store.queue_gauges().await,
-        Err(StoreError::Closed)
-    ));
+    );
+    closed(
+        "access_log",
+        store.access_log(&AccessQuery::default()).await,
+    );
+    closed("flow_facts", store.flow_facts(0, None).await);
+    closed("flow_facts_page", store.flow_facts_page(0, None, 10).await);
+    let row = FlowFactRow {
+        message_id: "c".into(),
+        patient_key: None,
+        received_at: 1,
+        fact: "{}".into(),
+        positive_apprec_at: None,
+    };
+    closed("set_flow_facts", store.set_flow_facts(vec![row]).await);
+    closed("queue_gauges", store.queue_gauges().await);
+    closed("destination_stats", store.destination_stats(10).await);
     let rules = vec![RetentionRule {
         state: State::Rejected,
         days: 1,
     }];
-    assert!(matches!(
+    closed(
+        "purge_expired",
         store.purge_expired(rules, 1_000_000_000, 10).await,
-        Err(StoreError::Closed)
-    ));
+    );
+    closed(
+        "hold",
+        store.hold(vec!["c".into()], "stay:1".into(), 10).await,
+    );
+    closed(
+        "release",
+        store.release(vec!["c".into()], "stay:1".into()).await,
+    );
+    closed("purge_access_log", store.purge_access_log(10, 10).await);
+    closed("incremental_vacuum", store.incremental_vacuum(10).await);
+    closed("space", store.space().await);
+    closed(
+        "patient_flow_facts",
+        store.patient_flow_facts("ab12".into(), 10).await,
+    );
     assert!(!store.ready().await);
-    assert!(matches!(store.close().await, Err(StoreError::Closed)));
+    closed("close", store.close().await);
 }

@@ -15,7 +15,7 @@
 //!   (compare-and-set, `StateConflict`, `NotFound`, history in order),
 //!   search (each filter, combined, summary fields, limit default and
 //!   clamp, a cursor walk stable while rows arrive, malformed cursors
-//!   refused), and `close` (then every method is `Closed`).
+//!   refused), and `close` (then every method of the trait is `Closed`).
 //! - [`queue`]: deliveries stored with a routed message, order per
 //!   (receiver, patient), `due`/`next_due`/`claim`/`finish`/`recover`, the
 //!   message's state following its deliveries, receipts (sync, async,
@@ -24,7 +24,8 @@
 //!   destination stats.
 //! - [`people`]: worklist (units, findings, name terms, pages back in
 //!   time), the access log and its filters, flow facts (by window, by
-//!   patient, page by page, rebuilt, with the first positive AppRec).
+//!   patient and its cap of 200, page by page, rebuilt, with the first
+//!   positive AppRec).
 //! - [`retention`]: each state after its own days, age from the last
 //!   change, the limit, what is never deleted (queued, in flight, dead
 //!   letters, accepted, held), what a deletion leaves (a tombstone and its
@@ -39,8 +40,12 @@
 //! overgang_store::store_suite!(async { make_fresh_store().await });
 //! ```
 //!
-//! The builders ([`message`], [`routed`], [`receipt`], …) are public so
-//! that a backend's own tests can make the same data.
+//! Every method of [`Store`] is called by at least one suite function. A
+//! unit test here checks that every suite function is in
+//! `store_suite!`'s list. The builders ([`message`], [`routed`],
+//! [`receipt`], …) and helpers ([`first_delivery`], [`claim_and_finish`],
+//! [`purge`], …) are public so that a backend's own tests can make the
+//! same data.
 
 use std::future::Future;
 
@@ -311,6 +316,7 @@ macro_rules! store_suite {
             flow_facts_come_page_by_page_of_whole_patients,
             a_patients_newest_facts_are_read_oldest_first_up_to_a_limit,
             flow_facts_carry_the_first_positive_apprec,
+            flow_facts_of_one_patient_are_their_newest_200,
             // retention
             each_state_is_deleted_after_its_own_days,
             the_age_counts_from_the_last_change_and_the_limit_is_kept,
@@ -328,4 +334,46 @@ macro_rules! store_suite {
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every suite function (`pub async fn name<S: Store>(store: S)`) is in
+    /// `store_suite!`'s list, so a new one cannot be left out of a backend's
+    /// run, and the list names nothing else.
+    #[test]
+    fn every_suite_function_is_in_store_suite() {
+        let mut defined = Vec::new();
+        for src in [
+            include_str!("messages.rs"),
+            include_str!("queue.rs"),
+            include_str!("people.rs"),
+            include_str!("retention.rs"),
+        ] {
+            let flat = src.split_whitespace().collect::<Vec<_>>().join(" ");
+            for part in flat.split("pub async fn ").skip(1) {
+                let Some((name, rest)) = part.split_once("<S: Store>(") else {
+                    continue;
+                };
+                if rest.trim_start().starts_with("store: S") {
+                    defined.push(name.to_string());
+                }
+            }
+        }
+        let me = include_str!("mod.rs");
+        let start = me.find("@tests ($make);").expect("the list");
+        let end = me[start..].find("\n        );").expect("its end") + start;
+        let listed: Vec<String> = me[start..end]
+            .lines()
+            .skip(1)
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with("//"))
+            .map(|l| l.trim_end_matches(',').to_string())
+            .collect();
+        defined.sort();
+        let mut sorted = listed.clone();
+        sorted.sort();
+        assert!(defined.len() >= 39, "{defined:?}");
+        assert_eq!(sorted, defined);
+    }
 }

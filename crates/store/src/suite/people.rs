@@ -404,3 +404,26 @@ pub async fn flow_facts_carry_the_first_positive_apprec<S: Store>(store: S) {
         [("m".to_string(), None)]
     );
 }
+
+/// `flow_facts` of one patient gives their newest 200 at most (oldest
+/// first); without a patient there is no cap.
+pub async fn flow_facts_of_one_patient_are_their_newest_200<S: Store>(store: S) {
+    for i in 0..205i64 {
+        let id = format!("m{i:03}");
+        let mut m = message(&id, 1_000 + i, Some(&format!("k|{id}")), id.as_bytes());
+        m.meta.flow_fact = Some(format!("{{\"n\":{i}}}"));
+        store.submit(m).await.unwrap();
+    }
+    let mut other = message("o", 5, Some("k|o"), b"o");
+    other.meta.flow_fact = Some("{}".into());
+    other.meta.patient_key = Some("other".into());
+    store.submit(other).await.unwrap();
+    let of = store.flow_facts(0, Some("ab12".into())).await.unwrap();
+    assert_eq!(of.len(), 200);
+    assert_eq!(of[0].message_id, "m005");
+    assert_eq!(of[199].message_id, "m204");
+    assert!(of.windows(2).all(|w| w[0].received_at < w[1].received_at));
+    let since = store.flow_facts(1_100, Some("ab12".into())).await.unwrap();
+    assert_eq!(since.len(), 105);
+    assert_eq!(store.flow_facts(0, None).await.unwrap().len(), 206);
+}
