@@ -493,7 +493,8 @@ pub trait Store: Send + Sync + 'static {
         at: Millis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The newest alerts first, at most `limit`.
+    /// The newest alerts first (in the order they were raised), at most
+    /// `limit`.
     fn alerts(&self, limit: u32) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
 
     /// Counts by state, and arrival-to-AppRec latencies since `since`.
@@ -540,6 +541,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<FlowFactRow>, StoreError>> + Send;
 
     /// Writes (or replaces) messages' flow facts: `overgang flow rebuild`.
+    /// Rows of messages the store does not have, or has deleted, are
+    /// skipped.
     fn set_flow_facts(
         &self,
         rows: Vec<FlowFactRow>,

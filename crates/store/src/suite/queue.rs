@@ -568,8 +568,8 @@ pub async fn receipt_target_is_the_newest_delivery_to_one_of_the_receivers<S: St
     assert_eq!(t.state, D::Queued);
 }
 
-/// Alerts raised are listed newest first, at most `limit`, with their
-/// fields as given.
+/// Alerts raised are listed newest first (in the order raised), at most
+/// `limit`, with their fields as given.
 pub async fn alerts_are_listed_newest_first_up_to_a_limit<S: Store>(store: S) {
     assert!(store.alerts(10).await.unwrap().is_empty());
     for (i, kind) in ["registry", "queue_age", "dead_letter"]
@@ -601,6 +601,13 @@ pub async fn alerts_are_listed_newest_first_up_to_a_limit<S: Store>(store: S) {
     assert_eq!(ids.len(), 3, "each alert has its own id");
     let two = store.alerts(2).await.unwrap();
     assert_eq!(two, all[..2]);
+    // Newest means raised last, whatever time it carries.
+    store
+        .alert("registry", "late", "nb", "en", 5)
+        .await
+        .unwrap();
+    let newest = store.alerts(1).await.unwrap();
+    assert_eq!((newest.len(), newest[0].subject.as_str()), (1, "late"));
 }
 
 /// `list_deliveries`: newest first (descending id), by state, receiver,
