@@ -7,8 +7,8 @@
 //! `ops.rs`, `people.rs`):
 //!
 //! - **Schema**: a new database carries its schema version; a database
-//!   from a newer program is refused; databases of versions 4 and 5 are
-//!   migrated (findings counted, parties indexed).
+//!   from a newer program is refused; a database of version 4 is migrated
+//!   (version 5 counts its messages' findings and indexes their parties).
 //! - **Idempotency inside one batch**, driven directly on the writer: the
 //!   same key twice in a batch is one `Created` and a `Duplicate`, with
 //!   other bytes a `Conflict`.
