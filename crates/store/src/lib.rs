@@ -26,6 +26,8 @@ pub mod delivery;
 pub mod gauges;
 pub mod ops;
 pub mod people;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod retention;
 pub mod sqlite;
 #[cfg(any(test, feature = "suite"))]
