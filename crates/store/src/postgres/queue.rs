@@ -99,7 +99,10 @@ pub(super) async fn insert_alert(
 /// Recomputes a message's state from its message deliveries and records a
 /// change in its history. The message row is locked first, so the
 /// deliveries are read after any concurrent change of a sibling delivery
-/// committed.
+/// committed. `FOR NO KEY UPDATE`, not `FOR UPDATE`: the transaction may
+/// already hold the row `FOR KEY SHARE` (a receipt or history row
+/// referencing it), and two transactions upgrading that to `FOR UPDATE`
+/// would deadlock.
 async fn sync_message_state(
     tx: &Tx<'_>,
     message_id: &str,
@@ -109,7 +112,7 @@ async fn sync_message_state(
 ) -> R<()> {
     let current = row(
         tx,
-        "SELECT state FROM messages WHERE id = $1 FOR UPDATE",
+        "SELECT state FROM messages WHERE id = $1 FOR NO KEY UPDATE",
         &[&message_id],
     )
     .await?
@@ -281,7 +284,7 @@ pub(super) async fn claim_one(
          WHERE id = (SELECT id FROM deliveries
                      WHERE id = $1 AND state = 'queued' AND NOT held AND next_attempt_at <= $2
                      FOR UPDATE SKIP LOCKED)
-         RETURNING message_id, attempts, kind",
+         RETURNING message_id, attempts",
         &[&id, &now, &lease_until, &node],
     )
     .await?
@@ -290,7 +293,6 @@ pub(super) async fn claim_one(
     };
     let message_id: String = r.try_get(0)?;
     let attempts: i32 = r.try_get(1)?;
-    let kind = dkind(&r.try_get::<_, String>(2)?)?;
     event(
         tx,
         id,
@@ -301,9 +303,6 @@ pub(super) async fn claim_one(
         &format!("forsøk {attempts} / attempt {attempts}"),
     )
     .await?;
-    // As SQLite: the message follows (a receipt delivery's message has no
-    // message deliveries of that kind to change, so nothing happens).
-    let _ = kind;
     sync_message_state(
         tx,
         &message_id,
@@ -449,6 +448,7 @@ struct Extra {
 
 /// Moves a delivery and records the event; the message's state follows.
 /// The caller took the locks ([`current`]).
+#[allow(clippy::too_many_arguments)]
 async fn set_state(
     tx: &Tx<'_>,
     id: i64,

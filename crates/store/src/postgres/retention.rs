@@ -35,9 +35,10 @@ pub(super) async fn purge(
         if left <= 0 {
             break;
         }
-        // The candidates are locked (skipping any another node is changing
-        // right now) and the conditions hold under the lock: a hold takes
-        // the message row FOR SHARE, a delivery's change locks it too.
+        // The candidates are locked (skipping any another transaction is
+        // changing or holding right now) and the conditions re-checked
+        // under the lock: a hold takes the message row FOR KEY SHARE, a
+        // delivery's change FOR NO KEY UPDATE.
         let found = rows(
             tx,
             &format!(
@@ -126,12 +127,14 @@ async fn delete_one(tx: &Tx<'_>, id: &str, from: State, days: u32, now: Millis) 
 pub(super) async fn hold(tx: &Tx<'_>, ids: &[String], reason: &str, at: Millis) -> R<u64> {
     let mut n = 0;
     for id in ids {
-        // FOR SHARE: a purge deciding about this message waits, and sees it.
+        // FOR KEY SHARE (what the foreign key takes anyway, taken before
+        // the state is read): a purge that locked this message first is
+        // waited for and its `deleted` seen; a purge coming later skips it.
         n += exec(
             tx,
             "INSERT INTO retention_holds (message_id, reason, at)
              SELECT id, $2::text, $3::bigint FROM messages
-             WHERE id = $1 AND state <> 'deleted' FOR SHARE
+             WHERE id = $1 AND state <> 'deleted' FOR KEY SHARE
              ON CONFLICT DO NOTHING",
             &[id, &reason, &at],
         )

@@ -598,6 +598,11 @@ async fn the_scenario_shows_the_same_as_sqlite() {
     let pg = db.store().await;
     let got = scenario(&pg).await;
     pg.close().await.unwrap();
+    if std::env::var("SHOW_SCENARIO").is_ok() {
+        for g in &got {
+            println!("{}", &g[..g.len().min(300)]);
+        }
+    }
     assert_eq!(want.len(), got.len());
     let mut differ = Vec::new();
     for (w, g) in want.iter().zip(&got) {
@@ -1307,4 +1312,53 @@ fn urls_are_rewritten_and_redacted() {
         redact("host=h password=secret"),
         "(database connection string)"
     );
+}
+
+#[tokio::test]
+async fn sibling_deliveries_finishing_at_once_on_two_nodes_move_their_message_right() {
+    let db = TestDb::new().await;
+    let a = Arc::new(db.store_as("node-a").await);
+    let b = Arc::new(db.store_as("node-b").await);
+    let mut all = Vec::new();
+    for i in 0..30 {
+        let id = format!("m{i:02}");
+        a.submit(routed(&id, i, &format!("p{i}"), &["R1", "R2", "R3"]))
+            .await
+            .unwrap();
+        all.extend(ids_of(&*a, &id).await);
+    }
+    // Each node claims its share; then every attempt ends at once, each
+    // on the node that claimed it.
+    let (mine_a, mine_b): (Vec<i64>, Vec<i64>) = all.iter().partition(|id| *id % 2 == 0);
+    assert_eq!(a.claim(mine_a.clone(), 100).await.unwrap(), mine_a);
+    assert_eq!(b.claim(mine_b.clone(), 100).await.unwrap(), mine_b);
+    let mut tasks = Vec::new();
+    for id in all.iter().copied() {
+        let s = if id % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            let r = NewReceipt {
+                status: 1,
+                apprec_msg_id: Some(format!("ar{id}")),
+                from_her: None,
+                via: "sync",
+                body: b"<AppRec/>".to_vec(),
+                callback_to: None,
+            };
+            s.finish(attempt(id, 200, AttemptResult::Answered(r))).await.unwrap()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), D::Acknowledged);
+    }
+    for i in 0..30 {
+        let rec = a.get(&format!("m{i:02}")).await.unwrap().unwrap();
+        assert_eq!(rec.summary.state, State::Acknowledged, "{rec:?}");
+        let states: Vec<State> = rec.history.iter().map(|h| h.to).collect();
+        assert_eq!(
+            states,
+            [State::Accepted, State::Queued, State::Delivering, State::Acknowledged]
+        );
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
 }
