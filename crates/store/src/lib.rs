@@ -3,8 +3,9 @@
 //! The gateway keeps every message it has answered: the original bytes, what
 //! it read from them (metadata, never patient content in clear), its
 //! findings, the AppRec it sent, and an append-only history of state changes.
-//! [`Store`] is the contract; [`sqlite::SqliteStore`] is the embedded backend
-//! (a PostgreSQL backend implements the same trait later).
+//! [`Store`] is the contract; [`sqlite::SqliteStore`] is the embedded backend,
+//! and `postgres::PgStore` (cargo feature `postgres`) the backend for several
+//! gateway nodes sharing one PostgreSQL database.
 //!
 //! The one promise that matters: when [`Store::submit`] returns `Ok`, the
 //! message and its first history entry are durably committed (fsync), so the

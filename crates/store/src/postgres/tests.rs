@@ -960,6 +960,16 @@ async fn two_nodes_claim_each_delivery_once_and_keep_the_order() {
             assert!(prev < *id, "{pair:?}: {id} claimed after {prev}");
         }
     }
+    let raw = db.raw().await;
+    let deadlocks: i64 = raw
+        .query_one(
+            "SELECT deadlocks FROM pg_stat_database WHERE datname = current_database()",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    println!("deadlocks (retried): {deadlocks}");
     for d in a
         .list_deliveries(&DeliveryQuery {
             limit: 1000,
@@ -1344,7 +1354,9 @@ async fn sibling_deliveries_finishing_at_once_on_two_nodes_move_their_message_ri
                 body: b"<AppRec/>".to_vec(),
                 callback_to: None,
             };
-            s.finish(attempt(id, 200, AttemptResult::Answered(r))).await.unwrap()
+            s.finish(attempt(id, 200, AttemptResult::Answered(r)))
+                .await
+                .unwrap()
         }));
     }
     for t in tasks {
@@ -1356,7 +1368,12 @@ async fn sibling_deliveries_finishing_at_once_on_two_nodes_move_their_message_ri
         let states: Vec<State> = rec.history.iter().map(|h| h.to).collect();
         assert_eq!(
             states,
-            [State::Accepted, State::Queued, State::Delivering, State::Acknowledged]
+            [
+                State::Accepted,
+                State::Queued,
+                State::Delivering,
+                State::Acknowledged
+            ]
         );
     }
     a.close().await.unwrap();
