@@ -168,6 +168,8 @@ struct Inner {
 pub(crate) enum Fail {
     Db(tokio_postgres::Error),
     Store(StoreError),
+    /// Run the transaction again (what it read changed under it).
+    Retry,
 }
 
 impl From<tokio_postgres::Error> for Fail {
@@ -190,6 +192,7 @@ impl Fail {
                 *c == SqlState::T_R_DEADLOCK_DETECTED || *c == SqlState::T_R_SERIALIZATION_FAILURE
             }),
             Fail::Store(_) => false,
+            Fail::Retry => true,
         }
     }
 
@@ -197,6 +200,7 @@ impl Fail {
         match self {
             Fail::Db(e) => db_error(&e),
             Fail::Store(e) => e,
+            Fail::Retry => StoreError::Database("a transaction kept conflicting; try again".into()),
         }
     }
 }

@@ -131,10 +131,8 @@ pub(super) async fn submit(tx: &Tx<'_>, e: &Encoded) -> R<Submitted> {
         .await?;
         let Some(existing) = existing else {
             // Deleted by retention between the two statements: the key is
-            // free again; the caller's retry stores the message.
-            return Err(Fail::Store(StoreError::Database(
-                "an idempotency key was released during submit; try again".into(),
-            )));
+            // free again, and the submit is run again (it stores the message).
+            return Err(Fail::Retry);
         };
         let id: String = existing.try_get(0)?;
         let stored: Vec<u8> = existing.try_get(1)?;
