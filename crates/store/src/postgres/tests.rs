@@ -1379,3 +1379,65 @@ async fn sibling_deliveries_finishing_at_once_on_two_nodes_move_their_message_ri
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+#[tokio::test]
+async fn a_hold_racing_a_purge_on_another_node_is_never_lost_on_a_deleted_message() {
+    let db = TestDb::new().await;
+    let a = Arc::new(db.store_as("node-a").await);
+    let b = Arc::new(db.store_as("node-b").await);
+    let ids: Vec<String> = (0..120).map(|i| format!("m{i:03}")).collect();
+    for (i, id) in ids.iter().enumerate() {
+        let mut m = message(id, i as i64, Some(id), id.as_bytes());
+        m.state = State::Rejected;
+        a.submit(m).await.unwrap();
+    }
+    let rules = vec![RetentionRule {
+        state: State::Rejected,
+        days: 1,
+    }];
+    let purger = {
+        let a = a.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            for _ in 0..40 {
+                n += a
+                    .purge_expired(rules.clone(), 10 * DAY_MS, 5)
+                    .await
+                    .unwrap()
+                    .len();
+            }
+            n
+        })
+    };
+    let holder = {
+        let b = b.clone();
+        let ids = ids.clone();
+        tokio::spawn(async move {
+            let mut n = 0;
+            for chunk in ids.chunks(4).rev() {
+                n += b.hold(chunk.to_vec(), "stay:1".into(), 1).await.unwrap();
+            }
+            n
+        })
+    };
+    let purged = purger.await.unwrap();
+    let held = holder.await.unwrap();
+    assert_eq!(
+        purged as u64 + held,
+        120,
+        "each message either purged or held"
+    );
+    let raw = db.raw().await;
+    let bad: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM retention_holds h JOIN messages m ON m.id = h.message_id
+             WHERE m.state = 'deleted'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(bad, 0, "a hold on a deleted message");
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+}
