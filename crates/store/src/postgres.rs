@@ -119,6 +119,10 @@ pub struct PgOptions {
     pub connect_timeout: Duration,
     /// How long [`Store::ready`] waits for its `SELECT 1`.
     pub ready_timeout: Duration,
+    /// With `sslmode=require`: trust the CA certificates (PEM) in this file
+    /// instead of the web PKI's roots (a deployment's own CA). The server's
+    /// name is always checked against its certificate.
+    pub tls_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for PgOptions {
@@ -129,6 +133,7 @@ impl Default for PgOptions {
             node_id: default_node_id(),
             connect_timeout: Duration::from_secs(5),
             ready_timeout: Duration::from_secs(2),
+            tls_ca_file: None,
         }
     }
 }
@@ -282,8 +287,12 @@ macro_rules! in_tx {
 
 impl PgStore {
     /// Connects to the database at `url` (a libpq-style URL or key=value
-    /// string; `sslmode=require` uses TLS with the web PKI's roots) and
-    /// brings its schema to [`SCHEMA_VERSION`].
+    /// string) and brings its schema to [`SCHEMA_VERSION`].
+    ///
+    /// `sslmode=require` uses TLS (rustls) and verifies the server's
+    /// certificate and name against the web PKI's roots, or against
+    /// [`PgOptions::tls_ca_file`]; without it (`disable`, or libpq's
+    /// default `prefer`) the connection is plain.
     pub async fn connect(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: redact(url),
@@ -301,8 +310,27 @@ impl PgStore {
             recycling_method: RecyclingMethod::Fast,
         };
         let mgr = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            let roots = match &opts.tls_ca_file {
+                None => rustls::RootCertStore {
+                    roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                },
+                Some(file) => {
+                    use rustls::pki_types::pem::PemObject;
+                    use rustls::pki_types::CertificateDer;
+                    let bad = |e: String| open_err(format!("TLS CA file {}: {e}", file.display()));
+                    let mut roots = rustls::RootCertStore::empty();
+                    for cert in
+                        CertificateDer::pem_file_iter(file).map_err(|e| bad(e.to_string()))?
+                    {
+                        roots
+                            .add(cert.map_err(|e| bad(e.to_string()))?)
+                            .map_err(|e| bad(e.to_string()))?;
+                    }
+                    if roots.is_empty() {
+                        return Err(bad("no certificate in it".into()));
+                    }
+                    roots
+                }
             };
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let tls = rustls::ClientConfig::builder_with_provider(provider)

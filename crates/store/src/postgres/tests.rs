@@ -1441,3 +1441,59 @@ async fn a_hold_racing_a_purge_on_another_node_is_never_lost_on_a_deleted_messag
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+/// The local test server's certificate (Debian's self-signed "snakeoil"
+/// one, for `localhost`), when the server has TLS on.
+const LOCAL_CERT: &str = "/etc/ssl/certs/ssl-cert-snakeoil.pem";
+
+#[tokio::test]
+async fn sslmode_require_verifies_the_server_certificate() {
+    let db = TestDb::new().await;
+    let raw = db.raw().await;
+    let ssl: String = raw.query_one("SHOW ssl", &[]).await.unwrap().get(0);
+    if ssl != "on" || !std::path::Path::new(LOCAL_CERT).exists() {
+        panic!("this test needs the server's TLS on with {LOCAL_CERT} (Debian's default)");
+    }
+    let url = format!(
+        "postgres://postgres@localhost:5432/{}?sslmode=require",
+        db.name
+    );
+    // The web PKI does not vouch for a self-signed certificate.
+    match PgStore::connect(&url, opts("tls")).await {
+        Err(StoreError::Open { reason, .. }) => assert!(!reason.is_empty()),
+        Ok(_) => panic!("a self-signed certificate was trusted"),
+        Err(other) => panic!("{other:?}"),
+    }
+    // With the deployment's own CA file it connects, over TLS.
+    let mut o = opts("tls");
+    o.tls_ca_file = Some(LOCAL_CERT.into());
+    let s = PgStore::connect(&url, o.clone())
+        .await
+        .expect("TLS connect");
+    s.submit(message("m", 1, Some("k"), b"m")).await.unwrap();
+    let on_tls: i64 = raw
+        .query_one(
+            "SELECT count(*) FROM pg_stat_ssl s JOIN pg_stat_activity a ON a.pid = s.pid
+             WHERE a.datname = current_database() AND s.ssl AND a.application_name = 'overgang'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(on_tls >= 1, "no TLS connection of the store");
+    s.close().await.unwrap();
+    // The name is checked: 127.0.0.1 is not the certificate's name.
+    let by_ip = format!(
+        "postgres://postgres@127.0.0.1:5432/{}?sslmode=require",
+        db.name
+    );
+    assert!(matches!(
+        PgStore::connect(&by_ip, o.clone()).await,
+        Err(StoreError::Open { .. })
+    ));
+    o.tls_ca_file = Some("/nonexistent.pem".into());
+    assert!(matches!(
+        PgStore::connect(&url, o).await,
+        Err(StoreError::Open { .. })
+    ));
+}
