@@ -101,6 +101,10 @@ pub const PAIR_LOCK_CLASS: i32 = 0x4f47_0001;
 /// is tried again.
 pub const MAX_RETRIES: u32 = 8;
 
+/// How long the server lets a session of the store sit idle inside a
+/// transaction before ending it (milliseconds).
+pub const IDLE_IN_TX_MS: u32 = 60_000;
+
 /// The schema version this program writes.
 pub const SCHEMA_VERSION: i64 = schema::MIGRATIONS.len() as i64;
 
@@ -113,7 +117,11 @@ pub struct PgOptions {
     /// over (`recover`), in milliseconds.
     pub lease_ms: i64,
     /// This node's id, recorded as the owner of its claims. Keep it stable
-    /// across restarts of one node and distinct between nodes.
+    /// across restarts of one node and distinct between nodes: `recover`
+    /// at start takes back at once only the claims of this id. The default
+    /// ([`default_node_id`]) is new for every process, so a node restarted
+    /// with it waits up to [`PgOptions::lease_ms`] for its own cut-off
+    /// attempts to come back (a configured id avoids that).
     pub node_id: String,
     /// How long to wait for a connection (connecting, or from the pool).
     pub connect_timeout: Duration,
@@ -305,6 +313,15 @@ impl PgStore {
         }
         if config.get_application_name().is_none() {
             config.application_name("overgang");
+        }
+        // A node that stops answering in the middle of a transaction (a
+        // frozen VM) must not hold its row and pair locks for ever: the
+        // server ends such a session after a minute. The store's own
+        // transactions never wait on the client between statements.
+        let options = config.get_options().unwrap_or_default().to_string();
+        if !options.contains("idle_in_transaction_session_timeout") {
+            let with = format!("{options} -c idle_in_transaction_session_timeout={IDLE_IN_TX_MS}");
+            config.options(with.trim());
         }
         let mgr_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,

@@ -662,6 +662,15 @@ async fn round_trip_and_idempotency() {
     s.submit(message("n1", 1, None, b"x")).await.unwrap();
     s.submit(message("n2", 1, None, b"x")).await.unwrap();
     assert_eq!(s.schema_version().await.unwrap(), SCHEMA_VERSION);
+    // The store's sessions end a transaction left idle by a frozen node.
+    let c = s.client().await.unwrap();
+    let idle: String = c
+        .query_one("SHOW idle_in_transaction_session_timeout", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(idle, "1min");
+    drop(c);
     s.close().await.unwrap();
 }
 
