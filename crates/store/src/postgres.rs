@@ -5,7 +5,10 @@
 //! database. Every write is one transaction (READ COMMITTED) that returns
 //! only after its COMMIT (`synchronous_commit` is left on); a transaction
 //! aborted by a deadlock or a serialization failure is run again (at most
-//! [`MAX_RETRIES`] times).
+//! [`MAX_RETRIES`] times). Reads of several statements (a message with
+//! its history, deliveries with their events, the gauges and dashboard)
+//! run in one read-only REPEATABLE READ transaction: one snapshot, as
+//! SQLite's read transactions give.
 //!
 //! # Migrations
 //!
@@ -270,12 +273,24 @@ impl Args {
 /// Runs `$body` (an expression using `$tx`, a transaction) and commits;
 /// runs it again on a deadlock or serialization failure.
 macro_rules! in_tx {
-    ($store:expr, |$tx:ident| $body:expr) => {{
+    ($store:expr, |$tx:ident| $body:expr) => {
+        in_tx!(@run $store, false, |$tx| $body)
+    };
+    (@run $store:expr, $read:expr, |$tx:ident| $body:expr) => {{
         let mut tries = 0u32;
         loop {
             let mut client = $store.client().await?;
             let r: R<_> = async {
-                let $tx = client.transaction().await?;
+                let $tx = if $read {
+                    client
+                        .build_transaction()
+                        .isolation_level(tokio_postgres::IsolationLevel::RepeatableRead)
+                        .read_only(true)
+                        .start()
+                        .await?
+                } else {
+                    client.transaction().await?
+                };
                 let v = $body;
                 $tx.commit().await?;
                 Ok(v)
@@ -291,6 +306,15 @@ macro_rules! in_tx {
             }
         }
     }};
+}
+
+/// Like [`in_tx!`] for reads of several statements: one read-only
+/// REPEATABLE READ transaction, so they all see one snapshot (as SQLite's
+/// read transactions do).
+macro_rules! in_read_tx {
+    ($store:expr, |$tx:ident| $body:expr) => {
+        in_tx!(@run $store, true, |$tx| $body)
+    };
 }
 
 impl PgStore {
@@ -506,7 +530,7 @@ impl Store for PgStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<MessageRecord>, StoreError> {
-        in_tx!(self, |tx| messages::record(&tx, id).await?)
+        in_read_tx!(self, |tx| messages::record(&tx, id).await?)
     }
 
     async fn apprec(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
@@ -518,7 +542,7 @@ impl Store for PgStore {
     }
 
     async fn search(&self, q: &Query) -> Result<Page, StoreError> {
-        in_tx!(self, |tx| messages::search(&tx, q).await?)
+        in_read_tx!(self, |tx| messages::search(&tx, q).await?)
     }
 
     async fn transition(&self, t: Transition) -> Result<(), StoreError> {
@@ -526,7 +550,7 @@ impl Store for PgStore {
     }
 
     async fn due(&self, now: Millis, limit: u32) -> Result<Vec<Due>, StoreError> {
-        in_tx!(self, |tx| queue::due(&tx, now, limit).await?)
+        in_read_tx!(self, |tx| queue::due(&tx, now, limit).await?)
     }
 
     async fn next_due(&self, after: Millis) -> Result<Option<Millis>, StoreError> {
@@ -612,14 +636,14 @@ impl Store for PgStore {
         &self,
         message_id: &str,
     ) -> Result<Vec<(Delivery, Vec<DeliveryEvent>)>, StoreError> {
-        in_tx!(self, |tx| queue::deliveries_of(&tx, message_id).await?)
+        in_read_tx!(self, |tx| queue::deliveries_of(&tx, message_id).await?)
     }
 
     async fn delivery(
         &self,
         id: i64,
     ) -> Result<Option<(Delivery, Vec<DeliveryEvent>)>, StoreError> {
-        in_tx!(self, |tx| queue::delivery(&tx, id).await?)
+        in_read_tx!(self, |tx| queue::delivery(&tx, id).await?)
     }
 
     async fn list_deliveries(&self, q: &DeliveryQuery) -> Result<Vec<Delivery>, StoreError> {
@@ -670,11 +694,11 @@ impl Store for PgStore {
     }
 
     async fn delivery_stats(&self, since: Millis) -> Result<DeliveryStats, StoreError> {
-        in_tx!(self, |tx| queue::stats(&tx, since).await?)
+        in_read_tx!(self, |tx| queue::stats(&tx, since).await?)
     }
 
     async fn worklist(&self, q: &WorkQuery) -> Result<Page, StoreError> {
-        in_tx!(self, |tx| people::worklist(&tx, q).await?)
+        in_read_tx!(self, |tx| people::worklist(&tx, q).await?)
     }
 
     async fn log_access(&self, a: NewAccess) -> Result<i64, StoreError> {
@@ -737,11 +761,11 @@ impl Store for PgStore {
     }
 
     async fn queue_gauges(&self) -> Result<QueueGauges, StoreError> {
-        in_tx!(self, |tx| retention::queue_gauges(&tx).await?)
+        in_read_tx!(self, |tx| retention::queue_gauges(&tx).await?)
     }
 
     async fn destination_stats(&self, now: Millis) -> Result<Vec<DestinationStats>, StoreError> {
-        in_tx!(self, |tx| retention::destination_stats(&tx, now).await?)
+        in_read_tx!(self, |tx| retention::destination_stats(&tx, now).await?)
     }
 
     async fn purge_expired(
