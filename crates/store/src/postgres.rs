@@ -35,7 +35,13 @@
 //! deliveries, so two deliveries of one message finishing at once on two
 //! nodes see each other's outcome). `claim` takes each delivery in its own
 //! short transaction and skips rows another node has locked
-//! (`FOR UPDATE SKIP LOCKED`).
+//! (`FOR UPDATE SKIP LOCKED`). `due` is a plain read: locking its rows
+//! would make the other nodes' claims skip them, and `claim` re-checks
+//! everything under its locks anyway. Pair locks are hashed, so two pairs
+//! may share one: they then merely wait for each other. Retention locks a
+//! message before its deliveries (the other order); the rare deadlock
+//! with an operator's action on the same message is detected by the server
+//! and the transaction run again, as above.
 //!
 //! # Leases
 //!
