@@ -15,12 +15,20 @@
 //! - **Several nodes**: two stores on one database claiming concurrently
 //!   never claim a delivery twice and keep each (receiver, patient)'s
 //!   order; leases: a new node does not steal live leases, takes expired
-//!   ones over, and the old node's late finish only records an event.
+//!   ones over, and the old node's late finish only records an event;
+//!   two nodes recovering a dead node's expired leases at once take each
+//!   back once; sibling deliveries of one message finishing at once on
+//!   two nodes leave the message in the right state; holds racing a purge
+//!   on another node never end up on a deleted message.
 //! - **Migrations**: three connects at once; a newer schema is refused.
 //! - **Append-only**: history, delivery events and the access log refuse
 //!   changes in the database; the access log's cut-off lets old entries go.
 //! - **Errors**: an unreachable server is an `Open` error; a closed store
-//!   answers `Closed` and is not ready.
+//!   answers `Closed` and is not ready; cut connections are replaced; a
+//!   vanished database makes the store unready, with errors free of
+//!   content. `sslmode=require` verifies the server's certificate and name.
+//!
+//! `SHOW_SCENARIO=1` prints what the scenario saw on PostgreSQL.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU32, Ordering as AtomicOrdering};
@@ -1505,4 +1513,37 @@ async fn sslmode_require_verifies_the_server_certificate() {
         PgStore::connect(&url, o).await,
         Err(StoreError::Open { .. })
     ));
+}
+
+#[tokio::test]
+async fn two_nodes_recovering_expired_leases_at_once_take_each_back_once() {
+    let db = TestDb::new().await;
+    let mut o = opts("dead");
+    o.lease_ms = 100;
+    let dead = PgStore::connect(&db.url, o).await.unwrap();
+    let a = Arc::new(db.store_as("a").await);
+    let b = Arc::new(db.store_as("b").await);
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        let id = format!("m{i:02}");
+        dead.submit(routed(&id, i, &format!("p{i}"), &["R"]))
+            .await
+            .unwrap();
+        ids.extend(ids_of(&dead, &id).await);
+    }
+    assert_eq!(dead.claim(ids.clone(), 1000).await.unwrap(), ids);
+    dead.close().await.unwrap();
+    let (ra, rb) = tokio::join!(a.recover(1100), b.recover(1100));
+    assert_eq!(ra.unwrap() + rb.unwrap(), 20, "each taken back once");
+    for id in &ids {
+        let (d, events) = a.delivery(*id).await.unwrap().unwrap();
+        assert_eq!((d.state, d.attempts), (D::Queued, 1));
+        assert_eq!(
+            events.len(),
+            3,
+            "queued, in flight, queued again: {events:?}"
+        );
+    }
+    a.close().await.unwrap();
+    b.close().await.unwrap();
 }
