@@ -1547,3 +1547,35 @@ async fn two_nodes_recovering_expired_leases_at_once_take_each_back_once() {
     a.close().await.unwrap();
     b.close().await.unwrap();
 }
+
+#[test]
+fn the_source_never_changes_append_only_rows() {
+    let norm = |s: &str| {
+        s.to_ascii_uppercase()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let sources = [
+        ("postgres.rs", norm(include_str!("../postgres.rs"))),
+        ("messages.rs", norm(include_str!("messages.rs"))),
+        ("queue.rs", norm(include_str!("queue.rs"))),
+        ("people.rs", norm(include_str!("people.rs"))),
+        ("retention.rs", norm(include_str!("retention.rs"))),
+    ];
+    for (name, source) in &sources {
+        for table in ["HISTORY", "DELIVERY_EVENTS", "ACCESS_LOG"] {
+            for verb in ["UPDATE ", "DELETE FROM ", "TRUNCATE "] {
+                let forbidden = format!("{verb}{table}");
+                let allowed = *name == "retention.rs" && forbidden == "DELETE FROM ACCESS_LOG";
+                assert!(
+                    allowed || !source.contains(&forbidden),
+                    "{name} contains {forbidden:?}"
+                );
+            }
+        }
+    }
+    // The access log's one delete is its retention, below the cut-off.
+    let retention = &sources[4].1;
+    assert_eq!(retention.matches("DELETE FROM ACCESS_LOG").count(), 1);
+}
