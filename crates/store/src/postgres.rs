@@ -100,6 +100,8 @@ mod retention;
 pub mod schema;
 
 #[cfg(all(test, feature = "postgres"))]
+mod suite_pg;
+#[cfg(all(test, feature = "postgres"))]
 mod tests;
 
 /// The key of the advisory lock held while migrating.

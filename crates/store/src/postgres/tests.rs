@@ -74,13 +74,13 @@ async fn admin() -> tokio_postgres::Client {
 static COUNTER: AtomicU32 = AtomicU32::new(0);
 
 /// A fresh database, dropped (forcibly) when this goes out of scope.
-struct TestDb {
+pub(super) struct TestDb {
     name: String,
     url: String,
 }
 
 impl TestDb {
-    async fn new() -> TestDb {
+    pub(super) async fn new() -> TestDb {
         let n = COUNTER.fetch_add(1, AtomicOrdering::SeqCst);
         let name = format!("overgang_t_{}_{n}", std::process::id());
         admin()
@@ -92,7 +92,7 @@ impl TestDb {
         TestDb { name, url }
     }
 
-    async fn store(&self) -> PgStore {
+    pub(super) async fn store(&self) -> PgStore {
         self.store_as("node-a").await
     }
 
