@@ -23,6 +23,7 @@
 
 use std::future::Future;
 
+pub mod any;
 pub mod delivery;
 pub mod gauges;
 pub mod ops;
@@ -39,6 +40,7 @@ pub mod suite;
 #[cfg(any(test, feature = "suite"))]
 extern crate self as overgang_store;
 
+pub use any::AnyStore;
 pub use delivery::{
     Alert, Attempt, AttemptResult, Delivery, DeliveryEvent, DeliveryKind, DeliveryQuery,
     DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
