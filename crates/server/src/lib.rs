@@ -90,9 +90,7 @@ pub struct Gateway {
 /// Opens the store the configuration names: the embedded SQLite store
 /// under `data`, or the PostgreSQL database at `url` (its migrations run
 /// first, under a lock, so several nodes may start at once).
-pub async fn open_store(
-    c: &config::StoreConfig,
-) -> Result<overgang_store::AnyStore, ServerError> {
+pub async fn open_store(c: &config::StoreConfig) -> Result<overgang_store::AnyStore, ServerError> {
     match c.kind {
         config::StoreKind::Sqlite => Ok(overgang_store::sqlite::SqliteStore::open(
             &c.data,

@@ -419,6 +419,17 @@ pub trait Store: Send + Sync + 'static {
     /// stop or a crash) goes back to `queued`, due at `now`. Returns how many.
     fn recover(&self, now: Millis) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// While running, on a store several nodes share: every `in_flight`
+    /// delivery whose claim's lease ran out at or before `now` (the node
+    /// that claimed it died or froze mid-attempt) goes back to `queued`, due
+    /// at `now`, as [`Store::recover`] does for a node's own cut-off
+    /// attempts at start. Live claims of any node are left alone. Returns
+    /// how many. A store only one node uses has no leases: 0.
+    fn reclaim_expired(&self, now: Millis) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = now;
+        async { Ok(0) }
+    }
+
     /// The delivery an asynchronous AppRec answers: the newest message
     /// delivery whose message has `MsgId` `original_msg_id` and whose
     /// receiver is one of `receiver_hers`.

@@ -422,6 +422,21 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Puts back in the queue the in-flight deliveries whose lease ran out
+    /// and, with `own`, this node's own claims: `recover` and
+    /// `reclaim_expired`.
+    async fn requeue(&self, now: Millis, own: Option<&str>) -> Result<u64, StoreError> {
+        let ids = in_tx!(self, |tx| queue::recoverable(&tx, now, own).await?)?;
+        let mut n = 0;
+        for id in ids {
+            if in_tx!(self, |tx| queue::recover_one(&tx, id, now, own).await?)? {
+                self.lock_claims().remove(&id);
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
     /// This store's node id (the owner of its claims).
     pub fn node_id(&self) -> &str {
         &self.inner.node_id
@@ -599,15 +614,11 @@ impl Store for PgStore {
 
     async fn recover(&self, now: Millis) -> Result<u64, StoreError> {
         let node = self.inner.node_id.clone();
-        let ids = in_tx!(self, |tx| queue::recoverable(&tx, now, &node).await?)?;
-        let mut n = 0;
-        for id in ids {
-            if in_tx!(self, |tx| queue::recover_one(&tx, id, now, &node).await?)? {
-                self.lock_claims().remove(&id);
-                n += 1;
-            }
-        }
-        Ok(n)
+        self.requeue(now, Some(&node)).await
+    }
+
+    async fn reclaim_expired(&self, now: Millis) -> Result<u64, StoreError> {
+        self.requeue(now, None).await
     }
 
     async fn receipt_target(

@@ -665,14 +665,16 @@ pub(super) async fn finish(
 
 /// The deliveries `recover` puts back: in flight, and either this node's
 /// or with an expired lease.
-pub(super) async fn recoverable(tx: &Tx<'_>, now: Millis, node: &str) -> R<Vec<i64>> {
+/// In-flight deliveries whose lease has run out, and (with `own`) those
+/// this node claimed.
+pub(super) async fn recoverable(tx: &Tx<'_>, now: Millis, own: Option<&str>) -> R<Vec<i64>> {
     rows(
         tx,
         "SELECT id FROM deliveries
          WHERE state = 'in_flight'
            AND (lease_until IS NULL OR lease_until <= $1 OR lease_owner = $2)
          ORDER BY id",
-        &[&now, &node],
+        &[&now, &own],
     )
     .await?
     .iter()
@@ -682,7 +684,7 @@ pub(super) async fn recoverable(tx: &Tx<'_>, now: Millis, node: &str) -> R<Vec<i
 
 /// Puts one in-flight delivery back in the queue if it still may be
 /// (re-checked under its locks). Returns whether it did.
-pub(super) async fn recover_one(tx: &Tx<'_>, id: i64, now: Millis, node: &str) -> R<bool> {
+pub(super) async fn recover_one(tx: &Tx<'_>, id: i64, now: Millis, own: Option<&str>) -> R<bool> {
     let cur = current(tx, id).await?;
     let lease = row(
         tx,
@@ -695,7 +697,7 @@ pub(super) async fn recover_one(tx: &Tx<'_>, id: i64, now: Millis, node: &str) -
     .flatten();
     let expired = lease.is_none_or(|l| l <= now);
     if cur.state != DeliveryState::InFlight
-        || !(expired || cur.lease_owner.as_deref() == Some(node))
+        || !(expired || (own.is_some() && cur.lease_owner.as_deref() == own))
     {
         return Ok(false);
     }

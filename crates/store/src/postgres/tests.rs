@@ -1001,6 +1001,40 @@ async fn two_nodes_claim_each_delivery_once_and_keep_the_order() {
     b.close().await.unwrap();
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_running_node_takes_over_only_expired_leases_and_never_its_own_live_claims() {
+    let db = TestDb::new().await;
+    let mut o = opts("a");
+    o.lease_ms = 1000;
+    let a = PgStore::connect(&db.url, o).await.unwrap();
+    let mut o = opts("b");
+    o.lease_ms = 1000;
+    let b = PgStore::connect(&db.url, o).await.unwrap();
+    a.submit(routed("m1", 10, "p1", &["R"])).await.unwrap();
+    a.submit(routed("m2", 11, "p2", &["R"])).await.unwrap();
+    let id1 = ids_of(&a, "m1").await[0];
+    let id2 = ids_of(&a, "m2").await[0];
+    assert_eq!(a.claim(vec![id1], 100).await.unwrap(), vec![id1]);
+    assert_eq!(b.claim(vec![id2], 500).await.unwrap(), vec![id2]);
+    // Before any lease runs out nothing moves, on either node: unlike
+    // `recover`, the sweep never takes back a node's own live claim.
+    assert_eq!(a.reclaim_expired(1099).await.unwrap(), 0);
+    assert_eq!(b.reclaim_expired(1099).await.unwrap(), 0);
+    // a's lease ran out (a froze or died): b takes it over; b's own live
+    // claim stays.
+    assert_eq!(b.reclaim_expired(1100).await.unwrap(), 1);
+    assert_eq!(b.delivery(id1).await.unwrap().unwrap().0.state, D::Queued);
+    assert_eq!(b.delivery(id2).await.unwrap().unwrap().0.state, D::InFlight);
+    // Taken over once: a second sweep (on any node) finds nothing.
+    assert_eq!(a.reclaim_expired(1101).await.unwrap(), 0);
+    // b's own claim, once expired, is taken back like any other.
+    assert_eq!(a.reclaim_expired(1500).await.unwrap(), 1);
+    assert_eq!(a.delivery(id2).await.unwrap().unwrap().0.state, D::Queued);
+    let (_, events) = a.delivery(id1).await.unwrap().unwrap();
+    let last = events.last().unwrap();
+    assert_eq!((last.from, last.to), (Some(D::InFlight), D::Queued));
+}
+
 #[tokio::test]
 async fn leases_are_taken_over_only_when_expired_and_late_finishes_change_nothing() {
     let db = TestDb::new().await;
