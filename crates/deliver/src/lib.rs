@@ -600,7 +600,9 @@ impl<S: Store> Deliverer<S> {
         Ok(client)
     }
 
-    /// Flags deliveries whose AppRec is overdue, every `sweep_secs`.
+    /// Every `sweep_secs`: takes over deliveries whose node's lease ran out
+    /// (a store shared by several nodes), flags deliveries whose AppRec is
+    /// overdue, and checks the queues' age.
     async fn sweep(self: Arc<Self>) {
         let every = Duration::from_secs(self.cfg.sweep_secs.max(1));
         let timeout =
@@ -608,6 +610,18 @@ impl<S: Store> Deliverer<S> {
         loop {
             tokio::time::sleep(every).await;
             let now = self.clock.now();
+            match self.store.reclaim_expired(now).await {
+                Ok(0) => {}
+                Ok(n) => {
+                    tracing::warn!(
+                        deliveries = n,
+                        "deliveries claimed by a node whose lease ran out are sent again"
+                    );
+                    self.wake.notify_one();
+                }
+                Err(StoreError::Closed) => return,
+                Err(e) => tracing::error!(error = %e, "could not take over expired leases"),
+            }
             match self
                 .store
                 .flag_overdue(now, now.saturating_sub(timeout))

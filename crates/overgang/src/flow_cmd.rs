@@ -56,13 +56,11 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn open(args: &Args) -> anyhow::Result<(Config, overgang_store::sqlite::SqliteStore)> {
+async fn open(args: &Args) -> anyhow::Result<(Config, overgang_store::AnyStore)> {
     let config = Config::load(args.config.as_deref(), std::env::vars())?;
-    let store = overgang_store::sqlite::SqliteStore::open(
-        &config.store.data,
-        overgang_store::sqlite::SqliteOptions::default(),
-    )
-    .with_context(|| format!("{}: could not open the store", config.store.data.display()))?;
+    let store = overgang_server::open_store(&config.store)
+        .await
+        .context("could not open the store")?;
     Ok((config, store))
 }
 
@@ -76,7 +74,7 @@ struct Counts {
 }
 
 async fn rebuild(args: &Args) -> anyhow::Result<ExitCode> {
-    let (config, store) = open(args)?;
+    let (config, store) = open(args).await?;
     let registry =
         overgang_server::registry::RegistryHandle::load(config.registry.file.as_deref())?.current();
     let limits = overgang_xml::Limits {
@@ -157,7 +155,7 @@ async fn rebuild(args: &Args) -> anyhow::Result<ExitCode> {
 }
 
 async fn stays(a: &StaysArgs) -> anyhow::Result<ExitCode> {
-    let (_, store) = open(&a.args)?;
+    let (_, store) = open(&a.args).await?;
     let facts = overgang_server::flow::facts_of_rows(store.flow_facts(0, None).await?);
     store.close().await?;
     let flow = overgang_flow::stays(&facts);

@@ -128,23 +128,55 @@ pub struct TlsConfig {
     pub client_ca: Option<PathBuf>,
 }
 
+/// Which store backend keeps the messages.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// The embedded store: one file set under `data`, one gateway node.
+    #[default]
+    Sqlite,
+    /// A shared PostgreSQL database at `url`: one or several nodes.
+    Postgres,
+}
+
 #[derive(Clone, Debug, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
-    /// Directory of the embedded store.
+    /// `sqlite` (default) or `postgres`.
+    pub kind: StoreKind,
+    /// Directory of the embedded store (`kind = "sqlite"`).
     pub data: PathBuf,
     /// Commit concurrent requests together (one fsync for many messages).
     pub group_commit: bool,
     /// Most messages in one group.
     pub max_batch: usize,
+    /// The PostgreSQL database (`kind = "postgres"`), e.g.
+    /// `postgres://overgang@db.example:5432/overgang?sslmode=require`. It
+    /// may hold a password: keep it out of the file
+    /// (`OVERGANG_STORE__URL`).
+    pub url: Option<String>,
+    /// Connections to PostgreSQL this node keeps at most.
+    pub pool_size: usize,
+    /// This node's name in delivery leases (`kind = "postgres"`); default:
+    /// the host name and process id. Give each node its own.
+    pub node_id: Option<String>,
+    /// How long a node's claim on a delivery holds (`kind = "postgres"`):
+    /// when a node dies mid-delivery, another node takes the delivery over
+    /// after this. Longer than `delivery.timeout_secs`.
+    pub lease_secs: u64,
 }
 
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
+            kind: StoreKind::Sqlite,
             data: PathBuf::from("data"),
             group_commit: true,
             max_batch: 256,
+            url: None,
+            pool_size: 16,
+            node_id: None,
+            lease_secs: 120,
         }
     }
 }
@@ -488,6 +520,30 @@ impl Config {
                     self.server.listen
                 ),
             ));
+        }
+        match self.store.kind {
+            StoreKind::Sqlite => {}
+            StoreKind::Postgres => {
+                if self.store.url.as_deref().unwrap_or("").is_empty() {
+                    return Err(bad(
+                        "store.url",
+                        "is required with store.kind = \"postgres\" (or OVERGANG_STORE__URL)"
+                            .into(),
+                    ));
+                }
+                if self.store.pool_size == 0 {
+                    return Err(bad("store.pool_size", "must be at least 1".into()));
+                }
+                if self.store.lease_secs <= self.delivery.timeout_secs {
+                    return Err(bad(
+                        "store.lease_secs",
+                        format!(
+                            "is {} s, not longer than delivery.timeout_secs ({} s): another node could take over an attempt still under way",
+                            self.store.lease_secs, self.delivery.timeout_secs
+                        ),
+                    ));
+                }
+            }
         }
         if self.server.max_connections == 0 {
             return Err(bad("server.max_connections", "must be at least 1".into()));

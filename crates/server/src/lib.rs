@@ -74,17 +74,48 @@ pub struct Gateway {
     app: axum::Router,
     tls: Option<Arc<rustls::ServerConfig>>,
     systems: Arc<auth::Systems>,
-    state: Arc<app::AppState<overgang_store::sqlite::SqliteStore>>,
+    state: Arc<app::AppState<overgang_store::AnyStore>>,
     /// The delivery stage (`None` when `delivery.enabled = false`).
-    deliverer: Option<Arc<overgang_deliver::Deliverer<overgang_store::sqlite::SqliteStore>>>,
+    deliverer: Option<Arc<overgang_deliver::Deliverer<overgang_store::AnyStore>>>,
     /// The retention sweeper (`None` when it has nothing to do).
-    sweeper: Option<Arc<retention::Sweeper<overgang_store::sqlite::SqliteStore>>>,
+    sweeper: Option<Arc<retention::Sweeper<overgang_store::AnyStore>>>,
     /// The flow webhook's notifier (`None` without `flow.webhook_url`).
-    notifier: Option<Arc<flow_webhook::Notifier<overgang_store::sqlite::SqliteStore>>>,
+    notifier: Option<Arc<flow_webhook::Notifier<overgang_store::AnyStore>>>,
     opts: listener::ListenOptions,
     scheme: &'static str,
     registry_poll: Duration,
     request_timeout: Duration,
+}
+
+/// Opens the store the configuration names: the embedded SQLite store
+/// under `data`, or the PostgreSQL database at `url` (its migrations run
+/// first, under a lock, so several nodes may start at once).
+pub async fn open_store(c: &config::StoreConfig) -> Result<overgang_store::AnyStore, ServerError> {
+    match c.kind {
+        config::StoreKind::Sqlite => Ok(overgang_store::sqlite::SqliteStore::open(
+            &c.data,
+            overgang_store::sqlite::SqliteOptions {
+                group_commit: c.group_commit,
+                max_batch: c.max_batch.max(1),
+                ..Default::default()
+            },
+        )?
+        .into()),
+        config::StoreKind::Postgres => {
+            let url = c.url.as_deref().unwrap_or_default();
+            let mut opts = overgang_store::postgres::PgOptions {
+                pool_size: c.pool_size.max(1),
+                lease_ms: i64::try_from(c.lease_secs.saturating_mul(1000)).unwrap_or(i64::MAX),
+                ..Default::default()
+            };
+            if let Some(id) = &c.node_id {
+                opts.node_id = id.clone();
+            }
+            Ok(overgang_store::postgres::PgStore::connect(url, opts)
+                .await?
+                .into())
+        }
+    }
 }
 
 /// What [`Gateway::start`] reports for people: warnings about settings.
@@ -147,19 +178,12 @@ impl Gateway {
             )?),
             None => None,
         };
-        let store = Arc::new(overgang_store::sqlite::SqliteStore::open(
-            &config.store.data,
-            overgang_store::sqlite::SqliteOptions {
-                group_commit: config.store.group_commit,
-                max_batch: config.store.max_batch.max(1),
-                ..Default::default()
-            },
-        )?);
+        let store = Arc::new(open_store(&config.store).await?);
         let sweeper = {
             use overgang_store::Store;
             let r = &config.retention;
             let space = store.space().await?;
-            if r.deletes() && !space.incremental {
+            if r.deletes() && !space.incremental && store.as_sqlite().is_some() {
                 warnings.push(
                     "the store is not in incremental auto-vacuum mode: space of deleted messages is reused, but the file does not shrink (docs/RELIABILITY.md, Retention)".into(),
                 );

@@ -324,7 +324,9 @@ pub struct DeliveryStats {
     pub by_state: Vec<(DeliveryState, u64)>,
     /// Among message deliveries answered at or after `since`: how many, and
     /// the time from the message's arrival to the receiver's AppRec
-    /// (milliseconds; p50, p90, p99, max).
+    /// (milliseconds; p50, p90, p99, max). A percentile `q` is the value at
+    /// index `round((n - 1) × q)` of the sorted latencies (the store suite's
+    /// `stats_count_states_and_latencies` pins it).
     pub answered: u64,
     pub latency_ms: Option<[i64; 4]>,
 }

@@ -3,8 +3,9 @@
 //! The gateway keeps every message it has answered: the original bytes, what
 //! it read from them (metadata, never patient content in clear), its
 //! findings, the AppRec it sent, and an append-only history of state changes.
-//! [`Store`] is the contract; [`sqlite::SqliteStore`] is the embedded backend
-//! (a PostgreSQL backend implements the same trait later).
+//! [`Store`] is the contract; [`sqlite::SqliteStore`] is the embedded backend,
+//! and `postgres::PgStore` (cargo feature `postgres`) the backend for several
+//! gateway nodes sharing one PostgreSQL database.
 //!
 //! The one promise that matters: when [`Store::submit`] returns `Ok`, the
 //! message and its first history entry are durably committed (fsync), so the
@@ -14,16 +15,32 @@
 //!
 //! The store does not parse messages and does not know the message model: it
 //! stores what the intake stage hands it. It never logs content.
+//!
+//! What every backend must do is written down as a test suite, `suite`
+//! (with the `suite` feature, or in this crate's tests): one generic test
+//! function per part of the contract, and `store_suite!` to run them all
+//! against a backend.
 
 use std::future::Future;
 
+pub mod any;
 pub mod delivery;
 pub mod gauges;
 pub mod ops;
 pub mod people;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 pub mod retention;
 pub mod sqlite;
+#[cfg(any(test, feature = "suite"))]
+pub mod suite;
 
+// So that `overgang_store::store_suite!` reads the same inside this crate
+// (a backend's tests here) as outside it.
+#[cfg(any(test, feature = "suite"))]
+extern crate self as overgang_store;
+
+pub use any::AnyStore;
 pub use delivery::{
     Alert, Attempt, AttemptResult, Delivery, DeliveryEvent, DeliveryKind, DeliveryQuery,
     DeliveryState, DeliveryStats, Due, NewDelivery, NewReceipt, OperatorAction, Receipt,
@@ -402,6 +419,17 @@ pub trait Store: Send + Sync + 'static {
     /// stop or a crash) goes back to `queued`, due at `now`. Returns how many.
     fn recover(&self, now: Millis) -> impl Future<Output = Result<u64, StoreError>> + Send;
 
+    /// While running, on a store several nodes share: every `in_flight`
+    /// delivery whose claim's lease ran out at or before `now` (the node
+    /// that claimed it died or froze mid-attempt) goes back to `queued`, due
+    /// at `now`, as [`Store::recover`] does for a node's own cut-off
+    /// attempts at start. Live claims of any node are left alone. Returns
+    /// how many. A store only one node uses has no leases: 0.
+    fn reclaim_expired(&self, now: Millis) -> impl Future<Output = Result<u64, StoreError>> + Send {
+        let _ = now;
+        async { Ok(0) }
+    }
+
     /// The delivery an asynchronous AppRec answers: the newest message
     /// delivery whose message has `MsgId` `original_msg_id` and whose
     /// receiver is one of `receiver_hers`.
@@ -481,7 +509,8 @@ pub trait Store: Send + Sync + 'static {
         at: Millis,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// The newest alerts first, at most `limit`.
+    /// The newest alerts first (in the order they were raised), at most
+    /// `limit`.
     fn alerts(&self, limit: u32) -> impl Future<Output = Result<Vec<Alert>, StoreError>> + Send;
 
     /// Counts by state, and arrival-to-AppRec latencies since `since`.
@@ -528,6 +557,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<FlowFactRow>, StoreError>> + Send;
 
     /// Writes (or replaces) messages' flow facts: `overgang flow rebuild`.
+    /// Rows of messages the store does not have, or has deleted, are
+    /// skipped.
     fn set_flow_facts(
         &self,
         rows: Vec<FlowFactRow>,

@@ -1703,4 +1703,6 @@ mod queue_tests;
 #[cfg(test)]
 mod retention_tests;
 #[cfg(test)]
+mod suite_sqlite;
+#[cfg(test)]
 mod tests;
