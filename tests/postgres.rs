@@ -4,87 +4,25 @@
 //! node that loses its database answers 503 and recovers by itself when the
 //! database comes back.
 //!
-//! Each test makes its own database on the server named by
-//! `OVERGANG_TEST_PG` (default `postgres://postgres@127.0.0.1:5432/postgres`,
-//! trust authentication, as in CI) with `psql`, and drops it at the end.
-//! Without a reachable server the tests fail; they are not skipped.
+//! Each test makes its own database (`tests/support/pg.rs`) and drops it at
+//! the end. Without a reachable server the tests fail; they are not skipped.
 
 mod support {
     pub mod corpus;
     pub mod patients;
+    pub mod pg;
     pub mod server;
     pub mod tempdir;
     pub mod wait;
 }
 
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use support::pg::{psql, Db};
 use support::server::{client, fresh, post_message, test_config, Server, TempDir, DEMO_TOKEN};
 use support::wait::eventually;
-
-fn server_url() -> String {
-    std::env::var("OVERGANG_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Runs SQL as the server's superuser on its maintenance database.
-fn psql(sql: &str) {
-    let out = Command::new("psql")
-        .arg(server_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
-        .output()
-        .expect("psql (Debian package postgresql-client) must be installed");
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running at {}?): {}",
-        server_url(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// A fresh database, dropped (with its sessions) when the test ends.
-struct Db {
-    name: String,
-}
-
-impl Db {
-    fn new() -> Db {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "overgang_e2e_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql(&format!("CREATE DATABASE {name}"));
-        Db { name }
-    }
-
-    /// The database's URL: the server's, with this database's name.
-    fn url(&self) -> String {
-        let base = server_url();
-        let cut = base.rfind('/').map(|i| i + 1).unwrap_or(base.len());
-        let (head, tail) = base.split_at(cut);
-        let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
-        format!("{head}{}{query}", self.name)
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        psql(&format!(
-            "ALTER DATABASE {} ALLOW_CONNECTIONS true",
-            self.name
-        ));
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
 
 fn start(db: &Db, tmp: &TempDir, node: &str) -> Server {
     // Delivery off: the messages stay queued, so what is stored has a fixed
