@@ -65,6 +65,17 @@
 //! event only and leaves the newer state alone, as for a delivery answered
 //! or cancelled meanwhile.
 //!
+//! # Wake-ups and reloads
+//!
+//! Transactions that make deliveries due (routed deliveries stored, a
+//! receipt's delivery, a replay, a takeover) `NOTIFY overgang_deliveries`
+//! on commit, and every store keeps one `LISTEN` connection outside its
+//! pool ([`listen`]) that gives [`Store::wakeups`] a permit: the delivery
+//! stages of all nodes wake at once instead of at their next poll.
+//! [`Store::announce_reload`] sends `NOTIFY overgang_reload` and
+//! [`Store::reloads`] hears it on every node. Notifications only save
+//! time; polling stays the fallback while the connection is down.
+//!
 //! # Space
 //!
 //! PostgreSQL manages its own space (autovacuum): [`Store::space`] reports
