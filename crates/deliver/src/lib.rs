@@ -297,6 +297,9 @@ impl<S: Store> Deliverer<S> {
             Err(e) => tracing::error!(error = %e, "could not recover deliveries in flight"),
         }
         let slots = Arc::new(Semaphore::new(self.cfg.concurrency.max(1)));
+        // Wake-ups from the other nodes sharing the store (PostgreSQL's
+        // LISTEN/NOTIFY); none on a store of this process alone.
+        let remote = self.store.wakeups();
         let sweeper = tokio::spawn(self.clone().sweep());
         tokio::pin!(shutdown);
         loop {
@@ -312,6 +315,13 @@ impl<S: Store> Deliverer<S> {
             tokio::select! {
                 _ = &mut shutdown => break,
                 _ = self.wake.notified() => {}
+                // Another node made deliveries due (a shared store).
+                _ = async {
+                    match &remote {
+                        Some(n) => n.notified().await,
+                        None => std::future::pending().await,
+                    }
+                } => {}
                 _ = tokio::time::sleep(pause) => {}
             }
         }

@@ -1328,7 +1328,14 @@ async fn reload_registry<S: Store>(
     let result = tokio::task::spawn_blocking(move || handle.reload(Trigger::Api)).await;
     tracing::info!(system = %system.name, "registry reload asked for");
     match result {
-        Ok(Ok(_)) => json_response(StatusCode::OK, state.registry.status_json(), None),
+        Ok(Ok(_)) => {
+            // The other nodes sharing the store read the (shared) file
+            // again too; this node's reload stands either way.
+            if let Err(e) = state.store.announce_reload().await {
+                tracing::warn!(error = %e, "could not tell the other nodes to reload the registry");
+            }
+            json_response(StatusCode::OK, state.registry.status_json(), None)
+        }
         Ok(Err(e)) => {
             registry_refused(&state, &e).await;
             json_response(

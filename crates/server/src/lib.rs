@@ -335,6 +335,7 @@ impl Gateway {
         let watcher = tokio::spawn(registry::watch(
             self.state.registry.clone(),
             self.registry_poll,
+            self.state.store.reloads(),
             move |error| {
                 let st = alert_state.clone();
                 tokio::spawn(async move { app::registry_refused(&st, &error).await });

@@ -8,7 +8,10 @@
 //! - when the file's modification time or size changes (polled every
 //!   `registry.poll_secs`, default 5; 0 turns polling off),
 //! - on SIGHUP,
-//! - on `POST /api/v1/admin/registry/reload` (a system with `admin = true`).
+//! - on `POST /api/v1/admin/registry/reload` (a system with `admin = true`),
+//!   which on a shared store (PostgreSQL) also asks every other node to
+//!   reload its file ([`overgang_store::Store::announce_reload`]),
+//! - when another node asks that ([`overgang_store::Store::reloads`]).
 //!
 //! A file that does not read or does not check leaves the current registry
 //! in place; the error (file:line, never a secret's value) is logged and
@@ -70,6 +73,9 @@ pub enum Trigger {
     FileChanged,
     Sighup,
     Api,
+    /// Another node sharing the store reloaded through its admin API
+    /// (PostgreSQL's `NOTIFY overgang_reload`).
+    Peer,
 }
 
 impl Trigger {
@@ -78,6 +84,7 @@ impl Trigger {
             Trigger::FileChanged => "file changed",
             Trigger::Sighup => "SIGHUP",
             Trigger::Api => "admin API",
+            Trigger::Peer => "another node's admin API",
         }
     }
 }
@@ -214,12 +221,15 @@ impl overgang_deliver::Directory for RegistryHandle {
     }
 }
 
-/// Reloads the registry when its file changes (every `poll`, unless zero)
-/// and on SIGHUP, until the task is aborted. A refused file is passed to
-/// `failed` (which raises an alert).
+/// Reloads the registry when its file changes (every `poll`, unless zero),
+/// on SIGHUP and when `peers` gets a permit (a reload announced by a node
+/// sharing the store, [`overgang_store::Store::reloads`]), until the task
+/// is aborted. A refused file is passed to `failed` (which raises an
+/// alert).
 pub async fn watch(
     handle: Arc<RegistryHandle>,
     poll: Duration,
+    peers: Option<Arc<tokio::sync::Notify>>,
     failed: impl Fn(String) + Send + Sync + 'static,
 ) {
     if handle.path().is_none() {
@@ -255,8 +265,15 @@ pub async fn watch(
                 None => std::future::pending::<()>().await,
             }
         };
+        let peer_fut = async {
+            match &peers {
+                Some(n) => n.notified().await,
+                None => std::future::pending::<()>().await,
+            }
+        };
         let trigger = tokio::select! {
             _ = hup_fut => Some(Trigger::Sighup),
+            _ = peer_fut => Some(Trigger::Peer),
             _ = tick_fut => {
                 let h = handle.clone();
                 let changed = tokio::task::spawn_blocking(move || h.changed_on_disk())

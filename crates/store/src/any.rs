@@ -222,6 +222,26 @@ impl Store for AnyStore {
         delegate!(self, s => s.ready())
     }
 
+    fn wakeups(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        match self {
+            AnyStore::Sqlite(s) => s.wakeups(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.wakeups(),
+        }
+    }
+
+    fn reloads(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        match self {
+            AnyStore::Sqlite(s) => s.reloads(),
+            #[cfg(feature = "postgres")]
+            AnyStore::Postgres(s) => s.reloads(),
+        }
+    }
+
+    async fn announce_reload(&self) -> Result<(), StoreError> {
+        delegate!(self, s => s.announce_reload())
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         delegate!(self, s => s.close())
     }

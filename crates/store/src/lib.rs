@@ -567,6 +567,29 @@ pub trait Store: Send + Sync + 'static {
     /// Whether the store is open and answers (a cheap read).
     fn ready(&self) -> impl Future<Output = bool> + Send;
 
+    /// A notify that gets a permit when another process sharing the store
+    /// made deliveries due (PostgreSQL: `LISTEN overgang_deliveries`), so
+    /// the delivery stage wakes at once instead of at its next poll.
+    /// `None` (the default) for a store only this process writes.
+    fn wakeups(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// A notify that gets a permit when some process sharing the store
+    /// asked for the registry file to be reloaded ([`Store::announce_reload`];
+    /// PostgreSQL: `LISTEN overgang_reload`). `None` (the default) for a
+    /// store of one process.
+    fn reloads(&self) -> Option<std::sync::Arc<tokio::sync::Notify>> {
+        None
+    }
+
+    /// Asks every process sharing the store (this one included) to reload
+    /// its registry file (PostgreSQL: `NOTIFY overgang_reload,
+    /// 'registry'`). Nothing to do (the default) for a store of one process.
+    fn announce_reload(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        std::future::ready(Ok(()))
+    }
+
     /// Finishes pending writes and closes the store; later calls fail with
     /// [`StoreError::Closed`].
     fn close(&self) -> impl Future<Output = Result<(), StoreError>> + Send;

@@ -65,6 +65,17 @@
 //! event only and leaves the newer state alone, as for a delivery answered
 //! or cancelled meanwhile.
 //!
+//! # Wake-ups and reloads
+//!
+//! Transactions that make deliveries due (routed deliveries stored, a
+//! receipt's delivery, a replay, a takeover) `NOTIFY overgang_deliveries`
+//! on commit, and every store keeps one `LISTEN` connection outside its
+//! pool ([`listen`]) that gives [`Store::wakeups`] a permit: the delivery
+//! stages of all nodes wake at once instead of at their next poll.
+//! [`Store::announce_reload`] sends `NOTIFY overgang_reload` and
+//! [`Store::reloads`] hears it on every node. Notifications only save
+//! time; polling stays the fallback while the connection is down.
+//!
 //! # Space
 //!
 //! PostgreSQL manages its own space (autovacuum): [`Store::space`] reports
@@ -93,6 +104,7 @@ use crate::{
     Transition, WorkQuery,
 };
 
+pub mod listen;
 mod messages;
 mod people;
 mod queue;
@@ -184,6 +196,18 @@ struct Inner {
     /// finished: an attempt whose delivery was claimed again meanwhile is
     /// stale.
     claims: Mutex<HashMap<i64, i32>>,
+    /// What the `LISTEN` connection wakes ([`listen`]).
+    wakeups: listen::Wakeups,
+    /// The task that keeps the `LISTEN` connection.
+    listener: Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        if let Some(h) = self.listener.get_mut().ok().and_then(Option::take) {
+            h.abort();
+        }
+    }
 }
 
 /// An error inside the backend: the database's own (retried when it is a
@@ -334,6 +358,16 @@ impl PgStore {
     /// [`PgOptions::tls_ca_file`]; without it (`disable`, or libpq's
     /// default `prefer`) the connection is plain.
     pub async fn connect(url: &str, opts: PgOptions) -> Result<PgStore, StoreError> {
+        Self::connect_upto(url, opts, schema::MIGRATIONS.len()).await
+    }
+
+    /// [`PgStore::connect`] that brings the schema to version `upto` at
+    /// most: what an older program would leave (for the migration tests).
+    pub(crate) async fn connect_upto(
+        url: &str,
+        opts: PgOptions,
+        upto: usize,
+    ) -> Result<PgStore, StoreError> {
         let open_err = |reason: String| StoreError::Open {
             path: redact(url),
             reason,
@@ -358,6 +392,8 @@ impl PgStore {
         let mgr_config = ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         };
+        let listen_config = config.clone();
+        let mut connector = listen::Connector::Plain;
         let mgr = if config.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
             let roots = match &opts.tls_ca_file {
                 None => rustls::RootCertStore {
@@ -387,11 +423,9 @@ impl PgStore {
                 .map_err(|e| open_err(format!("TLS: {e}")))?
                 .with_root_certificates(roots)
                 .with_no_client_auth();
-            Manager::from_config(
-                config,
-                tokio_postgres_rustls::MakeRustlsConnect::new(tls),
-                mgr_config,
-            )
+            let make = tokio_postgres_rustls::MakeRustlsConnect::new(tls);
+            connector = listen::Connector::Tls(make.clone());
+            Manager::from_config(config, make, mgr_config)
         } else {
             Manager::from_config(config, tokio_postgres::NoTls, mgr_config)
         };
@@ -411,14 +445,26 @@ impl PgStore {
                 node_id: opts.node_id,
                 ready_timeout: opts.ready_timeout,
                 claims: Mutex::new(HashMap::new()),
+                wakeups: listen::Wakeups::default(),
+                listener: Mutex::new(None),
             }),
         };
-        store.migrate().await.map_err(|e| {
+        store.migrate(upto).await.map_err(|e| {
             open_err(match e {
                 StoreError::Database(why) => why,
                 other => other.to_string(),
             })
         })?;
+        let task = tokio::spawn(listen::run(
+            listen_config,
+            connector,
+            store.inner.wakeups.clone(),
+        ));
+        *store
+            .inner
+            .listener
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(task);
         Ok(store)
     }
 
@@ -468,7 +514,7 @@ impl PgStore {
         })
     }
 
-    async fn migrate(&self) -> Result<(), StoreError> {
+    async fn migrate(&self, upto: usize) -> Result<(), StoreError> {
         let mut client = self.client().await?;
         let r: R<()> = async {
             let tx = client.transaction().await?;
@@ -491,7 +537,12 @@ impl PgStore {
                 ))));
             }
             let done = usize::try_from(version).unwrap_or(0);
-            for (i, step) in schema::MIGRATIONS.iter().enumerate().skip(done) {
+            for (i, step) in schema::MIGRATIONS
+                .iter()
+                .enumerate()
+                .take(upto)
+                .skip(done)
+            {
                 tx.batch_execute(step).await?;
                 let v = i32::try_from(i + 1).unwrap_or(i32::MAX);
                 tx.execute(
@@ -526,6 +577,13 @@ impl PgStore {
     fn lock_claims(&self) -> std::sync::MutexGuard<'_, HashMap<i64, i32>> {
         self.inner
             .claims
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn lock_listener(&self) -> std::sync::MutexGuard<'_, Option<tokio::task::JoinHandle<()>>> {
+        self.inner
+            .listener
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
@@ -771,9 +829,31 @@ impl Store for PgStore {
         )
     }
 
+    fn wakeups(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.inner.wakeups.deliveries.clone())
+    }
+
+    /// A permit whenever some node announced a registry reload (channel
+    /// [`listen::RELOAD`]), and after the listening connection was lost
+    /// and made again.
+    fn reloads(&self) -> Option<Arc<tokio::sync::Notify>> {
+        Some(self.inner.wakeups.reload.clone())
+    }
+
+    /// `NOTIFY overgang_reload, 'registry'`: every node (this one
+    /// included) reloads its registry file.
+    async fn announce_reload(&self) -> Result<(), StoreError> {
+        in_tx!(self, |tx| {
+            rows(&tx, "SELECT pg_notify('overgang_reload', 'registry')", &[]).await?;
+        })
+    }
+
     async fn close(&self) -> Result<(), StoreError> {
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Err(StoreError::Closed);
+        }
+        if let Some(h) = self.lock_listener().take() {
+            h.abort();
         }
         self.inner.pool.close();
         Ok(())

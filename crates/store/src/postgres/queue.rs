@@ -192,6 +192,14 @@ async fn release_next(tx: &Tx<'_>, receiver: &str, patient: Option<&str>) -> R<(
 /// Inserts a message's deliveries (its row is already there), each behind
 /// what is queued for its pair. The pairs' locks are taken first, in a
 /// fixed order.
+/// Wakes every node's delivery stage when this transaction commits
+/// (`pg_notify` on [`super::listen::DELIVERIES`]; PostgreSQL sends it only
+/// on COMMIT, once per transaction however often it is called).
+pub(super) async fn notify_due(tx: &Tx<'_>) -> R<()> {
+    rows(tx, "SELECT pg_notify('overgang_deliveries', '')", &[]).await?;
+    Ok(())
+}
+
 pub(super) async fn insert_deliveries(
     tx: &Tx<'_>,
     message_id: &str,
@@ -234,6 +242,9 @@ pub(super) async fn insert_deliveries(
         .ok_or_else(|| StoreError::Database("an insert returned nothing".into()))?;
         let id: i64 = r.try_get(0)?;
         event(tx, id, at, actor, None, DeliveryState::Queued, &d.reason).await?;
+    }
+    if !deliveries.is_empty() {
+        notify_due(tx).await?;
     }
     Ok(())
 }
@@ -427,6 +438,7 @@ async fn insert_receipt(
             ),
         )
         .await?;
+        notify_due(tx).await?;
     }
     Ok(receipt_id)
 }
@@ -716,6 +728,7 @@ pub(super) async fn recover_one(tx: &Tx<'_>, id: i64, now: Millis, own: Option<&
         extra,
     )
     .await?;
+    notify_due(tx).await?;
     Ok(true)
 }
 
@@ -824,6 +837,7 @@ pub(super) async fn replay(tx: &Tx<'_>, a: &OperatorAction) -> R<DeliveryState> 
         extra,
     )
     .await?;
+    notify_due(tx).await?;
     Ok(DeliveryState::Queued)
 }
 

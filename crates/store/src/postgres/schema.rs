@@ -9,8 +9,9 @@
 //! order, as SQLite sorts, whatever the database's default collation.
 
 /// Version 1 is the whole schema of SQLite's version 8, plus the lease
-/// columns of deliveries.
-pub(super) const MIGRATIONS: &[&str] = &[r#"
+/// columns of deliveries. Version 2 tunes autovacuum for the queue table.
+pub(super) const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE FUNCTION overgang_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION '% is append-only', TG_TABLE_NAME;
@@ -245,4 +246,20 @@ CREATE TRIGGER access_log_append_only_d BEFORE DELETE ON access_log
     FOR EACH ROW EXECUTE FUNCTION overgang_access_log_delete();
 CREATE TRIGGER access_log_no_truncate BEFORE TRUNCATE ON access_log
     FOR EACH STATEMENT EXECUTE FUNCTION overgang_append_only();
-"#];
+"#,
+    // Version 2: the queue table is updated several times per delivery (queued
+    // → in flight → answered), so it gathers dead row versions much faster
+    // than the tables that only grow. Vacuum and analyse it after 2 % of its
+    // rows (plus 500) changed, not PostgreSQL's default 20 %, so the partial
+    // indexes of pending rows stay small and the planner's picture of the
+    // queue stays current. No data changes; `docs/DELIVERY.md` ("Several
+    // nodes").
+    r#"
+ALTER TABLE deliveries SET (
+    autovacuum_vacuum_scale_factor = 0.02,
+    autovacuum_vacuum_threshold = 500,
+    autovacuum_analyze_scale_factor = 0.02,
+    autovacuum_analyze_threshold = 500
+);
+"#,
+];

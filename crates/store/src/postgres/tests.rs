@@ -20,7 +20,17 @@
 //!   back once; sibling deliveries of one message finishing at once on
 //!   two nodes leave the message in the right state; holds racing a purge
 //!   on another node never end up on a deleted message.
-//! - **Migrations**: three connects at once; a newer schema is refused.
+//! - **Migrations**: three connects at once; a newer schema is refused; a
+//!   version-1 database with messages and deliveries (one in flight) in it
+//!   is migrated by a starting node and everything is still there and
+//!   delivered; three nodes starting at once on a version-1 database
+//!   migrate it once.
+//! - **Wake-ups**: routed deliveries stored, a receipt's delivery, a replay
+//!   and a reclaimed lease on one node give the other node's
+//!   [`Store::wakeups`] a permit (LISTEN/NOTIFY); a message without
+//!   deliveries does not; an announced reload reaches
+//!   [`Store::reloads`]; the listening connection comes back after it is
+//!   cut.
 //! - **Append-only**: history, delivery events and the access log refuse
 //!   changes in the database; the access log's cut-off lets old entries go.
 //! - **Errors**: an unreachable server is an `Open` error; a closed store
@@ -1612,4 +1622,257 @@ fn the_source_never_changes_append_only_rows() {
     // The access log's one delete is its retention, below the cut-off.
     let retention = &sources[4].1;
     assert_eq!(retention.matches("DELETE FROM ACCESS_LOG").count(), 1);
+}
+
+/// Whether `n` gets a permit within `within`.
+async fn woken(n: &tokio::sync::Notify, within: Duration) -> bool {
+    tokio::time::timeout(within, n.notified()).await.is_ok()
+}
+
+const SOON: Duration = Duration::from_secs(10);
+const QUIET: Duration = Duration::from_millis(400);
+
+#[tokio::test(flavor = "multi_thread")]
+async fn work_made_due_on_one_node_wakes_the_other_through_listen_notify() {
+    let db = TestDb::new().await;
+    let mut o = opts("a");
+    o.lease_ms = 1000;
+    let a = PgStore::connect(&db.url, o).await.unwrap();
+    let mut o = opts("b");
+    o.lease_ms = 1000;
+    let b = PgStore::connect(&db.url, o).await.unwrap();
+    let (wa, wb) = (a.wakeups().unwrap(), b.wakeups().unwrap());
+    // Each listener gives one permit once it listens (work may have come
+    // while nobody listened); then nothing until something is due.
+    assert!(
+        woken(&wa, SOON).await && woken(&wb, SOON).await,
+        "listening"
+    );
+    assert!(!woken(&wb, QUIET).await, "a permit for nothing");
+
+    // Routed deliveries stored on a: b wakes (and a, its own listener).
+    a.submit(routed("m1", 10, "p", &["R"])).await.unwrap();
+    assert!(woken(&wb, SOON).await, "a submit with deliveries");
+    assert!(woken(&wa, SOON).await);
+    // A message without deliveries makes nothing due.
+    a.submit(message("m0", 11, Some("k0"), b"m0"))
+        .await
+        .unwrap();
+    assert!(!woken(&wb, QUIET).await, "a submit without deliveries");
+
+    // a claims and dies; b takes the expired lease over: a (were it alive)
+    // and b hear of it.
+    let id = ids_of(&a, "m1").await[0];
+    assert_eq!(a.claim(vec![id], 100).await.unwrap(), vec![id]);
+    assert!(!woken(&wa, QUIET).await, "a claim makes nothing due");
+    assert_eq!(b.reclaim_expired(1100).await.unwrap(), 1);
+    assert!(woken(&wa, SOON).await, "a reclaimed lease");
+    assert!(woken(&wb, SOON).await);
+
+    // b sends it; it is refused for good; an operator replays it on b: a
+    // wakes.
+    assert_eq!(b.claim(vec![id], 1200).await.unwrap(), vec![id]);
+    b.finish(attempt(
+        id,
+        1300,
+        AttemptResult::DeadLetter {
+            error: "refused".into(),
+        },
+    ))
+    .await
+    .unwrap();
+    assert!(!woken(&wa, QUIET).await, "a dead letter makes nothing due");
+    assert_eq!(b.replay(action(id, 1400)).await.unwrap(), D::Queued);
+    assert!(woken(&wa, SOON).await, "a replay");
+
+    // An asynchronous receipt with a callback: a delivery back to the
+    // sender, due at once.
+    assert_eq!(a.claim(vec![id], 1500).await.unwrap(), vec![id]);
+    a.finish(attempt(id, 1600, AttemptResult::Delivered))
+        .await
+        .unwrap();
+    let _ = woken(&wb, QUIET).await;
+    a.record_receipt(id, 1700, "R".into(), receipt(1, "ar-1", Some("S")))
+        .await
+        .unwrap();
+    assert!(woken(&wb, SOON).await, "a receipt's delivery to the sender");
+
+    // A reload announced on a reaches b (and a).
+    let (ra, rb) = (a.reloads().unwrap(), b.reloads().unwrap());
+    assert!(!woken(&rb, QUIET).await, "a reload nobody asked for");
+    a.announce_reload().await.unwrap();
+    assert!(woken(&rb, SOON).await, "an announced reload");
+    assert!(woken(&ra, SOON).await);
+
+    // b's listening connection is cut: it comes back by itself, says so
+    // (a permit on both, as something may have been missed) and hears a
+    // again.
+    let raw = db.raw().await;
+    let cut = raw
+        .query(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(cut.len(), 2, "one listening connection per store");
+    assert!(woken(&wb, SOON).await, "a permit after reconnecting");
+    assert!(woken(&rb, SOON).await, "a reload after reconnecting");
+    a.submit(routed("m2", 20, "p2", &["R"])).await.unwrap();
+    assert!(woken(&wb, SOON).await, "heard after reconnecting");
+
+    // Closed: the listener stops (no session of it is left).
+    a.close().await.unwrap();
+    b.close().await.unwrap();
+    let mut left = usize::MAX;
+    for _ in 0..50 {
+        left = raw
+            .query(
+                "SELECT pid FROM pg_stat_activity
+                 WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .len();
+        if left == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(left, 0, "listening sessions after close");
+}
+
+/// `deliveries`' storage parameters (`reloptions`), as text.
+async fn deliveries_options(db: &TestDb) -> String {
+    db.raw()
+        .await
+        .query_one(
+            "SELECT coalesce(array_to_string(reloptions, ','), '') FROM pg_class
+             WHERE relname = 'deliveries' AND relkind = 'r'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0)
+}
+
+async fn versions(db: &TestDb) -> Vec<(i32, i64)> {
+    db.raw()
+        .await
+        .query(
+            "SELECT version, applied_at FROM overgang_schema ORDER BY version",
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_version_1_database_with_work_in_it_is_migrated_and_still_delivers() {
+    assert_eq!(SCHEMA_VERSION, 2, "this test knows versions 1 and 2");
+    let db = TestDb::new().await;
+    // What the previous release left: schema 1, messages, deliveries
+    // waiting in order, one of them in flight when that node stopped.
+    let old = PgStore::connect_upto(&db.url, opts("n1"), 1).await.unwrap();
+    assert_eq!(old.schema_version().await.unwrap(), 1);
+    assert_eq!(deliveries_options(&db).await, "");
+    for i in 0..3 {
+        old.submit(routed(&format!("m{i}"), 10 + i, "p", &["R"]))
+            .await
+            .unwrap();
+    }
+    old.submit(routed("q", 20, "p2", &["R", "S"]))
+        .await
+        .unwrap();
+    old.submit(message("plain", 21, Some("k-plain"), b"plain"))
+        .await
+        .unwrap();
+    let first = ids_of(&old, "m0").await[0];
+    assert_eq!(old.claim(vec![first], 100).await.unwrap(), vec![first]);
+    old.close().await.unwrap();
+    let v1 = versions(&db).await;
+    assert_eq!(v1.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1]);
+
+    // The new release starts on it (same node id): schema 2, everything
+    // there, its cut-off attempt back in the queue, all delivered in order.
+    let new = PgStore::connect(&db.url, opts("n1")).await.unwrap();
+    assert_eq!(new.schema_version().await.unwrap(), 2);
+    let v2 = versions(&db).await;
+    assert_eq!(v2.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(v2[0], v1[0], "version 1 is not applied again");
+    let opts_now = deliveries_options(&db).await;
+    assert!(
+        opts_now.contains("autovacuum_vacuum_scale_factor=0.02"),
+        "{opts_now}"
+    );
+    for id in ["m0", "m1", "m2", "q", "plain"] {
+        assert!(new.get(id).await.unwrap().is_some(), "{id}");
+        assert!(new.original(id).await.unwrap().is_some(), "{id}");
+    }
+    assert_eq!(new.recover(200).await.unwrap(), 1);
+    let mut order = Vec::new();
+    for round in 0..20 {
+        let now = 300 + round * 10;
+        let due = due_ids(&new, now).await;
+        if due.is_empty() {
+            break;
+        }
+        for id in new.claim(due, now).await.unwrap() {
+            new.finish(attempt(id, now + 1, AttemptResult::Delivered))
+                .await
+                .unwrap();
+            order.push(id);
+        }
+    }
+    assert_eq!(order.len(), 5, "every delivery went: {order:?}");
+    let pair: Vec<i64> = [
+        ids_of(&new, "m0").await,
+        ids_of(&new, "m1").await,
+        ids_of(&new, "m2").await,
+    ]
+    .concat();
+    let went: Vec<i64> = order.iter().copied().filter(|i| pair.contains(i)).collect();
+    assert_eq!(went, pair, "the pair's order");
+    for id in ["m0", "m1", "m2", "q"] {
+        for (d, _) in new.deliveries_of(id).await.unwrap() {
+            assert_eq!(d.state, D::Delivered, "{id}");
+        }
+    }
+    new.close().await.unwrap();
+}
+
+#[tokio::test]
+async fn nodes_starting_at_once_on_a_version_1_database_migrate_it_once() {
+    let db = TestDb::new().await;
+    let old = PgStore::connect_upto(&db.url, opts("n0"), 1).await.unwrap();
+    old.submit(routed("m", 10, "p", &["R"])).await.unwrap();
+    old.close().await.unwrap();
+    let v1 = versions(&db).await;
+    let url = db.url.clone();
+    let tasks: Vec<_> = (0..3)
+        .map(|i| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::connect(&url, opts(&format!("n{i}"))).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for t in tasks {
+        stores.push(t.await.unwrap().expect("every node starts"));
+    }
+    let v = versions(&db).await;
+    assert_eq!(v.iter().map(|v| v.0).collect::<Vec<_>>(), vec![1, 2]);
+    assert_eq!(v[0], v1[0]);
+    for s in &stores {
+        assert_eq!(s.schema_version().await.unwrap(), 2);
+        assert!(s.get("m").await.unwrap().is_some());
+    }
+    assert_eq!(due_ids(&stores[2], 100).await.len(), 1);
+    for s in stores {
+        s.close().await.unwrap();
+    }
 }
