@@ -32,12 +32,13 @@
 //!   queue (an `in_flight → queued` event) no earlier than its lease ran
 //!   out, and a survivor logged that it took over expired leases.
 //!
-//! Each test makes its own database (see `tests/postgres.rs`) and drops it.
+//! Each test makes its own database (`tests/support/pg.rs`) and drops it.
 
 mod support {
     pub mod corpus;
     pub mod delivery;
     pub mod patients;
+    pub mod pg;
     pub mod server;
     pub mod simulator;
     pub mod tempdir;
@@ -46,8 +47,7 @@ mod support {
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,7 @@ use reqwest::StatusCode;
 use support::corpus::examples;
 use support::delivery::{arrival, arrived, registry_text, ALVDAL, ST_OLAV};
 use support::patients::{self, read, with_patient};
+use support::pg::Db;
 use support::server::{client, fresh, post_message, test_config_with_registry, Server, TempDir};
 use support::simulator::Simulator;
 use support::wait::eventually;
@@ -63,94 +64,6 @@ use support::wait::eventually;
 const LEASE_SECS: u64 = 4;
 /// How long the test waits for the nodes to get somewhere.
 const WAIT: Duration = Duration::from_secs(60);
-
-fn server_url() -> String {
-    std::env::var("OVERGANG_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Runs SQL with `psql` against `url`; the rows, each a list of columns.
-fn psql_at(url: &str, sql: &str) -> Vec<Vec<String>> {
-    let out = Command::new("psql")
-        .arg(url)
-        .args([
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-q",
-            "-A",
-            "-t",
-            "-F",
-            "\t",
-            "-c",
-            sql,
-        ])
-        .output()
-        .expect("psql (Debian package postgresql-client) must be installed");
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running at {}?): {}",
-        server_url(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|l| !l.is_empty())
-        .map(|l| l.split('\t').map(str::to_owned).collect())
-        .collect()
-}
-
-fn psql(sql: &str) {
-    psql_at(&server_url(), sql);
-}
-
-/// A fresh database, dropped (with its sessions) when the test ends.
-struct Db {
-    name: String,
-}
-
-impl Db {
-    fn new() -> Db {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "overgang_mn_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql(&format!("CREATE DATABASE {name}"));
-        Db { name }
-    }
-
-    fn url(&self) -> String {
-        let base = server_url();
-        let cut = base.rfind('/').map(|i| i + 1).unwrap_or(base.len());
-        let (head, tail) = base.split_at(cut);
-        let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
-        format!("{head}{}{query}", self.name)
-    }
-
-    fn rows(&self, sql: &str) -> Vec<Vec<String>> {
-        psql_at(&self.url(), sql)
-    }
-
-    /// A query's single number.
-    fn count(&self, sql: &str) -> u64 {
-        let rows = self.rows(sql);
-        rows.first()
-            .and_then(|r| r.first())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or_else(|| panic!("{sql}: {rows:?}"))
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
 
 /// Receiver simulators, the registry that points at them, a configuration
 /// every node shares, and the nodes.

@@ -13,11 +13,21 @@ pub fn server_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
-/// Runs SQL as the server's superuser on its maintenance database.
-pub fn psql(sql: &str) {
+/// Runs SQL with `psql` against `url`; the rows, each a list of columns.
+pub fn psql_at(url: &str, sql: &str) -> Vec<Vec<String>> {
     let out = Command::new("psql")
-        .arg(server_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c", sql])
+        .arg(url)
+        .args([
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-q",
+            "-A",
+            "-t",
+            "-F",
+            "\t",
+            "-c",
+            sql,
+        ])
         .output()
         .expect("psql (Debian package postgresql-client) must be installed");
     assert!(
@@ -26,6 +36,16 @@ pub fn psql(sql: &str) {
         server_url(),
         String::from_utf8_lossy(&out.stderr)
     );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| l.split('\t').map(str::to_owned).collect())
+        .collect()
+}
+
+/// Runs SQL as the server's superuser on its maintenance database.
+pub fn psql(sql: &str) {
+    psql_at(&server_url(), sql);
 }
 
 /// A fresh database, dropped (with its sessions) when the test ends.
@@ -53,6 +73,22 @@ impl Db {
         let (head, tail) = base.split_at(cut);
         let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
         format!("{head}{}{query}", self.name)
+    }
+}
+
+impl Db {
+    /// A query's rows in this database.
+    pub fn rows(&self, sql: &str) -> Vec<Vec<String>> {
+        psql_at(&self.url(), sql)
+    }
+
+    /// A query's single number.
+    pub fn count(&self, sql: &str) -> u64 {
+        let rows = self.rows(sql);
+        rows.first()
+            .and_then(|r| r.first())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or_else(|| panic!("{sql}: {rows:?}"))
     }
 }
 
