@@ -16,7 +16,19 @@ pub struct FlowState {
     pub window_days: u64,
     /// The last overdue counts of `/metrics` and when they were counted
     /// (`crate::flow_api::overdue_counts`).
-    pub metrics_cache: tokio::sync::Mutex<Option<(i64, crate::metrics::FlowOverdue)>>,
+    pub metrics_cache: std::sync::Mutex<Option<MetricsCount>>,
+    /// A count for `/metrics` is under way (one at a time).
+    pub metrics_counting: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One count of the overdue items for `/metrics`.
+#[derive(Clone, Debug)]
+pub struct MetricsCount {
+    /// The gateway's time the count is for.
+    pub at: i64,
+    /// How long the walk took (ms): the next waits ten times as long.
+    pub took_ms: i64,
+    pub counts: crate::metrics::FlowOverdue,
 }
 
 impl FlowState {
@@ -24,7 +36,8 @@ impl FlowState {
         FlowState {
             config,
             window_days,
-            metrics_cache: tokio::sync::Mutex::new(None),
+            metrics_cache: std::sync::Mutex::new(None),
+            metrics_counting: Default::default(),
         }
     }
 }
@@ -74,7 +87,15 @@ pub(crate) async fn for_each_page_of<S: Store>(
         };
         after = Some(last);
         size = next_page_size(size, rows.len(), patients.max(1));
-        visit(&overgang_flow::stays(&decode(rows)));
+        // Reading the facts and building the stays is the walk's CPU work:
+        // on a blocking thread, so the runtime's workers (intake) never
+        // wait for a page.
+        let flow = tokio::task::spawn_blocking(move || overgang_flow::stays(&decode(rows)))
+            .await
+            .map_err(|_| {
+                overgang_store::StoreError::Database("the flow walk's page task failed".into())
+            })?;
+        visit(&flow);
     }
 }
 

@@ -44,24 +44,64 @@ pub(crate) async fn flow_now<S: Store>(
         .map(|(_, flow)| flow)
 }
 
-/// How long `/metrics` serves the overdue counts it last counted: walking
-/// the whole flow costs what the window holds, and deadlines are hours
-/// apart, so a scrape every few seconds need not walk it every time.
+/// How long `/metrics` serves the overdue counts it last counted at least:
+/// walking the whole flow costs what the window holds, and deadlines are
+/// hours apart, so a scrape every few seconds need not walk it every time.
 const METRICS_FLOW_EVERY_MS: i64 = 60_000;
+/// A walk that took `d` is not started again before `d` times this: the
+/// walk's share of the machine stays under about a tenth however large the
+/// window grows (the soak: 700 000 messages in the window).
+const METRICS_FLOW_SHARE: i64 = 10;
 
 /// The overdue items (status `overdue`) counted by (rule, municipality),
 /// for the metric: no patient data. Counted page by page of patients
-/// (memory bounded by a page), at most once a minute.
+/// (memory bounded by a page), at most once a minute and then only after
+/// ten times the last walk's duration. A scrape never waits for a walk
+/// when there is an earlier count: it gets that one, and a new count
+/// starts in the background (one at a time). Only the very first scrape
+/// waits.
 pub(crate) async fn overdue_counts<S: Store>(
+    state: &Arc<AppState<S>>,
+    now: i64,
+) -> Result<crate::metrics::FlowOverdue, overgang_store::StoreError> {
+    let last = state
+        .flow
+        .metrics_cache
+        .lock()
+        .map(|c| c.clone())
+        .unwrap_or_else(|p| p.into_inner().clone());
+    match last {
+        Some(c) if fresh(&c, now) => Ok(c.counts),
+        Some(c) => {
+            if let Ok(guard) = state.flow.metrics_counting.clone().try_lock_owned() {
+                let st = state.clone();
+                tokio::spawn(async move {
+                    let _guard = guard;
+                    if let Err(e) = count_overdue(&st, now).await {
+                        tracing::warn!(error = %e, "metrics: the flow's overdue messages could not be counted");
+                    }
+                });
+            }
+            Ok(c.counts)
+        }
+        None => {
+            let _guard = state.flow.metrics_counting.lock().await;
+            count_overdue(state, now).await
+        }
+    }
+}
+
+fn fresh(c: &crate::flow::MetricsCount, now: i64) -> bool {
+    let every = METRICS_FLOW_EVERY_MS.max(c.took_ms.saturating_mul(METRICS_FLOW_SHARE));
+    (0..every).contains(&(now - c.at))
+}
+
+/// Walks the flow once and keeps the count for the next scrapes.
+async fn count_overdue<S: Store>(
     state: &AppState<S>,
     now: i64,
 ) -> Result<crate::metrics::FlowOverdue, overgang_store::StoreError> {
-    let mut cache = state.flow.metrics_cache.lock().await;
-    if let Some((at, counts)) = cache.as_ref() {
-        if (0..METRICS_FLOW_EVERY_MS).contains(&(now - at)) {
-            return Ok(counts.clone());
-        }
-    }
+    let started = std::time::Instant::now();
     let mut out = crate::metrics::FlowOverdue {
         rules: state
             .flow
@@ -87,7 +127,16 @@ pub(crate) async fn overdue_counts<S: Store>(
         }
     })
     .await?;
-    *cache = Some((now, out.clone()));
+    let took_ms = i64::try_from(started.elapsed().as_millis()).unwrap_or(i64::MAX);
+    let count = crate::flow::MetricsCount {
+        at: now,
+        took_ms,
+        counts: out.clone(),
+    };
+    match state.flow.metrics_cache.lock() {
+        Ok(mut c) => *c = Some(count),
+        Err(p) => *p.into_inner() = Some(count),
+    }
     Ok(out)
 }
 
@@ -438,5 +487,32 @@ async fn unplaced<S: Store>(State(state): State<Arc<AppState<S>>>, _: Reader) ->
             None,
         ),
         Err(e) => store_unavailable(&e),
+    }
+}
+
+#[cfg(test)]
+mod metrics_count_tests {
+    use super::*;
+    use crate::flow::MetricsCount;
+
+    fn count(at: i64, took_ms: i64) -> MetricsCount {
+        MetricsCount {
+            at,
+            took_ms,
+            counts: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_count_is_kept_a_minute_or_ten_times_its_walk_whichever_is_longer() {
+        // A quick walk: a minute.
+        assert!(fresh(&count(0, 50), 59_999));
+        assert!(!fresh(&count(0, 50), 60_000));
+        // A walk of 30 s (a large window): five minutes, so the walk never
+        // takes more than about a tenth of the machine.
+        assert!(fresh(&count(0, 30_000), 299_999));
+        assert!(!fresh(&count(0, 30_000), 300_000));
+        // A clock that went back: counted again.
+        assert!(!fresh(&count(10_000, 50), 9_999));
     }
 }
