@@ -23,13 +23,14 @@
 
 mod support {
     pub mod corpus;
+    pub mod pg;
     pub mod server;
     pub mod tempdir;
 }
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -37,6 +38,7 @@ use overgang_store::Store;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
+use support::pg::{server_url, Db};
 use support::server::{client, fresh, post_message, test_config, Server, TempDir, DEMO_TOKEN};
 
 /// Messages posted (and answered 201) before the load and the backup start.
@@ -335,14 +337,8 @@ async fn a_sqlite_backup_taken_while_the_gateway_runs_restores_every_acknowledge
 
 // ---- PostgreSQL -----------------------------------------------------------------
 
-fn server_url() -> String {
-    std::env::var("OVERGANG_TEST_PG")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
-}
-
-/// Runs SQL as the server's superuser on its maintenance database; its
-/// output (unaligned, tuples only).
-fn psql(sql: &str) -> String {
+/// One value from SQL run on the server's maintenance database.
+fn pg_value(sql: &str) -> String {
     let out = Command::new("psql")
         .arg(server_url())
         .args(["-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql])
@@ -357,48 +353,12 @@ fn psql(sql: &str) -> String {
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
-/// A fresh database, dropped (with its sessions) when the test ends.
-struct Db {
-    name: String,
-}
-
-impl Db {
-    fn new() -> Db {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let name = format!(
-            "overgang_backup_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        );
-        psql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-        psql(&format!("CREATE DATABASE {name}"));
-        Db { name }
-    }
-
-    fn url(&self) -> String {
-        let base = server_url();
-        let cut = base.rfind('/').map(|i| i + 1).unwrap_or(base.len());
-        let (head, tail) = base.split_at(cut);
-        let query = tail.find('?').map(|i| &tail[i..]).unwrap_or("");
-        format!("{head}{}{query}", self.name)
-    }
-}
-
-impl Drop for Db {
-    fn drop(&mut self) {
-        psql(&format!(
-            "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-            self.name
-        ));
-    }
-}
-
 /// `pg_dump` or `pg_restore` of the server's major version: the server's
 /// own (`/usr/lib/postgresql/N/bin`, Debian's layout) when it is there,
 /// else the one on the PATH if its major version is the server's. Fails
 /// with what to install otherwise.
 fn pg_tool(name: &str) -> PathBuf {
-    let num: u32 = psql("SHOW server_version_num")
+    let num: u32 = pg_value("SHOW server_version_num")
         .parse()
         .expect("server_version_num is a number");
     let major = num / 10_000;
