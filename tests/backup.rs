@@ -38,7 +38,7 @@ use overgang_store::Store;
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use support::pg::{server_url, Db};
+use support::pg::{psql_at, server_url, Db};
 use support::server::{client, fresh, post_message, test_config, Server, TempDir, DEMO_TOKEN};
 
 /// Messages posted (and answered 201) before the load and the backup start.
@@ -337,28 +337,15 @@ async fn a_sqlite_backup_taken_while_the_gateway_runs_restores_every_acknowledge
 
 // ---- PostgreSQL -----------------------------------------------------------------
 
-/// One value from SQL run on the server's maintenance database.
-fn pg_value(sql: &str) -> String {
-    let out = Command::new("psql")
-        .arg(server_url())
-        .args(["-v", "ON_ERROR_STOP=1", "-q", "-A", "-t", "-c", sql])
-        .output()
-        .expect("psql (Debian package postgresql-client) must be installed");
-    assert!(
-        out.status.success(),
-        "psql failed (is PostgreSQL running at {}?): {}",
-        server_url(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
 /// `pg_dump` or `pg_restore` of the server's major version: the server's
 /// own (`/usr/lib/postgresql/N/bin`, Debian's layout) when it is there,
 /// else the one on the PATH if its major version is the server's. Fails
 /// with what to install otherwise.
 fn pg_tool(name: &str) -> PathBuf {
-    let num: u32 = pg_value("SHOW server_version_num")
+    let num: u32 = psql_at(&server_url(), "SHOW server_version_num")
+        .first()
+        .and_then(|row| row.first())
+        .expect("server_version_num")
         .parse()
         .expect("server_version_num is a number");
     let major = num / 10_000;
