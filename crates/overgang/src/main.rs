@@ -78,9 +78,9 @@ enum Command {
     /// (docs/UI.md). Passwords are read from standard input.
     #[command(subcommand)]
     Users(users_cmd::Command),
-    /// The store's database: its space, and the one-time switch of an
-    /// older database to incremental vacuum (docs/RELIABILITY.md,
-    /// Retention).
+    /// The store's database: its space, the one-time switch of an older
+    /// database to incremental vacuum (docs/RELIABILITY.md, Retention),
+    /// and an online backup (docs/OPERATIONS.md).
     #[command(subcommand)]
     Store(store_cmd::Command),
     /// Patient flow over the store: `rebuild` recomputes every accepted

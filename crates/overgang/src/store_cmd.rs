@@ -1,7 +1,8 @@
-//! `overgang store`: the database's space, and the one-time switch of a
+//! `overgang store`: the database's space, the one-time switch of a
 //! database created before retention (schema version 8) to incremental
 //! auto-vacuum, so that the retention sweeper can give space back to the
-//! file system (docs/RELIABILITY.md, "Retention").
+//! file system (docs/RELIABILITY.md, "Retention"), and an online backup
+//! (docs/OPERATIONS.md, "Backup and restore").
 
 use anyhow::Context;
 use overgang_store::sqlite::SqliteStore;
@@ -18,6 +19,21 @@ pub enum Command {
     /// whole file. Stop the gateway first: this takes time on a large store
     /// and needs free disk as large as the database.
     Vacuum(DataArg),
+    /// Write a consistent copy of the database to a new file while the
+    /// gateway runs (SQLite's VACUUM INTO). To restore: stop the gateway,
+    /// put the file in place as overgang.db, remove overgang.db-wal and
+    /// overgang.db-shm, start it.
+    Backup(BackupArgs),
+}
+
+#[derive(clap::Args)]
+pub struct BackupArgs {
+    /// The store's folder (`[store] data`), holding overgang.db.
+    #[arg(long, value_name = "DIR")]
+    pub data: PathBuf,
+    /// The backup file to write; it must not exist.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
 }
 
 #[derive(clap::Args)]
@@ -60,6 +76,24 @@ pub fn run(cmd: Command) -> anyhow::Result<ExitCode> {
                 println!("before: {}", describe(&before));
                 println!("after:  {}", describe(&after));
             }
+        }
+        Command::Backup(a) => {
+            let started = std::time::Instant::now();
+            let b = SqliteStore::backup_to(&a.data, &a.to).with_context(|| {
+                format!(
+                    "{}: could not back up to {}",
+                    a.data.display(),
+                    a.to.display()
+                )
+            })?;
+            println!(
+                "backup: {} ({:.1} MiB, schema version {}, {} messages, quick_check ok) in {:.1} s",
+                a.to.display(),
+                b.bytes as f64 / (1024.0 * 1024.0),
+                b.schema_version,
+                b.messages,
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     Ok(ExitCode::SUCCESS)

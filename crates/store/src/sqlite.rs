@@ -53,6 +53,17 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_LIMIT: u32 = 100;
 const MAX_LIMIT: u32 = 1000;
 
+/// What [`SqliteStore::backup_to`] wrote.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Backup {
+    /// Size of the backup file.
+    pub bytes: u64,
+    /// The copy's schema version (`user_version`).
+    pub schema_version: i64,
+    /// Messages in the copy (accepted and rejected).
+    pub messages: u64,
+}
+
 /// Settings of [`SqliteStore::open`].
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
@@ -604,6 +615,104 @@ impl SqliteStore {
         let after = retention::space(&conn)?;
         conn.close().map_err(|(_, e)| StoreError::from(e))?;
         Ok((before, after))
+    }
+
+    /// Writes a consistent copy of the database in `dir` to the new file
+    /// `to`, while the gateway may be running (docs/OPERATIONS.md,
+    /// "Backup and restore").
+    ///
+    /// `VACUUM INTO` on a read-only connection: one read transaction, so
+    /// the copy is the database as of one commit (everything committed
+    /// before it began, nothing half of a later group), and the writer goes
+    /// on meanwhile (WAL mode: readers and the writer do not wait for each
+    /// other). The copy is written to `to` + `.partial`, checked
+    /// (`PRAGMA quick_check`), flushed to disk (SQLite does not sync the
+    /// file `VACUUM INTO` writes) and only then renamed to `to`, so a file
+    /// named `to` is always a whole backup. `to` must not exist.
+    pub fn backup_to(dir: &Path, to: &Path) -> Result<Backup, StoreError> {
+        let path = dir.join(DB_FILE);
+        let open_err = |p: &Path, reason: String| StoreError::Open {
+            path: p.display().to_string(),
+            reason,
+        };
+        if !path.is_file() {
+            return Err(open_err(&path, "no database file".into()));
+        }
+        if to.exists() {
+            return Err(open_err(to, "the backup file exists already".into()));
+        }
+        let mut partial = to.as_os_str().to_owned();
+        partial.push(".partial");
+        let partial = PathBuf::from(partial);
+        // A partial file is what an interrupted backup left: never a backup.
+        match std::fs::remove_file(&partial) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(open_err(&partial, e.to_string())),
+        }
+        let target = partial
+            .to_str()
+            .ok_or_else(|| open_err(&partial, "the path is not UTF-8".into()))?
+            .to_owned();
+
+        let copied = (|| -> Result<Backup, StoreError> {
+            let src = Connection::open_with_flags(
+                &path,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| open_err(&path, e.to_string()))?;
+            src.busy_timeout(BUSY_TIMEOUT)?;
+            src.execute("VACUUM INTO ?1", [&target])?;
+            drop(src);
+
+            let copy = Connection::open_with_flags(
+                &partial,
+                OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+            )
+            .map_err(|e| open_err(&partial, e.to_string()))?;
+            let check: String = copy.query_row("PRAGMA quick_check", [], |r| r.get(0))?;
+            if check != "ok" {
+                return Err(StoreError::Database(format!(
+                    "the copy failed its check: {check}"
+                )));
+            }
+            let schema_version: i64 =
+                copy.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            let messages: i64 =
+                copy.query_row("SELECT count(*) FROM messages", [], |r| r.get(0))?;
+            copy.close().map_err(|(_, e)| StoreError::from(e))?;
+
+            let file =
+                std::fs::File::open(&partial).map_err(|e| open_err(&partial, e.to_string()))?;
+            file.sync_all()
+                .map_err(|e| open_err(&partial, e.to_string()))?;
+            let bytes = file
+                .metadata()
+                .map_err(|e| open_err(&partial, e.to_string()))?
+                .len();
+            Ok(Backup {
+                bytes,
+                schema_version,
+                messages: u64::try_from(messages).unwrap_or(0),
+            })
+        })();
+        let backup = match copied {
+            Ok(b) => b,
+            Err(e) => {
+                let _ = std::fs::remove_file(&partial);
+                return Err(e);
+            }
+        };
+        std::fs::rename(&partial, to).map_err(|e| open_err(to, e.to_string()))?;
+        // The rename itself is durable once the folder is synced.
+        let folder = match to.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        if let Ok(d) = std::fs::File::open(&folder) {
+            let _ = d.sync_all();
+        }
+        Ok(backup)
     }
 
     /// Hands a request to the writer and waits for its outcome.
