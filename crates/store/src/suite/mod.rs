@@ -54,11 +54,13 @@ use crate::{
     NewReceipt, OperatorAction, Query, State, Store, Transition,
 };
 
+pub mod guarded;
 pub mod messages;
 pub mod people;
 pub mod queue;
 pub mod retention;
 
+pub use guarded::Guarded;
 pub use messages::*;
 pub use people::*;
 pub use queue::*;
