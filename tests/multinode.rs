@@ -663,3 +663,86 @@ async fn a_registry_reload_on_one_node_reaches_the_other() {
     assert!(arrival(&cl.sim(ALVDAL).received(&c).await, &msg_id).is_none());
     cl.stop();
 }
+
+/// A deployment rule that fires on every message (the type is always
+/// there): what a reload adds.
+const LOCAL_RULE: &str = r#"
+[[rule]]
+id = "LOKAL-RELOAD-01"
+severity = "warning"
+messages = ["INNLEGGELSESRAPPORT", "HELSEOPPL_SOKNAD", "HELSEOPPLYSNINGER_LEGE", "ORIENTERING_TJENESTETILBUD", "MEDISINSKE_OPPLYSNINGER", "UTSKRIVNINGSRAPPORT", "LOG_INNLAGT", "LOG_UTSKRIVNINGSKLAR", "LOG_AVMELDING", "LOG_UTSKREVET", "LOG_DOD"]
+check.absent = "/mh:MsgHead/mh:MsgInfo/mh:Type"
+text_nb = "Prøveregel for omlasting"
+text_en = "A test rule for reloads"
+source = "tests/multinode.rs"
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rules_reload_on_one_node_reaches_the_other() {
+    let mut cl = Cluster::new(
+        "multinode-rules",
+        &[(ST_OLAV, "ok"), (ALVDAL, "ok")],
+        "",
+        &ops_system(),
+    );
+    let file = cl.dir().join("local-rules.toml");
+    std::fs::write(&file, "").expect("write the rule file");
+    let rules = format!("[\"{}\"]", file.display());
+    let env = [
+        ("OVERGANG_DELIVERY__ENABLED", "false"),
+        ("OVERGANG_VALIDATION__RULES", rules.as_str()),
+    ];
+    let a = cl.add(&env);
+    let b = cl.add(&env);
+    let (_, before) = get_json(cl.url(b), "/readyz", OPS_TOKEN).await;
+    let n = before["rules"].as_u64().expect("rules in /readyz");
+    let reload = |node: usize| {
+        let url = format!("{}/api/v1/admin/rules/reload", cl.url(node));
+        async move {
+            let r = client()
+                .post(url)
+                .bearer_auth(OPS_TOKEN)
+                .send()
+                .await
+                .expect("reload");
+            let st = r.status();
+            (st, r.json::<serde_json::Value>().await.expect("json"))
+        }
+    };
+
+    // A broken file is refused where it is asked, and nothing changes.
+    std::fs::write(&file, "[[rule]]\nid = \"BROKEN\"\n").expect("write");
+    let (st, v) = reload(a).await;
+    assert_eq!(st, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["error"], "rules_invalid");
+    assert!(
+        v["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("local-rules.toml"),
+        "{v}"
+    );
+    assert_eq!(v["rules"]["rules"].as_u64(), Some(n));
+
+    // A new rule: in force on node-0 at once, on node-1 through NOTIFY.
+    std::fs::write(&file, LOCAL_RULE).expect("write");
+    let (st, v) = reload(a).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    assert_eq!(v["rules"].as_u64(), Some(n + 1));
+    eventually("node-1 took the new rules", WAIT, || async {
+        let (_, now) = get_json(cl.url(b), "/readyz", OPS_TOKEN).await;
+        if now["rules"].as_u64() == Some(n + 1) {
+            Ok(())
+        } else {
+            Err(format!("{now}"))
+        }
+    })
+    .await;
+    // node-1 validates with it.
+    let t = &hospital_to_alvdal()[0];
+    let (_, bytes) = fresh(&with_patient(t, &patients::fnr("150765", 8)));
+    let (st, v) = post_message(&client(), cl.url(b), bytes).await;
+    assert_eq!(st, StatusCode::CREATED, "{v}");
+    assert!(v.to_string().contains("LOKAL-RELOAD-01"), "{v}");
+    cl.stop();
+}

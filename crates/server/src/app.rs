@@ -48,7 +48,8 @@ pub const TOKEN_CHECKS: usize = 2;
 
 pub struct AppState<S> {
     pub store: Arc<S>,
-    pub validator: Validator,
+    /// The validator in force: profiles and rules (reloadable).
+    pub ruleset: Arc<crate::ruleset::Ruleset>,
     pub systems: Arc<Systems>,
     /// Argon2 token checks under way at most (see `authenticate`).
     pub token_checks: tokio::sync::Semaphore,
@@ -146,6 +147,7 @@ fn routes<S: Store>() -> Routes<S> {
         .get("/healthz", healthz)
         .get("/readyz", ready::<S>)
         .post("/api/v1/admin/registry/reload", reload_registry::<S>)
+        .post("/api/v1/admin/rules/reload", reload_rules::<S>)
         .get("/metrics", metrics::<S>)
         .get("/api/openapi.json", openapi_json::<S>);
     let r = crate::deliveries::routes(r);
@@ -438,7 +440,8 @@ fn route_message<S>(
     }
     let registry = state.registry.current();
     let doc = report.document.as_ref();
-    let schemas = state.validator.schemas();
+    let validator = state.ruleset.current();
+    let schemas = validator.schemas();
     let locate = |l: overgang_model::Loc| {
         let n = l.node(doc?)?;
         let (line, column) = n.line_col();
@@ -598,12 +601,14 @@ async fn intake_in_span<S: Store>(
         let report = validator.validate(b);
         (report, started.elapsed())
     };
+    // The validator in force when the message arrived, for all of it.
+    let validator = state.ruleset.current();
     let (mut report, took) = if bytes.len() <= INLINE_VALIDATION_BYTES {
-        timed(&state.validator, &bytes)
+        timed(&validator, &bytes)
     } else {
-        let st = state.clone();
+        let v = validator.clone();
         let b = bytes.clone();
-        match tokio::task::spawn_blocking(move || timed(&st.validator, &b)).await {
+        match tokio::task::spawn_blocking(move || timed(&v, &b)).await {
             Ok(r) => r,
             Err(_) => {
                 state.metrics.refused("internal");
@@ -1185,7 +1190,7 @@ async fn ready<S: Store>(State(state): State<Arc<AppState<S>>>) -> Response {
         "store": if store_ok { "ok" } else { "unavailable" },
         "systems": state.systems.len(),
         "registry": state.registry.status_json(),
-        "rules": state.validator.rules().rules().len(),
+        "rules": state.ruleset.current().rules().rules().len(),
     });
     let status = if store_ok {
         StatusCode::OK
@@ -1359,6 +1364,64 @@ async fn reload_registry<S: Store>(
     }
 }
 
+/// `POST /api/v1/admin/rules/reload`: reads the deployment's rule files
+/// (`[validation] rules`) again. 200 with the rules in force, 422 when a
+/// file is refused (the rules in force stay), 403 for a system without
+/// `admin = true`. On a store several nodes share, every node reads its
+/// files again too.
+#[utoipa::path(
+    post,
+    path = "/api/v1/admin/rules/reload",
+    tag = "operators",
+    operation_id = "reloadRules",
+    summary = "Read the deployment's rule files again",
+    description = "200 with the rules in force when the files are taken; 422 when one is refused (the rules in force stay). Messages arriving after a 200 are validated by the new rules; on a store several nodes share, every node reloads.",
+    responses(
+        (status = 200, description = "The new rules are in force", body = crate::openapi::RulesStatus),
+        (status = 422, description = "A file was refused (`rules_invalid`); the rules in force stay", body = crate::openapi::RulesRefused),
+        (status = 401, description = "No token, or a wrong one", body = Problem),
+        (status = 403, description = "The system is not an admin system (`not_admin`)", body = Problem),
+    ),
+    security(("bearer" = []), ("mutual_tls" = []))
+)]
+async fn reload_rules<S: Store>(
+    State(state): State<Arc<AppState<S>>>,
+    crate::deliveries::Admin(system): crate::deliveries::Admin,
+) -> Response {
+    let rs = state.ruleset.clone();
+    let now = now_millis();
+    let result = tokio::task::spawn_blocking(move || rs.reload(Trigger::Api, now)).await;
+    tracing::info!(system = %system.name, "rules reload asked for");
+    match result {
+        Ok(Ok(_)) => {
+            if let Err(e) = state.store.announce_reload().await {
+                tracing::warn!(error = %e, "could not tell the other nodes to reload the rules");
+            }
+            json_response(StatusCode::OK, state.ruleset.status_json(), None)
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "a rule file was refused; the rules in force stay");
+            json_response(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                json!({
+                    "error": "rules_invalid",
+                    "text_nb": "En regelfil ble avvist; reglene som gjaldt, gjelder fortsatt.",
+                    "text_en": "A rule file was refused; the rules in force stay.",
+                    "detail": e,
+                    "rules": state.ruleset.status_json(),
+                }),
+                None,
+            )
+        }
+        Err(_) => problem(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "Intern feil.",
+            "Internal error.",
+        ),
+    }
+}
+
 /// A state for in-crate tests: a store in `dir`, no registry, no users, one
 /// system `ehr` with `token` that may send as HER-id 1.
 #[cfg(test)]
@@ -1379,11 +1442,9 @@ pub(crate) fn test_state(
         store: Arc::new(
             overgang_store::sqlite::SqliteStore::open(dir, Default::default()).expect("store"),
         ),
-        validator: Validator::new(overgang_validate::Options {
-            limits: Default::default(),
-            rule_files: Vec::new(),
-        })
-        .expect("validator"),
+        ruleset: Arc::new(
+            crate::ruleset::Ruleset::load(Default::default(), Vec::new(), 0).expect("rules"),
+        ),
         systems,
         token_checks: tokio::sync::Semaphore::new(TOKEN_CHECKS),
         registry: Arc::new(RegistryHandle::load(None).expect("registry")),

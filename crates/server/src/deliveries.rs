@@ -305,7 +305,7 @@ async fn post_apprec<S: Store>(
         max_bytes: state.max_body_bytes,
         ..Default::default()
     };
-    let report = state.validator.validate(&body);
+    let report = state.ruleset.current().validate(&body);
     let apprec = match overgang_apprec::read(&body, &limits) {
         Ok(a) if report.verdict != overgang_model::Verdict::Rejected => a,
         _ => {

@@ -36,6 +36,7 @@ pub mod openapi;
 pub mod patient;
 pub mod registry;
 pub mod retention;
+pub mod ruleset;
 pub mod ui;
 pub mod x509;
 
@@ -131,14 +132,6 @@ impl Gateway {
             .iter()
             .map(|v| format!("environment variable {v} names no setting; ignored"))
             .collect();
-        let mut rule_files = Vec::new();
-        for p in &config.validation.rules {
-            let text = std::fs::read_to_string(p).map_err(|e| ServerError::Config {
-                place: p.display().to_string(),
-                reason: e.to_string(),
-            })?;
-            rule_files.push((p.display().to_string(), text));
-        }
         let mut limits = overgang_xml::Limits {
             max_bytes: config.server.max_body_bytes,
             ..Default::default()
@@ -146,8 +139,11 @@ impl Gateway {
         if let Some(d) = config.validation.max_depth {
             limits.max_depth = d;
         }
-        let validator =
-            overgang_validate::Validator::new(overgang_validate::Options { limits, rule_files })?;
+        let ruleset = Arc::new(ruleset::Ruleset::load(
+            limits,
+            config.validation.rules.clone(),
+            app::now_millis(),
+        )?);
         config.routing.check().map_err(|e| ServerError::Config {
             place: "routing".into(),
             reason: e.to_string(),
@@ -258,7 +254,7 @@ impl Gateway {
         let ui = Arc::new(ui::Ui::new(Arc::new(people), &config.ui, tls.is_some()));
         let state = Arc::new(app::AppState {
             store,
-            validator,
+            ruleset,
             systems: systems.clone(),
             token_checks: tokio::sync::Semaphore::new(app::TOKEN_CHECKS),
             registry,
@@ -336,6 +332,7 @@ impl Gateway {
             self.state.registry.clone(),
             self.registry_poll,
             self.state.store.reloads(),
+            self.state.ruleset.clone(),
             move |error| {
                 let st = alert_state.clone();
                 tokio::spawn(async move { app::registry_refused(&st, &error).await });

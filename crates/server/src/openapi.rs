@@ -50,6 +50,7 @@ pub const OPEN_EXTENSION: &str = "x-open";
         crate::app::healthz,
         crate::app::ready,
         crate::app::reload_registry,
+        crate::app::reload_rules,
         crate::app::metrics,
         crate::app::openapi_json,
         crate::deliveries::of_message,
@@ -92,6 +93,8 @@ pub const OPEN_EXTENSION: &str = "x-open";
         Readiness,
         RegistryStatus,
         RegistryRefused,
+        RulesStatus,
+        RulesRefused,
         crate::flow_api::FlowBoard,
         crate::flow_api::FlowBoardRow,
         crate::flow_api::FlowBoardTotals,
@@ -574,6 +577,30 @@ pub struct RegistryRefused {
     pub text_en: String,
     pub detail: String,
     pub registry: RegistryStatus,
+}
+
+/// The deployment's rules in force.
+#[derive(ToSchema)]
+pub struct RulesStatus {
+    /// Rules of the catalogue with the deployment's files applied.
+    pub rules: u64,
+    /// The deployment's rule files (`[validation] rules`).
+    pub files: Vec<String>,
+    pub loaded_at: String,
+    /// start, admin API, SIGHUP, another node's admin API
+    pub trigger: String,
+}
+
+/// Rule files refused on reload.
+#[derive(ToSchema)]
+pub struct RulesRefused {
+    /// rules_invalid
+    pub error: String,
+    pub text_nb: String,
+    pub text_en: String,
+    /// The file, line and rule, and what is wrong.
+    pub detail: String,
+    pub rules: RulesStatus,
 }
 
 #[cfg(test)]

@@ -79,7 +79,7 @@ pub enum Trigger {
 }
 
 impl Trigger {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Trigger::FileChanged => "file changed",
             Trigger::Sighup => "SIGHUP",
@@ -225,16 +225,17 @@ impl overgang_deliver::Directory for RegistryHandle {
 /// on SIGHUP and when `peers` gets a permit (a reload announced by a node
 /// sharing the store, [`overgang_store::Store::reloads`]), until the task
 /// is aborted. A refused file is passed to `failed` (which raises an
-/// alert).
+/// alert). SIGHUP and `peers` reload the rule files of `rules` too (a
+/// refused file is logged; the rules in force stay).
 pub async fn watch(
     handle: Arc<RegistryHandle>,
     poll: Duration,
     peers: Option<Arc<tokio::sync::Notify>>,
+    rules: Arc<crate::ruleset::Ruleset>,
     failed: impl Fn(String) + Send + Sync + 'static,
 ) {
-    if handle.path().is_none() {
-        return;
-    }
+    let has_file = handle.path().is_some();
+    let poll = if has_file { poll } else { Duration::ZERO };
     #[cfg(unix)]
     let mut hup = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
         Ok(s) => Some(s),
@@ -282,10 +283,18 @@ pub async fn watch(
                 changed.then_some(Trigger::FileChanged)
             }
         };
-        if let Some(t) = trigger {
+        let Some(t) = trigger else { continue };
+        if has_file {
             let h = handle.clone();
             if let Ok(Err(e)) = tokio::task::spawn_blocking(move || h.reload(t)).await {
                 failed(e);
+            }
+        }
+        if matches!(t, Trigger::Sighup | Trigger::Peer) {
+            let rs = rules.clone();
+            let now = crate::app::now_millis();
+            if let Ok(Err(e)) = tokio::task::spawn_blocking(move || rs.reload(t, now)).await {
+                tracing::warn!(error = %e, "a rule file was refused; the rules in force stay");
             }
         }
     }

@@ -576,8 +576,8 @@ async fn rules<S: Store>(State(state): State<Arc<AppState<S>>>, s: Signed) -> Re
         return r;
     }
     let lang = s.lang;
-    let mut views: Vec<RuleView> = state
-        .validator
+    let validator = state.ruleset.current();
+    let mut views: Vec<RuleView> = validator
         .rules()
         .rules()
         .iter()
