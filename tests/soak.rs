@@ -399,6 +399,11 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
         (t.sent, t.created, t.failures.clone(), all)
     };
     all.sort_by(f64::total_cmp);
+    // The gateway's log (warnings: slow writer steps, errors) beside the
+    // samples, for finding out what a failed run stalled on.
+    if let Some(p) = csv_path.as_ref() {
+        let _ = std::fs::write(p.with_extension("gateway.log"), net.gw.log_text());
+    }
     assert!(
         failures.is_empty(),
         "requests not answered 201: {failures:?}"

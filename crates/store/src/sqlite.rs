@@ -942,18 +942,39 @@ fn writer_loop(
     let mut batch = Vec::with_capacity(limit);
     let mut last_restart: Option<std::time::Instant> = None;
     while rx.blocking_recv_many(&mut batch, limit) > 0 {
+        let started = std::time::Instant::now();
+        let requests = batch.len();
         run_batch(&mut conn, std::mem::take(&mut batch));
+        slow("a group commit", started, requests);
         let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
         if big && last_restart.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
-            last_restart = Some(std::time::Instant::now());
+            let started = std::time::Instant::now();
+            last_restart = Some(started);
             let _ = conn.busy_timeout(WAL_RESTART_WAIT);
             let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
             let _ = conn.busy_timeout(BUSY_TIMEOUT);
+            slow("a RESTART checkpoint", started, 0);
         }
     }
     // Best effort: fold the log into the database so the next open is quick.
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
     let _ = conn.close();
+}
+
+/// The writer's steps that take this long are logged (a warning): intake
+/// waits for them. For finding what stalls intake (docs/RELIABILITY.md,
+/// Soak).
+const SLOW_WRITER_STEP: Duration = Duration::from_millis(500);
+
+fn slow(what: &'static str, started: std::time::Instant, requests: usize) {
+    let took = started.elapsed();
+    if took >= SLOW_WRITER_STEP {
+        tracing::warn!(
+            took_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+            requests,
+            "store: {what} held the writer back"
+        );
+    }
 }
 
 /// Applies `batch` in one transaction, a savepoint per request, and answers
