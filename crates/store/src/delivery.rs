@@ -364,6 +364,20 @@ pub fn aggregate(states: &[(DeliveryState, u32)]) -> Option<State> {
     })
 }
 
+/// A delivery state as a backend stored it.
+pub(crate) fn dstate(s: &str) -> Result<DeliveryState, crate::StoreError> {
+    DeliveryState::parse(s).ok_or_else(|| {
+        crate::StoreError::Database("an unknown delivery state in the database".into())
+    })
+}
+
+/// A delivery kind as a backend stored it.
+pub(crate) fn dkind(s: &str) -> Result<DeliveryKind, crate::StoreError> {
+    DeliveryKind::parse(s).ok_or_else(|| {
+        crate::StoreError::Database("an unknown delivery kind in the database".into())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

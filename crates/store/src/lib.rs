@@ -24,6 +24,7 @@
 use std::future::Future;
 
 pub mod any;
+mod cursor;
 pub mod delivery;
 pub mod gauges;
 pub mod ops;

@@ -34,6 +34,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OpenFlags, OptionalExtension};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
+use crate::cursor::{decode_cursor, encode_cursor};
 use crate::{
     AccessEntry, AccessQuery, Alert, Attempt, Delivery, DeliveryEvent, DeliveryQuery,
     DeliveryState, DeliveryStats, DestinationStats, Due, HistoryEntry, MessageRecord, Metadata,
@@ -1409,33 +1410,6 @@ fn read_body(conn: &Connection, id: &str, apprec: bool) -> Result<Option<Vec<u8>
         .optional()?;
     row.map(|(codec, stored)| decode_body(codec, stored))
         .transpose()
-}
-
-/// A cursor is the lowercase hex of `received_at:id` of a page's last row.
-fn encode_cursor(received_at: Millis, id: &str) -> String {
-    format!("{received_at}:{id}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn decode_cursor(cursor: &str) -> Result<(Millis, String), StoreError> {
-    let hex = cursor.as_bytes();
-    if hex.is_empty() || hex.len() % 2 == 1 || hex.len() > 2048 {
-        return Err(StoreError::BadCursor);
-    }
-    let digit = |c: u8| (c as char).to_digit(16).ok_or(StoreError::BadCursor);
-    let bytes = hex
-        .chunks_exact(2)
-        .map(|p| Ok((digit(p[0])? * 16 + digit(p[1])?) as u8))
-        .collect::<Result<Vec<u8>, StoreError>>()?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
-    let (at, id) = text.split_once(':').ok_or(StoreError::BadCursor)?;
-    let at: Millis = at.parse().map_err(|_| StoreError::BadCursor)?;
-    if id.is_empty() {
-        return Err(StoreError::BadCursor);
-    }
-    Ok((at, id.to_string()))
 }
 
 fn run_search(conn: &Connection, q: &Query) -> Result<Page, StoreError> {

@@ -4,6 +4,7 @@
 use tokio_postgres::Row;
 
 use super::{exec, row, rows, Args, Fail, Tx, R};
+use crate::cursor::{decode_cursor, encode_cursor};
 use crate::{
     HistoryEntry, MessageRecord, Metadata, Millis, NewMessage, Page, Query, State, StoreError,
     StoredAnswer, Submitted, Summary, Transition,
@@ -330,34 +331,6 @@ pub(super) async fn body(tx: &Tx<'_>, id: &str, apprec: bool) -> R<Option<Vec<u8
         .await?
         .map(|r| r.try_get(0))
         .transpose()?)
-}
-
-/// A cursor is the lowercase hex of `received_at:id` of a page's last row
-/// (as the SQLite backend writes it).
-fn encode_cursor(received_at: Millis, id: &str) -> String {
-    format!("{received_at}:{id}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn decode_cursor(cursor: &str) -> Result<(Millis, String), StoreError> {
-    let hex = cursor.as_bytes();
-    if hex.is_empty() || hex.len() % 2 == 1 || hex.len() > 2048 {
-        return Err(StoreError::BadCursor);
-    }
-    let digit = |c: u8| (c as char).to_digit(16).ok_or(StoreError::BadCursor);
-    let bytes = hex
-        .chunks_exact(2)
-        .map(|p| Ok((digit(p[0])? * 16 + digit(p[1])?) as u8))
-        .collect::<Result<Vec<u8>, StoreError>>()?;
-    let text = String::from_utf8(bytes).map_err(|_| StoreError::BadCursor)?;
-    let (at, id) = text.split_once(':').ok_or(StoreError::BadCursor)?;
-    let at: Millis = at.parse().map_err(|_| StoreError::BadCursor)?;
-    if id.is_empty() {
-        return Err(StoreError::BadCursor);
-    }
-    Ok((at, id.to_string()))
 }
 
 pub(super) async fn search(tx: &Tx<'_>, q: &Query) -> R<Page> {

@@ -10,7 +10,7 @@ use tokio_postgres::Row;
 
 use super::messages::{append_history, state_from_db, status_u8};
 use super::{exec, row, rows, Args, Fail, Tx, PAIR_LOCK_CLASS, R};
-use crate::delivery::aggregate;
+use crate::delivery::{aggregate, dkind, dstate};
 use crate::{
     Alert, Attempt, AttemptResult, Delivery, DeliveryEvent, DeliveryKind, DeliveryQuery,
     DeliveryState, DeliveryStats, Due, Millis, NewDelivery, NewReceipt, OperatorAction, Receipt,
@@ -19,16 +19,6 @@ use crate::{
 
 /// The actor of the gateway's own changes.
 const GATEWAY: &str = "gateway";
-
-pub(super) fn dstate(s: &str) -> Result<DeliveryState, StoreError> {
-    DeliveryState::parse(s)
-        .ok_or_else(|| StoreError::Database("an unknown delivery state in the database".into()))
-}
-
-fn dkind(s: &str) -> Result<DeliveryKind, StoreError> {
-    DeliveryKind::parse(s)
-        .ok_or_else(|| StoreError::Database("an unknown delivery kind in the database".into()))
-}
 
 fn attempts_u32(n: i32) -> u32 {
     u32::try_from(n).unwrap_or(0)

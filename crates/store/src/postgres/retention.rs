@@ -9,8 +9,8 @@
 use std::collections::BTreeMap;
 
 use super::messages::{append_history, state_from_db};
-use super::queue::dstate;
 use super::{exec, row, rows, Fail, Tx, R};
+use crate::delivery::dstate;
 use crate::ops::RECENT_MS;
 use crate::{
     DeliveryState, DestinationStats, Millis, PurgedMessage, QueueGauges, ReceiverGauges,

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::queue::dstate;
+use crate::delivery::dstate;
 use crate::{DeliveryState, QueueGauges, ReceiverGauges, StoreError};
 
 pub(super) fn queue_gauges(conn: &Connection, db: &Path) -> Result<QueueGauges, StoreError> {

@@ -13,7 +13,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 
-use super::queue::dstate;
+use crate::delivery::dstate;
 use crate::ops::RECENT_MS;
 use crate::{DeliveryState, DestinationStats, Millis, StoreError};
 

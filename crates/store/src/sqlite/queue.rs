@@ -10,7 +10,7 @@ use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 
 use super::{append_history, decode_body, state_from_db, to_i64, CODEC_LZ4};
-use crate::delivery::aggregate;
+use crate::delivery::{aggregate, dkind, dstate};
 use crate::{
     Alert, Attempt, AttemptResult, Delivery, DeliveryEvent, DeliveryKind, DeliveryQuery,
     DeliveryState, DeliveryStats, Due, Millis, NewDelivery, NewReceipt, OperatorAction, Receipt,
@@ -19,16 +19,6 @@ use crate::{
 
 /// The actor of the gateway's own changes.
 const GATEWAY: &str = "gateway";
-
-pub(super) fn dstate(s: &str) -> Result<DeliveryState, StoreError> {
-    DeliveryState::parse(s)
-        .ok_or_else(|| StoreError::Database("an unknown delivery state in the database".into()))
-}
-
-fn dkind(s: &str) -> Result<DeliveryKind, StoreError> {
-    DeliveryKind::parse(s)
-        .ok_or_else(|| StoreError::Database("an unknown delivery kind in the database".into()))
-}
 
 fn attempts_from_db(n: i64) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
