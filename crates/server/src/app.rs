@@ -42,6 +42,61 @@ use crate::timefmt;
 /// ones on the blocking pool, so one huge message cannot stall others.
 const INLINE_VALIDATION_BYTES: usize = 256 * 1024;
 
+/// An intake request that takes this long is logged (a warning) with the
+/// time each step took, for finding what holds intake up
+/// (docs/RELIABILITY.md, Soak).
+const SLOW_INTAKE: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// The steps of one intake request and how long each took; when dropped
+/// (on every way out of the handler) it logs them if the whole request
+/// took [`SLOW_INTAKE`] or more. Names and durations only: nothing from
+/// the message.
+struct IntakeTimer {
+    started: std::time::Instant,
+    last: std::time::Instant,
+    steps: Vec<(&'static str, std::time::Duration)>,
+}
+
+impl IntakeTimer {
+    fn start() -> Self {
+        let now = std::time::Instant::now();
+        IntakeTimer {
+            started: now,
+            last: now,
+            steps: Vec::with_capacity(6),
+        }
+    }
+
+    /// The step that ends now.
+    fn step(&mut self, name: &'static str) {
+        let now = std::time::Instant::now();
+        self.steps.push((name, now - self.last));
+        self.last = now;
+    }
+
+    /// "auth 0 ms, body 1 ms, …", or `None` if the request was quick.
+    fn slow(&self) -> Option<(u128, String)> {
+        let took = self.started.elapsed();
+        (took >= SLOW_INTAKE).then(|| {
+            let steps = self
+                .steps
+                .iter()
+                .map(|(name, d)| format!("{name} {} ms", d.as_millis()))
+                .collect::<Vec<_>>()
+                .join(", ");
+            (took.as_millis(), steps)
+        })
+    }
+}
+
+impl Drop for IntakeTimer {
+    fn drop(&mut self) {
+        if let Some((took_ms, steps)) = self.slow() {
+            tracing::warn!(took_ms, steps = %steps, "intake: a slow request");
+        }
+    }
+}
+
 /// Everything a request needs, shared by all of them.
 /// Argon2 token checks that may run at once.
 pub const TOKEN_CHECKS: usize = 2;
@@ -558,6 +613,7 @@ async fn intake_in_span<S: Store>(
     request: Request,
 ) -> Response {
     let span = tracing::Span::current();
+    let mut timer = IntakeTimer::start();
     let (parts, body) = request.into_parts();
     let headers = parts.headers;
     let conn = parts.extensions.get::<ConnInfo>();
@@ -577,6 +633,7 @@ async fn intake_in_span<S: Store>(
         }
     };
     span.record("system", system.name.as_str());
+    timer.step("auth");
     let bytes = match read_body(&headers, body, state.max_body_bytes).await {
         Ok(b) => b,
         Err(r) => {
@@ -592,6 +649,7 @@ async fn intake_in_span<S: Store>(
             return r;
         }
     };
+    timer.step("body");
     let json = wants_json(&headers);
     let now = now_millis();
     let id = uuid::Uuid::now_v7().to_string();
@@ -621,6 +679,7 @@ async fn intake_in_span<S: Store>(
             }
         }
     };
+    timer.step("validate");
     if let Some(t) = report.msg_type.as_deref() {
         span.record("msg_type", t);
     }
@@ -641,6 +700,7 @@ async fn intake_in_span<S: Store>(
         patient_key.clone(),
     )
     .await;
+    timer.step("route and baseline");
     let verdict = report.verdict;
     span.record("verdict", verdict.as_str());
     state.metrics.validated(took);
@@ -801,7 +861,9 @@ async fn intake_in_span<S: Store>(
     };
 
     let routed = !new.deliveries.is_empty();
+    timer.step("receipt");
     let outcome = state.store.submit(new).await;
+    timer.step("store");
     match outcome {
         Ok(Submitted::Created) => {
             span.record("id", id.as_str());
@@ -1486,6 +1548,34 @@ mod tests {
             HeaderValue::from_str(&format!("Bearer {token}")).expect("header"),
         );
         h
+    }
+
+    /// A quick request is not reported; a slow one is, with each step's
+    /// name and time, and nothing else.
+    #[test]
+    fn the_intake_timer_reports_only_slow_requests_and_their_steps() {
+        let mut quick = IntakeTimer::start();
+        quick.step("auth");
+        assert_eq!(quick.slow(), None);
+
+        let mut slow = IntakeTimer::start();
+        slow.started -= SLOW_INTAKE;
+        slow.last = slow.started;
+        slow.step("auth");
+        slow.step("store");
+        let (took_ms, steps) = slow.slow().expect("slow");
+        assert!(took_ms >= SLOW_INTAKE.as_millis(), "{took_ms}");
+        let names: Vec<&str> = steps
+            .split(", ")
+            .map(|s| s.split(' ').next().unwrap_or_default())
+            .collect();
+        assert_eq!(names, ["auth", "store"], "{steps}");
+        let auth_ms: u128 = steps
+            .split(' ')
+            .nth(1)
+            .and_then(|n| n.parse().ok())
+            .expect("auth's time");
+        assert!(auth_ms >= 500, "the first step took it all: {steps}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

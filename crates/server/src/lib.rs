@@ -338,6 +338,7 @@ impl Gateway {
                 tokio::spawn(async move { app::registry_refused(&st, &error).await });
             },
         ));
+        let lag = tokio::spawn(watch_runtime_lag());
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
         let grace = self.opts.shutdown_grace;
         let delivery = self.deliverer.clone().map(|d| {
@@ -400,9 +401,33 @@ impl Gateway {
             let _ = task.await;
         }
         watcher.abort();
+        lag.abort();
         use overgang_store::Store;
         self.state.store.close().await?;
         tracing::info!("store closed");
         Ok(())
+    }
+}
+
+/// How often [`watch_runtime_lag`] looks, and how late it may wake before
+/// it says so.
+const LAG_TICK: std::time::Duration = std::time::Duration::from_millis(100);
+const LAG_WARN: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// Wakes every [`LAG_TICK`] and logs a warning when it woke
+/// [`LAG_WARN`] or more late: then the runtime's worker threads, which
+/// serve every request, were all busy (or the process was not scheduled)
+/// that long. For finding what holds intake up (docs/RELIABILITY.md, Soak).
+async fn watch_runtime_lag() {
+    loop {
+        let before = std::time::Instant::now();
+        tokio::time::sleep(LAG_TICK).await;
+        let late = before.elapsed().saturating_sub(LAG_TICK);
+        if late >= LAG_WARN {
+            tracing::warn!(
+                late_ms = u64::try_from(late.as_millis()).unwrap_or(u64::MAX),
+                "runtime: the worker threads were busy"
+            );
+        }
     }
 }
