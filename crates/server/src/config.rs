@@ -150,6 +150,11 @@ pub struct StoreConfig {
     pub group_commit: bool,
     /// Most messages in one group.
     pub max_batch: usize,
+    /// While the embedded store's writer is busy, groups are committed at
+    /// most this often (milliseconds) and take what came meanwhile: fewer,
+    /// larger commits, fewer fsyncs, for at most this much more latency.
+    /// A lone client is never held back. 0: commit at once.
+    pub commit_spacing_ms: u64,
     /// The PostgreSQL database (`kind = "postgres"`), e.g.
     /// `postgres://overgang@db.example:5432/overgang?sslmode=require`. It
     /// may hold a password: keep it out of the file
@@ -173,6 +178,7 @@ impl Default for StoreConfig {
             data: PathBuf::from("data"),
             group_commit: true,
             max_batch: 256,
+            commit_spacing_ms: 5,
             url: None,
             pool_size: 16,
             node_id: None,

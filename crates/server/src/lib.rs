@@ -98,6 +98,7 @@ pub async fn open_store(c: &config::StoreConfig) -> Result<overgang_store::AnySt
             overgang_store::sqlite::SqliteOptions {
                 group_commit: c.group_commit,
                 max_batch: c.max_batch.max(1),
+                commit_spacing: std::time::Duration::from_millis(c.commit_spacing_ms.min(1000)),
                 ..Default::default()
             },
         )?

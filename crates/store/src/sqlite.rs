@@ -11,6 +11,11 @@
 //! transaction, each inside its own savepoint (so one failing request leaves
 //! the others intact), commits once (one fsync for the batch) and only then
 //! answers. When the commit fails, every request of the batch gets an error.
+//! While the writer is busy, groups start at most every
+//! [`SqliteOptions::commit_spacing`] (5 ms), so that under load one commit
+//! carries several requests rather than one each (the hour-long soak made
+//! some 700 commits a second for 200 messages, and their fsyncs stalled
+//! intake; docs/RELIABILITY.md, Soak).
 //! Requests of a batch are applied in order, so two submissions with the same
 //! idempotency key behave as if sent one after the other.
 //!
@@ -25,7 +30,7 @@
 //! values) and message ids, never message content.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -65,6 +70,9 @@ pub struct Backup {
     pub messages: u64,
 }
 
+/// [`SqliteOptions::commit_spacing`] unless configured.
+pub const DEFAULT_COMMIT_SPACING: Duration = Duration::from_millis(5);
+
 /// Settings of [`SqliteStore::open`].
 #[derive(Clone, Debug)]
 pub struct SqliteOptions {
@@ -73,6 +81,13 @@ pub struct SqliteOptions {
     pub group_commit: bool,
     /// The most requests in one group commit (at least 1).
     pub max_batch: usize,
+    /// While the writer is busy (requests came in while it committed the
+    /// last group), a group is committed no sooner than this after the
+    /// one before began, and takes what came meanwhile: fewer, larger
+    /// commits, so fewer fsyncs and fewer pages written twice, for at most
+    /// this much more latency. A writer that is not busy (a lone client
+    /// writing one thing after another) never waits. Zero: commit at once.
+    pub commit_spacing: Duration,
     /// Read-only connections for reads (at least 1).
     pub readers: usize,
 }
@@ -82,6 +97,7 @@ impl Default for SqliteOptions {
         SqliteOptions {
             group_commit: true,
             max_batch: 256,
+            commit_spacing: DEFAULT_COMMIT_SPACING,
             readers: 4,
         }
     }
@@ -386,6 +402,17 @@ struct Inner {
     /// One permit per reader connection.
     read_permits: Arc<Semaphore>,
     read_conns: Mutex<Vec<Connection>>,
+    /// What the writer has done since open.
+    stats: Arc<WriterStats>,
+}
+
+/// Counts kept by the writer thread, for tests and diagnosis.
+#[derive(Default)]
+struct WriterStats {
+    /// Groups committed (or tried).
+    groups: AtomicU64,
+    /// Groups held back by the commit spacing (the writer was busy).
+    held: AtomicU64,
 }
 
 /// A write for the writer thread, with where to send its outcome.
@@ -540,19 +567,34 @@ impl SqliteStore {
         let max_batch = opts.max_batch.max(1);
         let (tx, rx) = mpsc::channel(max_batch.saturating_mul(4));
         let group_commit = opts.group_commit;
-        let mut wal = path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        let spacing = opts.commit_spacing;
+        let stats = Arc::new(WriterStats::default());
+        // Frames in the log, as the checkpointer last saw them.
+        let log_frames = Arc::new(AtomicU64::new(0));
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || writer_loop(conn, rx, group_commit, max_batch, wal))
+            .spawn({
+                let stats = stats.clone();
+                let log_frames = log_frames.clone();
+                move || {
+                    writer_loop(
+                        conn,
+                        rx,
+                        group_commit,
+                        max_batch,
+                        spacing,
+                        log_frames,
+                        stats,
+                    )
+                }
+            })
             .map_err(|e| open_err(e.to_string()))?;
 
         let ckpt_conn = open_checkpointer(&path).map_err(|e| open_err(reason(e)))?;
         let (stop_tx, stop_rx) = std::sync::mpsc::channel();
         let checkpointer = std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(ckpt_conn, stop_rx))
+            .spawn(move || checkpoint_loop(ckpt_conn, stop_rx, log_frames))
             .map_err(|e| open_err(e.to_string()))?;
 
         Ok(SqliteStore {
@@ -565,8 +607,21 @@ impl SqliteStore {
                 checkpointer: Mutex::new(Some(checkpointer)),
                 read_permits: Arc::new(Semaphore::new(readers)),
                 read_conns: Mutex::new(read_conns),
+                stats,
             }),
         })
+    }
+
+    /// Groups of writes the writer has committed (or tried to) since the
+    /// store was opened: one transaction and one fsync each.
+    pub fn groups_committed(&self) -> u64 {
+        self.inner.stats.groups.load(Ordering::Relaxed)
+    }
+
+    /// Of those, the groups the writer held back for
+    /// [`SqliteOptions::commit_spacing`] because it was busy.
+    pub fn groups_held_back(&self) -> u64 {
+        self.inner.stats.held.load(Ordering::Relaxed)
     }
 
     /// The database file.
@@ -854,14 +909,22 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// Size of the write-ahead log's file above which the writer runs a
-/// RESTART checkpoint between two groups (see [`writer_loop`]).
-const WAL_RESTART_BYTES: u64 = 64 * 1024 * 1024;
+/// Frames in the write-ahead log (64 MiB of 4 KiB pages) above which the
+/// writer runs a RESTART checkpoint between two groups (see
+/// [`writer_loop`]). Counted in frames, as the checkpointer last saw them,
+/// not by the file's size: the file is kept at its size when the log
+/// starts over (up to [`WAL_SIZE_LIMIT`]).
+const WAL_RESTART_FRAMES: u64 = 16_384;
 /// How long that checkpoint may wait for readers of older snapshots
 /// before the writer gives up and goes on (trying again a second later).
 const WAL_RESTART_WAIT: Duration = Duration::from_millis(200);
-/// What the log file is cut back to when it starts over (bytes).
-const WAL_SIZE_LIMIT: i64 = 16 * 1024 * 1024;
+/// What the log file is cut back to when it starts over (bytes). Above
+/// what the log reaches under load (about 64 to 130 MiB): a file cut back
+/// and grown again takes new blocks from the file system each time (at
+/// 200 messages/s, some 50 MB a second), and each fsync then commits that
+/// to the file system's journal; a file kept at its size is overwritten in
+/// place.
+const WAL_SIZE_LIMIT: i64 = 160 * 1024 * 1024;
 
 /// How often the checkpointer folds the log into the database.
 const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
@@ -883,10 +946,22 @@ fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
 /// in the log is as durable as a page in the database. Under steady load
 /// it never catches up with the newest frames, so it never lets the log
 /// start over; the writer sees to that ([`writer_loop`]).
-fn checkpoint_loop(conn: Connection, stop: std::sync::mpsc::Receiver<()>) {
+///
+/// It leaves in `log_frames` how many frames the log held at its last
+/// checkpoint, for the writer to decide when the log must start over.
+fn checkpoint_loop(
+    conn: Connection,
+    stop: std::sync::mpsc::Receiver<()>,
+    log_frames: Arc<AtomicU64>,
+) {
     use std::sync::mpsc::RecvTimeoutError;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
-        let _ = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()));
+        // (busy, frames in the log, frames checkpointed)
+        if let Ok(frames) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            row.get::<_, i64>(1)
+        }) {
+            log_frames.store(u64::try_from(frames).unwrap_or(0), Ordering::Relaxed);
+        }
     }
 }
 
@@ -923,36 +998,74 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
 /// The writer thread: batches requests until every sender is gone, then
 /// checkpoints the log and closes the connection.
 ///
-/// Between two groups, when the log's file has grown past
-/// [`WAL_RESTART_BYTES`], it runs a RESTART checkpoint itself: the passive
+/// When requests came in while the last group was being committed, the
+/// next group waits until `spacing` after the last one began and takes
+/// what came meanwhile (see [`SqliteOptions::commit_spacing`]).
+///
+/// Between two groups, when the log has grown past [`WAL_RESTART_FRAMES`]
+/// (as the checkpointer last counted), it runs a RESTART checkpoint
+/// itself: the passive
 /// checkpoints of [`checkpoint_loop`] never catch up under steady load, so
 /// the log would never start over and its file would grow without end (a
 /// soak at 25 messages/s grew it by 270 kB per message). Being the only
 /// writer, it needs no writer lock; it copies what the passive ones left,
 /// waits at most [`WAL_RESTART_WAIT`] for readers of older snapshots, and
-/// the next commit starts the log over and cuts its file back to
-/// [`WAL_SIZE_LIMIT`]. Writes wait meanwhile (milliseconds).
+/// the next commit starts the log over (from the start of the same file,
+/// which is cut back only if it passed [`WAL_SIZE_LIMIT`]). Writes wait
+/// meanwhile (milliseconds).
 fn writer_loop(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Request>,
     group_commit: bool,
     max_batch: usize,
-    wal: PathBuf,
+    spacing: Duration,
+    log_frames: Arc<AtomicU64>,
+    stats: Arc<WriterStats>,
 ) {
     let limit = if group_commit { max_batch } else { 1 };
     let mut batch = Vec::with_capacity(limit);
     let mut last_restart: Option<std::time::Instant> = None;
+    // When the last group began, and whether requests came while it was
+    // being committed (then the writer is busy: see `commit_spacing`).
+    // Looked at after the commit and before the answers: a lone client
+    // sends its next request only once answered, so it never counts.
+    let mut last_group: Option<(std::time::Instant, bool)> = None;
     while rx.blocking_recv_many(&mut batch, limit) > 0 {
+        if let Some((began, true)) = last_group {
+            let since = began.elapsed();
+            if since < spacing && batch.len() < limit {
+                stats.held.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(spacing - since);
+                while batch.len() < limit {
+                    match rx.try_recv() {
+                        Ok(request) => batch.push(request),
+                        Err(_) => break,
+                    }
+                }
+            }
+        }
         let started = std::time::Instant::now();
         let requests = batch.len();
-        run_batch(&mut conn, std::mem::take(&mut batch));
+        let mut busy = false;
+        run_batch(&mut conn, std::mem::take(&mut batch), || {
+            busy = !rx.is_empty();
+            // Counted before the answers, so that a caller sees its group.
+            stats.groups.fetch_add(1, Ordering::Relaxed);
+        });
         slow("a group commit", started, requests);
-        let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+        last_group = Some((started, busy));
+        let big = log_frames.load(Ordering::Relaxed) > WAL_RESTART_FRAMES;
         if big && last_restart.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             let started = std::time::Instant::now();
             last_restart = Some(started);
             let _ = conn.busy_timeout(WAL_RESTART_WAIT);
-            let _ = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            // (busy, frames in the log, frames checkpointed): not busy, the
+            // next commit starts the log over.
+            if let Ok(0) = conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |row| {
+                row.get::<_, i64>(0)
+            }) {
+                log_frames.store(0, Ordering::Relaxed);
+            }
             let _ = conn.busy_timeout(BUSY_TIMEOUT);
             slow("a RESTART checkpoint", started, 0);
         }
@@ -965,7 +1078,7 @@ fn writer_loop(
 /// The writer's steps that take this long are logged (a warning): intake
 /// waits for them. For finding what stalls intake (docs/RELIABILITY.md,
 /// Soak).
-const SLOW_WRITER_STEP: Duration = Duration::from_millis(500);
+const SLOW_WRITER_STEP: Duration = Duration::from_millis(250);
 
 fn slow(what: &'static str, started: std::time::Instant, requests: usize) {
     let took = started.elapsed();
@@ -980,8 +1093,9 @@ fn slow(what: &'static str, started: std::time::Instant, requests: usize) {
 
 /// Applies `batch` in one transaction, a savepoint per request, and answers
 /// every request only after COMMIT returned; if the transaction cannot be
-/// committed, every request gets an error.
-fn run_batch(conn: &mut Connection, batch: Vec<Request>) {
+/// committed, every request gets an error. `before_answering` runs once the
+/// transaction has ended, before any answer is sent.
+fn run_batch(conn: &mut Connection, batch: Vec<Request>, before_answering: impl FnOnce()) {
     let mut outcomes = Vec::with_capacity(batch.len());
     let mut broken: Option<String> = conn
         .execute_batch("BEGIN IMMEDIATE")
@@ -1018,6 +1132,7 @@ fn run_batch(conn: &mut Connection, batch: Vec<Request>) {
             broken = Some(format!("commit failed: {e}"));
         }
     }
+    before_answering();
     match broken {
         None => outcomes.into_iter().for_each(Outcome::send),
         Some(why) => {
