@@ -97,10 +97,10 @@ impl Drop for IntakeTimer {
     }
 }
 
-/// Everything a request needs, shared by all of them.
 /// Argon2 token checks that may run at once.
 pub const TOKEN_CHECKS: usize = 2;
 
+/// Everything a request needs, shared by all of them.
 pub struct AppState<S> {
     pub store: Arc<S>,
     /// The validator in force: profiles and rules (reloadable).
