@@ -293,7 +293,8 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
         let templates = templates.clone();
         let tally = tally.clone();
         tokio::spawn(async move {
-            let slots = Arc::new(tokio::sync::Semaphore::new(max_in_flight(rate)));
+            let bound = max_in_flight(rate);
+            let slots = Arc::new(tokio::sync::Semaphore::new(bound));
             let mut tick = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut n: usize = 0;
@@ -304,7 +305,7 @@ async fn a_steady_rate_for_a_long_time_keeps_memory_latency_and_queues_flat() {
                     *t.failures
                         .entry(format!(
                             "not sent: {} requests ({IN_FLIGHT_SECS} s of the rate) under way",
-                            max_in_flight(rate)
+                            bound
                         ))
                         .or_default() += 1;
                     continue;

@@ -178,7 +178,10 @@ impl Default for StoreConfig {
             data: PathBuf::from("data"),
             group_commit: true,
             max_batch: 256,
-            commit_spacing_ms: 5,
+            commit_spacing_ms: u64::try_from(
+                overgang_store::sqlite::DEFAULT_COMMIT_SPACING.as_millis(),
+            )
+            .unwrap_or(u64::MAX),
             url: None,
             pool_size: 16,
             node_id: None,

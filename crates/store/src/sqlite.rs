@@ -1025,13 +1025,13 @@ fn writer_loop(
     let limit = if group_commit { max_batch } else { 1 };
     let mut batch = Vec::with_capacity(limit);
     let mut last_restart: Option<std::time::Instant> = None;
-    // When the last group began, and whether requests came while it was
-    // being committed (then the writer is busy: see `commit_spacing`).
-    // Looked at after the commit and before the answers: a lone client
-    // sends its next request only once answered, so it never counts.
-    let mut last_group: Option<(std::time::Instant, bool)> = None;
+    // When the last group began, if requests came while it was being
+    // committed (then the writer is busy: see `commit_spacing`). Looked at
+    // after the commit and before the answers: a lone client sends its
+    // next request only once answered, so it never counts.
+    let mut busy_since: Option<std::time::Instant> = None;
     while rx.blocking_recv_many(&mut batch, limit) > 0 {
-        if let Some((began, true)) = last_group {
+        if let Some(began) = busy_since {
             let since = began.elapsed();
             if since < spacing && batch.len() < limit {
                 stats.held.fetch_add(1, Ordering::Relaxed);
@@ -1053,7 +1053,7 @@ fn writer_loop(
             stats.groups.fetch_add(1, Ordering::Relaxed);
         });
         slow("a group commit", started, requests);
-        last_group = Some((started, busy));
+        busy_since = busy.then_some(started);
         let big = log_frames.load(Ordering::Relaxed) > WAL_RESTART_FRAMES;
         if big && last_restart.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
             let started = std::time::Instant::now();
