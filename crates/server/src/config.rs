@@ -153,7 +153,8 @@ pub struct StoreConfig {
     /// While the embedded store's writer is busy, groups are committed at
     /// most this often (milliseconds) and take what came meanwhile: fewer,
     /// larger commits, fewer fsyncs, for at most this much more latency.
-    /// A lone client is never held back. 0: commit at once.
+    /// A lone client is never held back. 0: commit at once; at most 1000
+    /// (more is taken as 1000).
     pub commit_spacing_ms: u64,
     /// The PostgreSQL database (`kind = "postgres"`), e.g.
     /// `postgres://overgang@db.example:5432/overgang?sslmode=require`. It
