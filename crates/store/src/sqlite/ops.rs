@@ -139,7 +139,7 @@ pub(super) fn destination_stats(
 
 #[cfg(test)]
 mod tests {
-    use super::super::tests::opts;
+    use super::super::tests::{opts, plan_of};
     use super::*;
     use crate::sqlite::SqliteStore;
     use crate::suite::routed;
@@ -175,17 +175,7 @@ mod tests {
             (FAILED, 1, "INDEX delivery_events_failed (at>?)"),
             (LAST_ERROR, 1, "INDEX deliveries_errors (receiver_her=?)"),
         ] {
-            let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-            let args: Vec<rusqlite::types::Value> = (0..args)
-                .map(|_| rusqlite::types::Value::Integer(0))
-                .collect();
-            let plan: Vec<String> = stmt
-                .query_map(rusqlite::params_from_iter(args), |row| {
-                    row.get::<_, String>(3)
-                })
-                .unwrap()
-                .collect::<Result<_, _>>()
-                .unwrap();
+            let plan = plan_of(&conn, sql, args);
             for step in &plan {
                 let table_scan = step.starts_with("SCAN ")
                     && !step.contains("INDEX")

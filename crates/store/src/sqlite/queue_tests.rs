@@ -7,7 +7,7 @@
 //!   after reopening, `recover` queues what was in flight, and only that;
 //! - delivery events are append-only in the database (triggers).
 
-use super::tests::opts;
+use super::tests::{opts, plan_of};
 use super::*;
 use crate::suite::{due_ids, finish, ids_of, receipt, routed, state_of};
 use crate::{AttemptResult, DeliveryState as D};
@@ -68,17 +68,7 @@ async fn the_scheduler_reads_the_index_of_ready_deliveries() {
     // No ANALYZE: the store never runs it, so the planner's defaults are
     // what a deployed gateway gets.
     for (sql, args) in [(queue::DUE, 2), (queue::NEXT_DUE, 1)] {
-        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
-        let args: Vec<rusqlite::types::Value> = (0..args)
-            .map(|_| rusqlite::types::Value::Integer(0))
-            .collect();
-        let plan: Vec<String> = stmt
-            .query_map(rusqlite::params_from_iter(args), |row| {
-                row.get::<_, String>(3)
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let plan = plan_of(&conn, sql, args);
         assert!(
             plan.iter()
                 .any(|s| s.contains("INDEX deliveries_ready (next_attempt_at")),

@@ -40,6 +40,21 @@ pub(super) fn opts() -> SqliteOptions {
     SqliteOptions::default()
 }
 
+/// The steps of SQLite's plan for `sql` (`EXPLAIN QUERY PLAN`, its
+/// `detail` column), each of its `args` parameters bound to 0.
+pub(super) fn plan_of(conn: &Connection, sql: &str, args: usize) -> Vec<String> {
+    let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+    let args: Vec<rusqlite::types::Value> = (0..args)
+        .map(|_| rusqlite::types::Value::Integer(0))
+        .collect();
+    stmt.query_map(rusqlite::params_from_iter(args), |row| {
+        row.get::<_, String>(3)
+    })
+    .unwrap()
+    .collect::<Result<_, _>>()
+    .unwrap()
+}
+
 // ---- Schema -------------------------------------------------------------------
 
 /// A new database carries the schema version it was made with (what the
