@@ -926,8 +926,14 @@ const WAL_RESTART_WAIT: Duration = Duration::from_millis(200);
 /// place.
 const WAL_SIZE_LIMIT: i64 = 160 * 1024 * 1024;
 
-/// How often the checkpointer folds the log into the database.
-const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(500);
+/// How often the checkpointer folds the log into the database. Often
+/// enough that it, not the writer, does most of the folding: what it
+/// leaves, the writer's own checkpoints (SQLite's autocheckpoint and the
+/// RESTART of [`writer_loop`]) copy while intake waits, and each of those
+/// pages is a random write into a database file that grows with the
+/// store. At 500 ms the writer did most of it, and a 2.4 GB store answered
+/// with twice the p99 of 100 ms (docs/RELIABILITY.md, Soak, finding 7).
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(100);
 
 fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
