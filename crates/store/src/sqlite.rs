@@ -900,8 +900,10 @@ fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     conn.pragma_update(None, "temp_store", "MEMORY")?;
     conn.pragma_update(None, "cache_size", -16_384)?;
     // Checkpoints run on their own thread (`checkpoint_loop`), so the
-    // writer's commits do not wait for them; this is only a backstop
-    // should that thread fall behind (128 MiB of log).
+    // writer's commits do not wait for them; this is a backstop for when
+    // the log does not start over (128 MiB of log): past it, SQLite runs a
+    // passive checkpoint after every commit of the writer until the log
+    // starts over (docs/RELIABILITY.md, Soak, finding 7).
     conn.pragma_update(None, "wal_autocheckpoint", 16_384)?;
     // When the log starts over (after the checkpointer's RESTART), its file
     // is cut back to this size rather than kept at its largest.
