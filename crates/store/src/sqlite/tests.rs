@@ -636,6 +636,51 @@ fn version_5_counts_and_indexes_messages_stored_before_it() {
     });
 }
 
+/// Version 9 drops the message-level queue's index of version 1: nothing
+/// reads it, and every state change of a message wrote a page of it into
+/// the log. Both a database made before and a new one are without it.
+#[test]
+fn version_9_drops_the_unused_message_queue_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    let has_it = |conn: &Connection| -> i64 {
+        conn.query_row(
+            "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = 'messages_queue'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for m in &MIGRATIONS[..8] {
+            tx.execute_batch(m).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 8).unwrap();
+        tx.commit().unwrap();
+        assert_eq!(has_it(&conn), 1);
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(dir.path(), opts()).unwrap();
+        store.close().await.unwrap();
+    });
+    assert_eq!(has_it(&Connection::open(&path).unwrap()), 0);
+
+    let fresh = tempfile::tempdir().unwrap();
+    rt.block_on(async {
+        let store = SqliteStore::open(fresh.path(), opts()).unwrap();
+        store.close().await.unwrap();
+    });
+    assert_eq!(
+        has_it(&Connection::open(fresh.path().join(DB_FILE)).unwrap()),
+        0
+    );
+}
+
 // ---- Backup -------------------------------------------------------------------
 
 /// `backup_to` copies the database while the store is open and writing:
