@@ -30,12 +30,21 @@ pub const TEST_ONLY_ENV_PREFIXES: [&str; 2] = ["OVERGANG_CRASH_", "OVERGANG_SOAK
 pub use super::tempdir::TempDir;
 
 /// An HTTP client for the gateway on loopback: no proxy, 30 s at most.
+///
+/// It lets a kept-alive connection go after 5 s idle: the gateway closes
+/// one after `header_timeout_secs` (10 s) with no request, and a client that
+/// sends on it just then gets a connection error instead of an answer
+/// (most likely what the CI soak met once, 2026-11-25: one request of
+/// 1 500 failed so; CI keeps no gateway log to prove it). A client that
+/// keeps connections longer than the server should post the same bytes
+/// again (docs/API.md).
 pub fn client() -> reqwest::Client {
     // reqwest is built without a TLS crypto provider of its own.
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
         .no_proxy()
         .timeout(Duration::from_secs(30))
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .expect("client")
 }
