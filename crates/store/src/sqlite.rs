@@ -631,6 +631,14 @@ impl SqliteStore {
         self.inner.stats.held.load(Ordering::Relaxed)
     }
 
+    /// Tests only: requests handed to the writer that it has not taken yet.
+    #[cfg(test)]
+    fn queued(&self) -> usize {
+        lock(&self.inner.requests)
+            .as_ref()
+            .map_or(0, |s| s.max_capacity() - s.capacity())
+    }
+
     /// The database file.
     pub fn path(&self) -> &Path {
         &self.inner.path

@@ -360,45 +360,73 @@ async fn a_lone_writer_is_not_held_back_by_the_commit_spacing() {
 }
 
 /// Under load (requests coming while a group commits), groups start at
-/// most every `commit_spacing` and carry what came meanwhile. 100 requests
-/// in 10 waves 20 ms apart, with a spacing of 250 ms: the first request is
-/// committed alone, at once; the rest of its wave comes meanwhile, so the
-/// writer is busy and the next group waits for the spacing and takes the
-/// waves that came (about 2 groups; at most 8 even if sending took half a
-/// second, where committing at once would make at least one a wave, 10).
-/// Every request is answered and stored.
+/// most every `commit_spacing` and carry what came meanwhile. Made busy on
+/// purpose, not by the scheduler's timing: a job holds the writer inside
+/// its first group while 100 requests queue up, then lets it go. Requests
+/// waited while that group committed, so the writer is busy: the next group
+/// is held back until a second after the first began, then carries all 100
+/// in one commit (committing at once would not wait). Every request is
+/// answered and stored.
 #[tokio::test]
 async fn a_busy_writer_commits_at_most_once_per_spacing() {
     let dir = tempfile::tempdir().unwrap();
+    // Long enough that queueing the requests (milliseconds) is surely done
+    // within it, or the next group would not be held back.
+    let spacing = Duration::from_secs(1);
     let options = SqliteOptions {
-        commit_spacing: Duration::from_millis(250),
+        commit_spacing: spacing,
         ..SqliteOptions::default()
     };
+    assert!(options.max_batch >= 100, "the test wants one group for all");
     let store = Arc::new(SqliteStore::open(dir.path(), options).unwrap());
+
+    // The gate: a job that tells when the writer runs it, then waits.
+    let before_first = std::time::Instant::now();
+    let (running_tx, running) = tokio::sync::oneshot::channel::<()>();
+    let (open_gate, gate) = std::sync::mpsc::channel::<()>();
+    let holder = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            store
+                .write_with(move |_conn| {
+                    let _ = running_tx.send(());
+                    let _ = gate.recv_timeout(Duration::from_secs(30));
+                    Ok(())
+                })
+                .await
+        })
+    };
+    running.await.unwrap();
+
     let mut tasks = Vec::new();
-    for wave in 0..10 {
-        for i in 0..10 {
-            let store = Arc::clone(&store);
-            let n = wave * 10 + i;
-            tasks.push(tokio::spawn(async move {
-                let id = format!("busy-{n:03}");
-                store
-                    .submit(message(&id, n, None, b"<busy/>"))
-                    .await
-                    .unwrap()
-            }));
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
+    for n in 0..100 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let id = format!("busy-{n:03}");
+            store
+                .submit(message(&id, n, None, b"<busy/>"))
+                .await
+                .unwrap()
+        }));
     }
+    // Every request waits in the writer's queue before the gate opens.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.queued() < 100 {
+        assert!(std::time::Instant::now() < deadline, "requests not queued");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    open_gate.send(()).unwrap();
+
+    holder.await.unwrap().unwrap();
     for t in tasks {
         assert_eq!(t.await.unwrap(), Submitted::Created);
     }
-    let groups = store.groups_committed();
     assert!(
-        groups <= 8,
-        "100 requests in 10 waves made {groups} commits"
+        before_first.elapsed() >= spacing,
+        "held back for the spacing"
     );
-    assert!(store.groups_held_back() >= 1);
+    assert_eq!(store.groups_committed(), 2, "the gate's group, then one");
+    assert_eq!(store.groups_held_back(), 1);
     assert_eq!(count(&*store, Query::default()).await, 100);
     store.close().await.unwrap();
 }
