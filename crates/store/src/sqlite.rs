@@ -411,6 +411,12 @@ struct Inner {
     read_conns: Mutex<Vec<Connection>>,
     /// What the writer has done since open.
     stats: Arc<WriterStats>,
+    /// The checkpointer's own handle of the database file, for its syncs
+    /// (see [`checkpoint_loop`]). Held here, by the writer and by the
+    /// checkpointer, each until its connections are closed, and declared
+    /// last so that it outlives the readers: closing any handle of a file
+    /// drops the process's POSIX locks on it, SQLite's among them.
+    _db_file: Arc<std::fs::File>,
 }
 
 /// Counts kept by the writer thread, for tests and diagnosis.
@@ -420,6 +426,8 @@ struct WriterStats {
     groups: AtomicU64,
     /// Groups held back by the commit spacing (the writer was busy).
     held: AtomicU64,
+    /// Syncs of the database file by the checkpointer.
+    checkpoint_syncs: AtomicU64,
 }
 
 /// A write for the writer thread, with where to send its outcome.
@@ -564,6 +572,9 @@ impl SqliteStore {
 
         let mut conn = open_writer(&path).map_err(|e| open_err(reason(e)))?;
         migrate(&mut conn).map_err(|e| open_err(reason(e)))?;
+        let db_file = Arc::new(
+            std::fs::File::open(&path).map_err(|e| open_err(format!("{}: {e}", path.display())))?,
+        );
 
         let readers = opts.readers.max(1);
         let mut read_conns = Vec::with_capacity(readers);
@@ -583,6 +594,7 @@ impl SqliteStore {
             .spawn({
                 let stats = stats.clone();
                 let log_frames = log_frames.clone();
+                let db_file = Arc::clone(&db_file);
                 move || {
                     writer_loop(
                         conn,
@@ -592,7 +604,9 @@ impl SqliteStore {
                         spacing,
                         log_frames,
                         stats,
-                    )
+                    );
+                    // Only now that its connection is closed (above).
+                    drop(db_file);
                 }
             })
             .map_err(|e| open_err(e.to_string()))?;
@@ -601,7 +615,14 @@ impl SqliteStore {
         let (stop_tx, stop_rx) = std::sync::mpsc::channel();
         let checkpointer = std::thread::Builder::new()
             .name("store-checkpoint".into())
-            .spawn(move || checkpoint_loop(ckpt_conn, stop_rx, log_frames))
+            .spawn({
+                let db_file = Arc::clone(&db_file);
+                let stats = stats.clone();
+                move || {
+                    checkpoint_loop(ckpt_conn, &db_file, stop_rx, log_frames, &stats);
+                    drop(db_file);
+                }
+            })
             .map_err(|e| open_err(e.to_string()))?;
 
         Ok(SqliteStore {
@@ -615,6 +636,7 @@ impl SqliteStore {
                 read_permits: Arc::new(Semaphore::new(readers)),
                 read_conns: Mutex::new(read_conns),
                 stats,
+                _db_file: db_file,
             }),
         })
     }
@@ -629,6 +651,12 @@ impl SqliteStore {
     /// [`SqliteOptions::commit_spacing`] because it was busy.
     pub fn groups_held_back(&self) -> u64 {
         self.inner.stats.held.load(Ordering::Relaxed)
+    }
+
+    /// Tests only: syncs of the database file by the checkpointer thread.
+    #[cfg(test)]
+    fn checkpoint_syncs(&self) -> u64 {
+        self.inner.stats.checkpoint_syncs.load(Ordering::Relaxed)
     }
 
     /// Tests only: requests handed to the writer that it has not taken yet.
@@ -973,18 +1001,39 @@ fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
 ///
 /// It leaves in `log_frames` how many frames the log held at its last
 /// checkpoint, for the writer to decide when the log must start over.
+///
+/// After a checkpoint that copied pages it syncs the database file itself
+/// (`db_file`, its own handle of it). SQLite syncs the database only in the
+/// checkpoint that catches up with the whole log, and under load that is
+/// the writer's (its autocheckpoint or RESTART): that sync then flushed
+/// every page the checkpointer had copied since, scattered over a file
+/// that grows with the store, while intake waited (38–48 ms every 1.5 s on
+/// a 2.4 GB store; docs/RELIABILITY.md, Soak, finding 9). Synced here, off
+/// the writer's path, they are on disk before the writer's sync comes.
 fn checkpoint_loop(
     conn: Connection,
+    db_file: &std::fs::File,
     stop: std::sync::mpsc::Receiver<()>,
     log_frames: Arc<AtomicU64>,
+    stats: &WriterStats,
 ) {
     use std::sync::mpsc::RecvTimeoutError;
+    let mut copied_before: i64 = 0;
     while let Err(RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_EVERY) {
         // (busy, frames in the log, frames checkpointed)
-        if let Ok(frames) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
-            row.get::<_, i64>(1)
+        if let Ok((frames, copied)) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |row| {
+            Ok((row.get::<_, i64>(1)?, row.get::<_, i64>(2)?))
         }) {
             log_frames.store(u64::try_from(frames).unwrap_or(0), Ordering::Relaxed);
+            // Fewer than before: the log started over since.
+            if copied > 0 && copied != copied_before {
+                // Best effort: the checkpoint that completes the log
+                // syncs anyway.
+                if db_file.sync_data().is_ok() {
+                    stats.checkpoint_syncs.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            copied_before = copied;
         }
     }
 }

@@ -431,6 +431,38 @@ async fn a_busy_writer_commits_at_most_once_per_spacing() {
     store.close().await.unwrap();
 }
 
+/// The checkpointer syncs the database file after it has copied pages
+/// into it, so that the writer's own checkpoint, which syncs the file
+/// before the log may start over, finds little left to flush
+/// (docs/RELIABILITY.md, Soak, finding 9). Nothing written, nothing synced.
+#[tokio::test]
+async fn the_checkpointer_syncs_the_pages_it_copied() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    // Its checkpoints run every 100 ms; an idle store has nothing to copy.
+    std::thread::sleep(CHECKPOINT_EVERY * 3);
+    let idle = store.checkpoint_syncs();
+    for i in 0..20 {
+        let id = format!("sync-{i}");
+        store
+            .submit(message(&id, i, None, b"<sync/>"))
+            .await
+            .unwrap();
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while store.checkpoint_syncs() == idle {
+        assert!(std::time::Instant::now() < deadline, "never synced");
+        tokio::time::sleep(CHECKPOINT_EVERY).await;
+    }
+    let after = store.checkpoint_syncs();
+    std::thread::sleep(CHECKPOINT_EVERY * 3);
+    assert!(
+        store.checkpoint_syncs() <= after + 1,
+        "synced with nothing new"
+    );
+    store.close().await.unwrap();
+}
+
 async fn many_concurrent(group_commit: bool) {
     let dir = tempfile::tempdir().unwrap();
     let options = SqliteOptions {
