@@ -32,8 +32,10 @@ const WAITING: &str = "SELECT state, receiver_her, count(*), min(window_start)
     WHERE state IN ('queued', 'in_flight', 'dead_letter')
     GROUP BY state, receiver_her";
 
-/// Overdue AppRecs per receiver (`deliveries_overdue`).
-const OVERDUE: &str = "SELECT receiver_her, count(*) FROM deliveries INDEXED BY deliveries_overdue
+/// Overdue AppRecs per receiver (`deliveries_overdue`); the gauges'
+/// too.
+pub(super) const OVERDUE: &str =
+    "SELECT receiver_her, count(*) FROM deliveries INDEXED BY deliveries_overdue
     WHERE state = 'delivered' AND apprec_overdue = 1
     GROUP BY receiver_her";
 
