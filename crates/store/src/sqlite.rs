@@ -381,6 +381,17 @@ CREATE INDEX name_terms_message ON name_terms (message_id);
     r#"
 DROP INDEX IF EXISTS messages_queue;
 "#,
+    // Version 10: the deliveries waiting for an AppRec are only messages.
+    // Receipts sent back to a sender are never answered, stay `delivered`
+    // until retention, and filled this index: the sweep for overdue AppRecs
+    // (every 30 s, on the writer) read every one of them, and the planner
+    // preferred the state index, every delivered delivery (RELIABILITY.md,
+    // Soak, finding 9).
+    r#"
+DROP INDEX IF EXISTS deliveries_waiting;
+CREATE INDEX deliveries_waiting ON deliveries (delivered_at)
+    WHERE state = 'delivered' AND apprec_overdue = 0 AND kind = 'message';
+"#,
 ];
 
 /// The schema version this program writes.

@@ -55,6 +55,44 @@ async fn delivery_events_are_append_only_in_the_database() {
     }
 }
 
+/// The sweep for overdue AppRecs reads `deliveries_waiting`, which holds
+/// only delivered messages not yet flagged: not the state index (every
+/// delivered delivery), not the receipts sent back to senders (never
+/// answered, kept until retention). A store of version 9 gets that index
+/// when opened.
+#[tokio::test]
+async fn the_overdue_sweep_reads_only_messages_waiting_for_their_apprec() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(DB_FILE);
+    {
+        let mut conn = Connection::open(&path).unwrap();
+        let tx = conn.transaction().unwrap();
+        for m in &MIGRATIONS[..9] {
+            tx.execute_batch(m).unwrap();
+        }
+        tx.pragma_update(None, "user_version", 9).unwrap();
+        tx.commit().unwrap();
+    }
+    let store = SqliteStore::open(dir.path(), opts()).unwrap();
+    store.submit(routed("m", 1, "p", &["A"])).await.unwrap();
+    store.close().await.unwrap();
+    let conn = Connection::open(&path).unwrap();
+    let index: String = conn
+        .query_row(
+            "SELECT sql FROM sqlite_schema WHERE name = 'deliveries_waiting'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(index.contains("kind = 'message'"), "{index}");
+    let plan = plan_of(&conn, queue::OVERDUE_UNFLAGGED, 1);
+    assert!(
+        plan.iter()
+            .any(|s| s.contains("INDEX deliveries_waiting (delivered_at<?)")),
+        "does not read deliveries_waiting: {plan:#?}"
+    );
+}
+
 /// The scheduler's two statements read the partial index of ready
 /// deliveries, in its order: neither sorts nor walks every queued
 /// delivery (with a backlog, that made each call take 0.39 s).
