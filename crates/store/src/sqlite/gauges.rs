@@ -8,7 +8,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::ops::OVERDUE;
+use super::ops::{count, OVERDUE};
 
 use crate::delivery::dstate;
 use crate::{DeliveryState, QueueGauges, ReceiverGauges, StoreError};
@@ -72,10 +72,6 @@ fn receiver(by: &mut BTreeMap<String, ReceiverGauges>, her: String) -> &mut Rece
         receiver_her: her,
         ..Default::default()
     })
-}
-
-fn count(n: i64) -> u64 {
-    u64::try_from(n).unwrap_or(0)
 }
 
 /// The database file and its write-ahead log (`-wal`), in bytes; a file

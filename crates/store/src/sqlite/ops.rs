@@ -65,7 +65,7 @@ fn entry(by: &mut BTreeMap<String, DestinationStats>, her: String) -> &mut Desti
     })
 }
 
-fn count(n: i64) -> u64 {
+pub(super) fn count(n: i64) -> u64 {
     u64::try_from(n).unwrap_or(0)
 }
 

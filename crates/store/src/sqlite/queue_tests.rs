@@ -7,7 +7,7 @@
 //!   after reopening, `recover` queues what was in flight, and only that;
 //! - delivery events are append-only in the database (triggers).
 
-use super::tests::{opts, plan_of};
+use super::tests::{database_at, opts, plan_of};
 use super::*;
 use crate::suite::{due_ids, finish, ids_of, receipt, routed, state_of};
 use crate::{AttemptResult, DeliveryState as D};
@@ -64,15 +64,7 @@ async fn delivery_events_are_append_only_in_the_database() {
 async fn the_overdue_sweep_reads_only_messages_waiting_for_their_apprec() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
-    {
-        let mut conn = Connection::open(&path).unwrap();
-        let tx = conn.transaction().unwrap();
-        for m in &MIGRATIONS[..9] {
-            tx.execute_batch(m).unwrap();
-        }
-        tx.pragma_update(None, "user_version", 9).unwrap();
-        tx.commit().unwrap();
-    }
+    database_at(&path, 9);
     let store = SqliteStore::open(dir.path(), opts()).unwrap();
     store.submit(routed("m", 1, "p", &["A"])).await.unwrap();
     store.close().await.unwrap();

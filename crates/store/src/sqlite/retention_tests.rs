@@ -7,7 +7,7 @@
 //! vacuum giving pages back, an older database's auto-vacuum mode and the
 //! one-time switch, and the sweeper's statements reading indexes.
 
-use super::tests::opts;
+use super::tests::{database_at, opts};
 use super::*;
 use crate::retention::DAY_MS as DAY;
 use crate::suite::{access, claim_and_finish, first_delivery, message, purge, receipt, routed};
@@ -186,18 +186,12 @@ fn an_older_database_keeps_its_auto_vacuum_mode_and_gets_the_new_tables() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join(DB_FILE);
     {
-        let mut conn = Connection::open(&path).unwrap();
-        let tx = conn.transaction().unwrap();
-        for step in &MIGRATIONS[..6] {
-            tx.execute_batch(step).unwrap();
-        }
-        tx.pragma_update(None, "user_version", 6).unwrap();
-        tx.execute(
+        let conn = database_at(&path, 6);
+        conn.execute(
             "INSERT INTO access_log (at, user, action, outcome) VALUES (1, 'u', 'list', 'ok')",
             [],
         )
         .unwrap();
-        tx.commit().unwrap();
     }
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {

@@ -55,6 +55,19 @@ pub(super) fn plan_of(conn: &Connection, sql: &str, args: usize) -> Vec<String> 
     .unwrap()
 }
 
+/// A database at `path` as a program of schema version `version` left it
+/// (its migrations applied and recorded), for the migration tests.
+pub(super) fn database_at(path: &Path, version: usize) -> Connection {
+    let mut conn = Connection::open(path).unwrap();
+    let tx = conn.transaction().unwrap();
+    for m in &MIGRATIONS[..version] {
+        tx.execute_batch(m).unwrap();
+    }
+    tx.pragma_update(None, "user_version", version).unwrap();
+    tx.commit().unwrap();
+    conn
+}
+
 // ---- Schema -------------------------------------------------------------------
 
 /// A new database carries the schema version it was made with (what the
@@ -664,13 +677,8 @@ fn version_5_counts_and_indexes_messages_stored_before_it() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("overgang.db");
     {
-        let mut conn = Connection::open(&path).unwrap();
-        let tx = conn.transaction().unwrap();
-        for m in &MIGRATIONS[..4] {
-            tx.execute_batch(m).unwrap();
-        }
-        tx.pragma_update(None, "user_version", 4).unwrap();
-        tx.execute(
+        let conn = database_at(&path, 4);
+        conn.execute(
             "INSERT INTO messages (id, received_at, updated_at, system, sha256, size,
                  sender_her, receiver_her, verdict, state, apprec_status, findings_json)
              VALUES ('old', 5, 5, 's', zeroblob(32), 1, '100', '200', 'accepted_with_warnings',
@@ -678,7 +686,6 @@ fn version_5_counts_and_indexes_messages_stored_before_it() {
             [r#"[{"severity":"warning"},{"severity":"warning"},{"severity":"error"}]"#],
         )
         .unwrap();
-        tx.commit().unwrap();
     }
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
@@ -711,16 +718,7 @@ fn version_9_drops_the_unused_message_queue_index() {
         )
         .unwrap()
     };
-    {
-        let mut conn = Connection::open(&path).unwrap();
-        let tx = conn.transaction().unwrap();
-        for m in &MIGRATIONS[..8] {
-            tx.execute_batch(m).unwrap();
-        }
-        tx.pragma_update(None, "user_version", 8).unwrap();
-        tx.commit().unwrap();
-        assert_eq!(has_it(&conn), 1);
-    }
+    assert_eq!(has_it(&database_at(&path, 8)), 1);
     let rt = tokio::runtime::Builder::new_current_thread()
         .build()
         .unwrap();
