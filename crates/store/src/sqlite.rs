@@ -1019,8 +1019,9 @@ fn open_checkpointer(path: &Path) -> Result<Connection, StoreError> {
 /// the writer's (its autocheckpoint or RESTART): that sync then flushed
 /// every page the checkpointer had copied since, scattered over a file
 /// that grows with the store, while intake waited (38–48 ms every 1.5 s on
-/// a 2.4 GB store; docs/RELIABILITY.md, Soak, finding 9). Synced here, off
-/// the writer's path, they are on disk before the writer's sync comes.
+/// a 2.4 GB store; docs/RELIABILITY.md, Soak, findings 8 and 9). Synced
+/// here, off the writer's path, they are on disk before the writer's sync
+/// comes.
 fn checkpoint_loop(
     conn: Connection,
     db_file: &std::fs::File,

@@ -19,8 +19,8 @@ use crate::{DeliveryState, QueueGauges, ReceiverGauges, StoreError};
 /// which holds only those). Two statements, each naming its partial index:
 /// as one `WHERE … OR (state = 'delivered' AND apprec_overdue = 1)`, SQLite
 /// read the overdue part through the state index, every delivered delivery
-/// the store has ever held, and a scrape of a 5 GB store took 150 ms, a
-/// stall of intake's each time (docs/RELIABILITY.md, Soak, finding 9).
+/// the store has ever held: a scrape of a 5 GB store took 150 ms, on a
+/// reader (docs/RELIABILITY.md, Soak, finding 9).
 const OPEN: &str = "SELECT receiver_her, state, count(*), min(created_at)
     FROM deliveries INDEXED BY deliveries_destination
     WHERE state IN ('queued', 'in_flight', 'dead_letter')
